@@ -1,0 +1,73 @@
+# folio - see README.md.  `make` builds build/libfolio.so; `make test` runs
+# every test (installing missing Debian packages first); `make install`.
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+BUILD     := build
+
+CC        ?= cc
+PKGS      := liburcu-bp liburcu-cds libunwind
+TEST_PKGS := $(PKGS) criterion
+
+CFLAGS    ?= -O2 -g
+WARN      := -Wall -Wextra -Werror
+# -fno-delete-null-pointer-checks: libc declares many arguments nonnull, and
+# folio must pass NULL through to libc (which reports EFAULT) unharmed.
+SHIM_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden \
+	-fno-delete-null-pointer-checks -D_GNU_SOURCE -U_FORTIFY_SOURCE \
+	-DFOLIO_VERSION='"$(VERSION)"' -Iinclude -Ishim \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+SHIM_LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl -lpthread
+
+SHIM_SRCS := $(wildcard shim/*.c)
+SHIM_OBJS := $(SHIM_SRCS:shim/%.c=$(BUILD)/shim/%.o)
+
+.PHONY: all test install uninstall clean deps rcu-flavour
+all: $(BUILD)/libfolio.so
+
+$(BUILD)/shim/%.o: shim/%.c $(wildcard shim/*.h) include/folio.h | $(BUILD)/shim
+	$(CC) $(SHIM_CFLAGS) -MMD -c $< -o $@
+
+$(BUILD)/libfolio.so: $(SHIM_OBJS) shim/folio.map
+	$(CC) -shared -o $@ $(SHIM_OBJS) -Wl,--version-script=shim/folio.map \
+		-Wl,-z,now -Wl,-z,relro $(SHIM_LDLIBS)
+
+$(BUILD)/shim $(BUILD)/tests:
+	mkdir -p $@
+
+# Missing Debian packages (libraries or the tools the tests run) are
+# installed before anything is compiled against them.
+TEST_TOOLS := pkg-config readelf man groff tar sha256sum
+deps:
+	@missing=; \
+	for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null || missing=yes; done; \
+	if [ -n "$$missing" ] || ! pkg-config --exists $(TEST_PKGS); then \
+		scripts/install-deps; \
+	fi
+
+include tests/tests.mk
+
+install: $(BUILD)/libfolio.so
+	install -d $(DESTDIR)$(PREFIX)/lib/folio $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 0755 $(BUILD)/libfolio.so $(DESTDIR)$(PREFIX)/lib/folio/libfolio.so
+	sed -e 's|^FOLIO_LIBDIR=.*|FOLIO_LIBDIR=$(PREFIX)/lib/folio|' \
+		-e 's|^FOLIO_VERSION=.*|FOLIO_VERSION=$(VERSION)|' scripts/folio \
+		> $(DESTDIR)$(PREFIX)/bin/folio
+	chmod 0755 $(DESTDIR)$(PREFIX)/bin/folio
+	install -m 0644 include/folio.h $(DESTDIR)$(PREFIX)/include/folio.h
+	install -m 0644 man/folio.1 $(DESTDIR)$(PREFIX)/share/man/man1/folio.1
+	install -m 0644 man/folio.7 $(DESTDIR)$(PREFIX)/share/man/man7/folio.7
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/folio/libfolio.so $(DESTDIR)$(PREFIX)/bin/folio \
+		$(DESTDIR)$(PREFIX)/include/folio.h $(DESTDIR)$(PREFIX)/share/man/man1/folio.1 \
+		$(DESTDIR)$(PREFIX)/share/man/man7/folio.7
+	-rmdir $(DESTDIR)$(PREFIX)/lib/folio
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(SHIM_OBJS:.o=.d)

@@ -1,0 +1,17 @@
+/*
+ * compiler.h - small compiler helpers shared by every shim file.
+ *
+ * Owns nothing; may be included anywhere.
+ */
+#ifndef FOLIO_COMPILER_H
+#define FOLIO_COMPILER_H
+
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+
+/* Symbols the host program sees: the interposed libc names and folio.h. */
+#define FOLIO_EXPORT	__attribute__((visibility("default")))
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+#endif

@@ -1,0 +1,257 @@
+/*
+ * config.c - see config.h.  Calls pathmatch and log only.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "pathmatch.h"
+
+struct folio_config folio_config = {
+	.log_level = LOG_WARN,
+};
+
+/* Every variable folio reads; anything else named FOLIO_* gets a warning. */
+static const char *const known_vars[] = {
+	"FOLIO_FILES", "FOLIO_CACHE_SIZE", "FOLIO_DIRTY_LIMIT", "FOLIO_FLUSH_INTERVAL",
+	"FOLIO_READAHEAD", "FOLIO_STATS", "FOLIO_LOG", "FOLIO_DISABLE",
+};
+
+int config_parse_size(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	unsigned int shift = 0;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - (*p - '0')) / 10)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	switch (*p) {
+	case 'k': case 'K': shift = 10; p++; break;
+	case 'm': case 'M': shift = 20; p++; break;
+	case 'g': case 'G': shift = 30; p++; break;
+	case 't': case 'T': shift = 40; p++; break;
+	}
+	if (*p != '\0')
+		return -1;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -1;
+	*out = v << shift;
+	return 0;
+}
+
+int config_parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "1", "yes", "on", "true" };
+	static const char *const no[] = { "0", "no", "off", "false" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+		if (!strcasecmp(s, yes[i])) {
+			*out = true;
+			return 0;
+		}
+		if (!strcasecmp(s, no[i])) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int parse_log_level(const char *s, enum log_level *out)
+{
+	static const char *const names[] = {
+		[LOG_ERROR] = "error", [LOG_WARN] = "warn",
+		[LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (!strcasecmp(s, names[i])) {
+			*out = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+#define BAD(name, value, ...) \
+	do { \
+		int n_ = snprintf(err, errlen, "%s='%.200s': ", name, value); \
+		if (n_ >= 0 && (size_t)n_ < errlen) \
+			snprintf(err + n_, errlen - n_, __VA_ARGS__); \
+		return -1; \
+	} while (0)
+
+static int parse_patterns(struct folio_config *cfg, const char *files, char *err, size_t errlen)
+{
+	size_t count = 1;
+	char *copy, *p;
+
+	for (const char *s = files; *s; s++)
+		count += *s == ':';
+	copy = cfg->patterns_buf = strdup(files);
+	cfg->patterns = calloc(count, sizeof(*cfg->patterns));
+	if (!copy || !cfg->patterns)
+		BAD("FOLIO_FILES", files, "out of memory");
+	for (p = copy; p; ) {
+		char *colon = strchr(p, ':');
+		const char *why;
+
+		if (colon)
+			*colon = '\0';
+		if (*p) {
+			why = pattern_error(p, strlen(p));
+			if (why)
+				BAD("FOLIO_FILES", files, "%s: '%.200s'", why, p);
+			cfg->patterns[cfg->npatterns++] = p;
+			cfg->match_full_path |= strchr(p, '/') != NULL;
+		}
+		p = colon ? colon + 1 : NULL;
+	}
+	return 0;
+}
+
+static int parse_size_var(const char *(*get)(const char *), const char *name, uint64_t *out,
+			  char *err, size_t errlen)
+{
+	const char *v = get(name);
+
+	if (v && config_parse_size(v, out))
+		BAD(name, v, "expected a size such as 512M");
+	return 0;
+}
+
+int config_parse(struct folio_config *cfg, const char *(*get)(const char *name),
+		 char *err, size_t errlen)
+{
+	const char *v;
+	bool disabled = false;
+	uint64_t interval;
+
+	*cfg = (struct folio_config){
+		.cache_size = FOLIO_DEFAULT_CACHE_SIZE,
+		.dirty_limit = UINT64_MAX,
+		.readahead = UINT64_MAX,
+		.flush_interval_ms = FOLIO_DEFAULT_FLUSH_MS,
+		.log_level = LOG_WARN,
+	};
+	err[0] = '\0';
+
+	v = get("FOLIO_LOG");
+	if (v && parse_log_level(v, &cfg->log_level))
+		BAD("FOLIO_LOG", v, "expected error, warn, info or debug");
+
+	v = get("FOLIO_DISABLE");
+	if (v && config_parse_bool(v, &disabled))
+		BAD("FOLIO_DISABLE", v, "expected 1 or 0 (yes/no, on/off)");
+
+	if (parse_size_var(get, "FOLIO_CACHE_SIZE", &cfg->cache_size, err, errlen) ||
+	    parse_size_var(get, "FOLIO_DIRTY_LIMIT", &cfg->dirty_limit, err, errlen) ||
+	    parse_size_var(get, "FOLIO_READAHEAD", &cfg->readahead, err, errlen))
+		return -1;
+	v = get("FOLIO_CACHE_SIZE");
+	if (cfg->cache_size < FOLIO_MIN_CACHE_SIZE || cfg->cache_size > FOLIO_MAX_CACHE_SIZE)
+		BAD("FOLIO_CACHE_SIZE", v, "expected a size from 64K to 1T");
+	cfg->cache_size &= ~(uint64_t)(FOLIO_PAGE_SIZE - 1);
+
+	v = get("FOLIO_DIRTY_LIMIT");
+	if (!v)
+		cfg->dirty_limit = cfg->cache_size / 4;
+	else if (cfg->dirty_limit < FOLIO_PAGE_SIZE || cfg->dirty_limit > cfg->cache_size)
+		BAD("FOLIO_DIRTY_LIMIT", v, "expected a size from 4K to FOLIO_CACHE_SIZE (%llu bytes)",
+		    (unsigned long long)cfg->cache_size);
+	cfg->dirty_limit &= ~(uint64_t)(FOLIO_PAGE_SIZE - 1);
+
+	v = get("FOLIO_READAHEAD");
+	if (!v)
+		cfg->readahead = FOLIO_DEFAULT_READAHEAD < cfg->cache_size / 4 ?
+				 FOLIO_DEFAULT_READAHEAD : cfg->cache_size / 4;
+	else if (cfg->readahead > cfg->cache_size / 4)
+		BAD("FOLIO_READAHEAD", v, "expected a size from 0 to a quarter of FOLIO_CACHE_SIZE "
+		    "(%llu bytes)", (unsigned long long)(cfg->cache_size / 4));
+	cfg->readahead &= ~(uint64_t)(FOLIO_PAGE_SIZE - 1);
+
+	v = get("FOLIO_FLUSH_INTERVAL");
+	if (v) {
+		if (config_parse_size(v, &interval) || v[strspn(v, "0123456789")] != '\0' ||
+		    interval < 1 || interval > FOLIO_MAX_FLUSH_MS)
+			BAD("FOLIO_FLUSH_INTERVAL", v, "expected milliseconds from 1 to %u, such as 1000",
+			    FOLIO_MAX_FLUSH_MS);
+		cfg->flush_interval_ms = interval;
+	}
+
+	v = get("FOLIO_STATS");
+	if (v) {
+		bool on;
+
+		if (config_parse_bool(v, &on) == 0)
+			cfg->stats = on ? STATS_STDERR : STATS_OFF;
+		else if (*v == '\0' || strlen(v) >= PATH_MAX)
+			BAD("FOLIO_STATS", v, "expected 1, 0 or a file path");
+		else {
+			cfg->stats = STATS_FILE;
+			cfg->stats_path = v;
+		}
+	}
+
+	v = get("FOLIO_FILES");
+	if (v && parse_patterns(cfg, v, err, errlen))
+		return -1;
+
+	cfg->enabled = !disabled && cfg->npatterns > 0;
+	return 0;
+}
+
+void config_free(struct folio_config *cfg)
+{
+	free(cfg->patterns_buf);
+	free(cfg->patterns);
+	cfg->patterns_buf = NULL;
+	cfg->patterns = NULL;
+	cfg->npatterns = 0;
+}
+
+static const char *get_env(const char *name)
+{
+	return getenv(name);
+}
+
+static void warn_unknown_vars(void)
+{
+	extern char **environ;
+
+	for (char **e = environ; e && *e; e++) {
+		size_t len = strcspn(*e, "=");
+		bool known = false;
+
+		if (strncmp(*e, "FOLIO_", 6))
+			continue;
+		for (size_t i = 0; i < ARRAY_SIZE(known_vars); i++)
+			known |= strlen(known_vars[i]) == len && !strncmp(*e, known_vars[i], len);
+		if (!known)
+			log_warn("unknown variable %.*s ignored (see man 7 folio)", (int)len, *e);
+	}
+}
+
+void config_load(void)
+{
+	char err[512];
+	struct folio_config cfg;
+
+	if (config_parse(&cfg, get_env, err, sizeof(err))) {
+		config_free(&cfg);
+		folio_log_level = cfg.log_level;
+		log_error("%s; running as pass-through", err);
+		return;
+	}
+	folio_config = cfg;
+	folio_log_level = cfg.log_level;
+	warn_unknown_vars();
+}

@@ -1,0 +1,382 @@
+/*
+ * fdtable.c - see fdtable.h.
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+
+#include "config.h"
+#include "fdtable.h"
+#include "log.h"
+#include "pathmatch.h"
+#include "real.h"
+
+struct ofile *fd_slots[FD_SLOTS];
+/* One past the highest fd ever given a slot: bounds the range scans. */
+static unsigned int fd_high;
+
+static pthread_mutex_t fdtable_lock = PTHREAD_MUTEX_INITIALIZER;
+static sigset_t fork_sigmask;		/* the forking thread's mask, under the lock */
+
+#define INODE_BUCKETS	256
+static struct cds_hlist_head inode_hash[INODE_BUCKETS];
+static unsigned long ninodes;		/* finodes in the hash; atomic reads */
+
+/*
+ * File systems whose regular files folio caches: local disk and memory file
+ * systems (values from <linux/magic.h>).  Network and FUSE file systems,
+ * proc, sysfs, devtmpfs, cgroup and the like pass through.
+ */
+static const unsigned long cached_fs_types[] = {
+	0xEF53,		/* ext2, ext3, ext4 */
+	0x58465342,	/* xfs */
+	0x9123683E,	/* btrfs */
+	0x01021994,	/* tmpfs */
+	0x858458F6,	/* ramfs */
+	0xF2F52010,	/* f2fs */
+	0xCA451A4E,	/* bcachefs */
+	0x3153464A,	/* jfs */
+	0x52654973,	/* reiserfs */
+	0x3434,		/* nilfs2 */
+	0x2FC12FC1,	/* zfs */
+	0x794C7630,	/* overlayfs */
+	0x4D44,		/* vfat, msdos */
+	0x2011BAB0,	/* exfat */
+};
+
+static void lock_table(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+	pthread_mutex_lock(&fdtable_lock);
+}
+
+static void unlock_table(const sigset_t *old)
+{
+	pthread_mutex_unlock(&fdtable_lock);
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+static struct cds_hlist_head *inode_bucket(dev_t dev, ino_t ino)
+{
+	unsigned long h = (unsigned long)ino * 0x9E3779B97F4A7C15ul ^ (unsigned long)dev;
+
+	return &inode_hash[(h >> 32) % INODE_BUCKETS];
+}
+
+static struct finode *inode_lookup(dev_t dev, ino_t ino)
+{
+	struct finode *fi;
+
+	cds_hlist_for_each_entry_rcu_2(fi, inode_bucket(dev, ino), hnode)
+		if (fi->dev == dev && fi->ino == ino)
+			return fi;
+	return NULL;
+}
+
+bool fdtable_inode_tracked(dev_t dev, ino_t ino)
+{
+	bool found;
+
+	if (!fdtable_any_tracked())
+		return false;
+	urcu_bp_read_lock();
+	found = inode_lookup(dev, ino) != NULL;
+	urcu_bp_read_unlock();
+	return found;
+}
+
+bool fdtable_any_tracked(void)
+{
+	return __atomic_load_n(&ninodes, __ATOMIC_RELAXED) != 0;
+}
+
+static void finode_free(struct rcu_head *head)
+{
+	struct finode *fi = caa_container_of(head, struct finode, rcu);
+
+	free(fi->name);
+	free(fi);
+}
+
+static void ofile_free(struct rcu_head *head)
+{
+	free(caa_container_of(head, struct ofile, rcu));
+}
+
+struct ofile *ofile_get(int fd)
+{
+	struct ofile *of;
+	unsigned long refs;
+
+	if ((unsigned int)fd >= FD_SLOTS)
+		return NULL;
+	urcu_bp_read_lock();
+	of = rcu_dereference(fd_slots[fd]);
+	if (of) {
+		refs = __atomic_load_n(&of->refs, __ATOMIC_RELAXED);
+		do {
+			if (refs == 0) {	/* being freed: the fd is closing */
+				of = NULL;
+				break;
+			}
+		} while (!__atomic_compare_exchange_n(&of->refs, &refs, refs + 1, true,
+						      __ATOMIC_ACQUIRE, __ATOMIC_RELAXED));
+	}
+	urcu_bp_read_unlock();
+	return of;
+}
+
+void ofile_put(struct ofile *of)
+{
+	struct finode *fi = of->inode;
+	int saved_errno;
+	sigset_t old;
+
+	if (__atomic_sub_fetch(&of->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	saved_errno = errno;
+	lock_table(&old);
+	if (--fi->nopen == 0) {
+		cds_hlist_del_rcu(&fi->hnode);
+		__atomic_store_n(&ninodes, ninodes - 1, __ATOMIC_RELAXED);
+		urcu_bp_call_rcu(&fi->rcu, finode_free);
+	}
+	unlock_table(&old);
+	urcu_bp_call_rcu(&of->rcu, ofile_free);
+	errno = saved_errno;
+}
+
+/* Put @of (which may be NULL) into the slot of @fd, taking a reference. */
+static void slot_install(int fd, struct ofile *of)
+{
+	struct ofile *old;
+	unsigned int high;
+
+	if (of)
+		__atomic_add_fetch(&of->refs, 1, __ATOMIC_RELAXED);
+	old = __atomic_exchange_n(&fd_slots[fd], of, __ATOMIC_RELEASE);
+	high = __atomic_load_n(&fd_high, __ATOMIC_RELAXED);
+	while (of && (unsigned int)fd >= high &&
+	       !__atomic_compare_exchange_n(&fd_high, &high, fd + 1, true,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+	if (old)
+		ofile_put(old);
+}
+
+struct ofile *fdtable_take(int fd)
+{
+	if (!fd_tracked(fd))
+		return NULL;
+	return __atomic_exchange_n(&fd_slots[fd], NULL, __ATOMIC_ACQ_REL);
+}
+
+static struct ofile *ofile_new(const struct stat *st, int flags, const char *path)
+{
+	struct ofile *of = calloc(1, sizeof(*of));
+	struct finode *fi;
+	sigset_t old;
+
+	if (!of)
+		return NULL;
+	of->flags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC);
+	folio_rcu_start();
+	lock_table(&old);
+	fi = inode_lookup(st->st_dev, st->st_ino);
+	if (!fi) {
+		fi = calloc(1, sizeof(*fi));
+		if (!fi) {
+			unlock_table(&old);
+			free(of);
+			return NULL;
+		}
+		fi->dev = st->st_dev;
+		fi->ino = st->st_ino;
+		fi->name = strdup(path);
+		cds_hlist_add_head_rcu(&fi->hnode, inode_bucket(fi->dev, fi->ino));
+		__atomic_store_n(&ninodes, ninodes + 1, __ATOMIC_RELAXED);
+	}
+	fi->nopen++;
+	of->inode = fi;
+	unlock_table(&old);
+	return of;
+}
+
+/* Does @path (as opened relative to @dirfd) match a FOLIO_FILES pattern? */
+bool path_selected(int dirfd, const char *path)
+{
+	char name[NAME_MAX + 1], base[PATH_MAX], full[PATH_MAX];
+	bool have_full = false;
+
+	path_basename(path, name, sizeof(name));
+	for (size_t i = 0; i < folio_config.npatterns; i++) {
+		const char *pattern = folio_config.patterns[i];
+
+		if (!strchr(pattern, '/')) {
+			if (path_match(pattern, name))
+				return true;
+			continue;
+		}
+		if (!have_full) {
+			base[0] = '\0';
+			if (path[0] != '/') {
+				char link[32];
+				ssize_t n;
+
+				if (dirfd == AT_FDCWD) {
+					if (!getcwd(base, sizeof(base)))
+						return false;
+				} else {
+					snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+					n = readlink(link, base, sizeof(base) - 1);
+					if (n <= 0)
+						return false;
+					base[n] = '\0';
+				}
+			}
+			if (path_normalize(base, path, full, sizeof(full)))
+				return false;
+			have_full = true;
+		}
+		if (path_match(pattern, full))
+			return true;
+	}
+	return false;
+}
+
+static bool fs_type_cached(unsigned long type)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(cached_fs_types); i++)
+		if (cached_fs_types[i] == type)
+			return true;
+	return false;
+}
+
+bool fdtable_path_may_track(const char *path)
+{
+	return folio_config.enabled && (path_selected(AT_FDCWD, path) || fdtable_any_tracked());
+}
+
+void fdtable_open(int fd, int dirfd, const char *path, int flags)
+{
+	int saved_errno = errno;
+	struct statfs sfs;
+	struct stat st;
+	struct ofile *of;
+	bool selected;
+
+	if (fd < 0)
+		return;
+	if ((unsigned int)fd >= FD_SLOTS) {
+		log_info("not tracking fd %d (%s): above the %u fds folio tracks", fd, path, FD_SLOTS);
+		return;
+	}
+	if (fd_tracked(fd))		/* left by a close folio did not see */
+		slot_install(fd, NULL);
+	if (!folio_config.enabled)
+		return;
+	selected = path_selected(dirfd, path);
+	if (!selected && !fdtable_any_tracked())
+		goto out;
+	if (flags & (O_PATH | O_DIRECT)) {
+		if (selected)
+			log_info("not tracking %s: opened with %s", path,
+				 flags & O_PATH ? "O_PATH" : "O_DIRECT");
+		goto out;
+	}
+	if (real_fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		if (selected)
+			log_info("not tracking %s: not a regular file", path);
+		goto out;
+	}
+	if (!selected && !fdtable_inode_tracked(st.st_dev, st.st_ino))
+		goto out;
+	if (fstatfs(fd, &sfs) || !fs_type_cached(sfs.f_type)) {
+		log_info("not tracking %s: file system type 0x%lx is not cached", path,
+			 (unsigned long)sfs.f_type);
+		goto out;
+	}
+	of = ofile_new(&st, flags, path);
+	if (!of) {
+		log_warn("not tracking %s: out of memory", path);
+		goto out;
+	}
+	slot_install(fd, of);
+	log_info("tracking %s as fd %d%s", path, fd, selected ? "" : " (inode already tracked)");
+out:
+	errno = saved_errno;
+}
+
+void fdtable_dup(int oldfd, int newfd)
+{
+	struct ofile *of;
+
+	if ((unsigned int)newfd >= FD_SLOTS || (!fd_tracked(oldfd) && !fd_tracked(newfd)))
+		return;
+	of = ofile_get(oldfd);
+	if (!of && !fd_tracked(newfd))
+		return;
+	slot_install(newfd, of);
+	if (of)
+		ofile_put(of);
+}
+
+void fdtable_forget_range(unsigned int first, unsigned int last)
+{
+	unsigned int high = __atomic_load_n(&fd_high, __ATOMIC_RELAXED);
+
+	for (unsigned int fd = first; fd <= last && fd < high; fd++) {
+		struct ofile *of = fdtable_take(fd);
+
+		if (of)
+			ofile_put(of);
+	}
+}
+
+void fdtable_set_flags(int fd, int flags)
+{
+	struct ofile *of = ofile_get(fd);
+	const int settable = O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME | O_NONBLOCK;
+
+	if (!of)
+		return;
+	__atomic_store_n(&of->flags, (of->flags & ~settable) | (flags & settable),
+			 __ATOMIC_RELAXED);
+	ofile_put(of);
+}
+
+void fdtable_before_fork(void)
+{
+	lock_table(&fork_sigmask);
+}
+
+void fdtable_after_fork_parent(void)
+{
+	unlock_table(&fork_sigmask);
+}
+
+/*
+ * The child starts with every inherited fd in pass-through (DESIGN.md §4):
+ * its copies of the parent's ofiles and finodes are dropped, not freed (they
+ * were copied by fork and nothing else refers to them).
+ */
+void fdtable_after_fork_child(void)
+{
+	sigset_t old = fork_sigmask;
+
+	memset(fd_slots, 0, sizeof(fd_slots[0]) * fd_high);
+	fd_high = 0;
+	for (size_t i = 0; i < INODE_BUCKETS; i++)
+		CDS_INIT_HLIST_HEAD(&inode_hash[i]);
+	ninodes = 0;
+	pthread_mutex_init(&fdtable_lock, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}

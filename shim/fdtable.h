@@ -1,0 +1,119 @@
+/*
+ * fdtable.h - which fds are tracked files, and what they share.
+ *
+ * Owns three things (DESIGN.md §2.3):
+ *   - the fd slots: fd -> struct ofile, one pointer per fd number, read
+ *     without a lock by every wrapper;
+ *   - struct ofile, the open file description as folio sees it (access mode
+ *     and status flags), shared by every fd dup()ed from one open;
+ *   - struct finode, the per-inode state keyed by st_dev + st_ino, shared by
+ *     every open of one file, found through an RCU hash.
+ *
+ * Lock rules: readers of the slots and of the inode hash take no lock (the
+ * hash under urcu_bp_read_lock()).  Changes to the hash and to finode open
+ * counts happen under fdtable_lock with all signals blocked, so a signal
+ * handler may open or close files.  Slots are written with atomic exchanges.
+ * ofile and finode memory is freed after an RCU grace period.
+ *
+ * Calls config, pathmatch, rcu, log and real; called by interpose and cache.
+ */
+#ifndef FOLIO_FDTABLE_H
+#define FOLIO_FDTABLE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "compiler.h"
+#include "rcu.h"
+
+struct finode {
+	struct cds_hlist_node hnode;	/* in the inode hash */
+	dev_t dev;
+	ino_t ino;
+	unsigned long nopen;		/* ofiles on this inode; fdtable_lock */
+	char *name;			/* the path of its first open, for messages */
+	struct rcu_head rcu;
+};
+
+struct ofile {
+	struct finode *inode;
+	int flags;			/* O_ACCMODE and status flags, as F_GETFL */
+	unsigned long refs;		/* fd slots + callers in flight; atomic */
+	struct rcu_head rcu;
+};
+
+/*
+ * fd numbers folio can track.  Larger fds (only possible when fs.nr_open and
+ * RLIMIT_NOFILE were raised past it) pass through.  The slots are BSS: pages
+ * of it are only touched up to the highest fd the program uses.
+ */
+#define FD_SLOTS	(1u << 20)
+
+extern struct ofile *fd_slots[FD_SLOTS];
+
+/*
+ * The hot check of every wrapper: is @fd tracked?  One bounds check and one
+ * load, no lock, safe before the constructor ran (the slots start empty).
+ * A non-NULL answer may be stale by the time it is used: take a reference
+ * with ofile_get() before touching the ofile.
+ */
+static inline bool fd_tracked(int fd)
+{
+	return (unsigned int)fd < FD_SLOTS &&
+	       __atomic_load_n(&fd_slots[fd], __ATOMIC_RELAXED) != NULL;
+}
+
+/* Reference the ofile of @fd, or NULL if it is not (or no longer) tracked. */
+struct ofile *ofile_get(int fd);
+
+/* Drop a reference from ofile_get() or a slot; the last one frees.
+ * Preserves errno. */
+void ofile_put(struct ofile *of);
+
+/*
+ * After a successful open of @path (relative to @dirfd) with @flags gave
+ * @fd: decide once whether it is tracked (DESIGN.md §3) and if so fill its
+ * slot.  Preserves errno.
+ */
+void fdtable_open(int fd, int dirfd, const char *path, int flags);
+
+/*
+ * Could an open of @path become tracked?  (Tracking is on and the path
+ * matches FOLIO_FILES, or some inode is tracked already and @path may be it.)
+ * Lets fopen() keep libc's own stream for everything else.
+ */
+bool fdtable_path_may_track(const char *path);
+
+/* Does @path, opened relative to @dirfd, match a FOLIO_FILES pattern? */
+bool path_selected(int dirfd, const char *path);
+
+/* @newfd now refers to what @oldfd refers to (dup, dup2, dup3, F_DUPFD). */
+void fdtable_dup(int oldfd, int newfd);
+
+/*
+ * Empty the slot of @fd and return what it held (the caller owns that
+ * reference and must ofile_put() it), or NULL.
+ */
+struct ofile *fdtable_take(int fd);
+
+/* Forget every tracked fd in [@first, @last] (close_range, closefrom). */
+void fdtable_forget_range(unsigned int first, unsigned int last);
+
+/* F_SETFL succeeded on @fd: record the new status flags. */
+void fdtable_set_flags(int fd, int flags);
+
+/*
+ * Is the inode @dev/@ino open through a tracked fd?  Lockless (RCU), for
+ * path-based calls (stat, truncate) that must stay coherent with the cache.
+ */
+bool fdtable_inode_tracked(dev_t dev, ino_t ino);
+
+/* Is any file tracked at all?  A quick exit for path-based wrappers. */
+bool fdtable_any_tracked(void);
+
+/* fork() handlers: hold the table lock across fork; the child forgets all. */
+void fdtable_before_fork(void);
+void fdtable_after_fork_parent(void);
+void fdtable_after_fork_child(void);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * interpose.c - folio's life in the host process: the constructor that reads
+ * the configuration, the fork handlers that keep folio's locks and RCU state
+ * valid in a child, the destructor that writes back what is left, and the
+ * optional API of include/folio.h.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include "config.h"
+#include "folio.h"
+#include "interpose.h"
+#include "log.h"
+#include "rcu.h"
+
+static void before_fork(void)
+{
+	fdtable_before_fork();
+	folio_rcu_before_fork();
+}
+
+static void after_fork_parent(void)
+{
+	folio_rcu_after_fork_parent();
+	fdtable_after_fork_parent();
+}
+
+static void after_fork_child(void)
+{
+	folio_rcu_after_fork_child();
+	fdtable_after_fork_child();
+}
+
+void folio_passthrough_child(void)
+{
+	folio_config.enabled = false;
+	memset(fd_slots, 0, sizeof(fd_slots));
+}
+
+/*
+ * Runs before the program's own constructors (priority 101).  Wrappers that
+ * run even earlier (from other libraries' constructors) resolve libc
+ * lazily, and see no tracked fd.
+ */
+__attribute__((constructor(101))) static void folio_init(void)
+{
+	real_resolve();
+	config_load();
+	if (folio_config.enabled)
+		log_info("caching files matching %zu pattern%s; cache %lluK, dirty limit %lluK",
+			 folio_config.npatterns, folio_config.npatterns == 1 ? "" : "s",
+			 (unsigned long long)folio_config.cache_size >> 10,
+			 (unsigned long long)folio_config.dirty_limit >> 10);
+	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
+
+__attribute__((destructor)) static void folio_fini(void)
+{
+	cache_writeback_all();
+}
+
+FOLIO_EXPORT int folio_fd_tracked(int fd)
+{
+	return fd_tracked(fd);
+}

@@ -1,0 +1,46 @@
+/*
+ * interpose.h - what the interpose files share.
+ *
+ * The interpose layer (DESIGN.md §2.1) is every exported libc symbol folio
+ * overrides, and nothing else, split by kind of call:
+ *   interpose.c       constructor, destructor, fork handlers, folio.h API
+ *   interpose_open.c  open, creat, the mkstemp family
+ *   interpose_io.c    read, write and their positioned, vectored and
+ *                     fortified forms; lseek, sizes, advice, sync
+ *   interpose_fd.c    close, close_range, closefrom, dup*, fcntl
+ *   interpose_meta.c  the stat family, rename, unlink
+ *   interpose_map.c   mmap, munmap, mremap, sendfile, copy_file_range, splice
+ *   interpose_proc.c  fork, vfork, posix_spawn, system, popen, exec*, exit
+ *   stdio.c           fopen, fdopen, freopen: fopencookie streams for
+ *                     tracked files
+ *
+ * Every wrapper on an fd starts with fd_tracked(fd): untracked fds (almost
+ * all) tail-call libc with no lock, allocation or system call.  A tracked fd
+ * takes a reference on its ofile (ofile_get), calls the cache and drops the
+ * reference.  Wrappers leave errno exactly as libc would.
+ *
+ * Calls fdtable, cache and real.
+ */
+#ifndef FOLIO_INTERPOSE_H
+#define FOLIO_INTERPOSE_H
+
+#include "cache.h"
+#include "fdtable.h"
+#include "real.h"
+
+/*
+ * The tracked halves of read, write, lseek and close, shared with the stdio
+ * cookie streams.  Each falls back to libc if @fd stopped being tracked.
+ */
+ssize_t tracked_read(int fd, void *buf, size_t count);
+ssize_t tracked_write(int fd, const void *buf, size_t count);
+off_t tracked_lseek(int fd, off_t offset, int whence);
+int tracked_close(int fd);
+
+/*
+ * In a child made by _Fork (no fork handlers ran): forget every tracked fd
+ * and stop tracking for good.  Async-signal-safe.
+ */
+void folio_passthrough_child(void);
+
+#endif

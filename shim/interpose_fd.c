@@ -1,0 +1,111 @@
+/*
+ * interpose_fd.c - calls that close, duplicate or change fds.  The fd slots
+ * follow the kernel's fd table exactly: a slot is emptied before libc closes
+ * its fd (so a racing open of the same number is never forgotten), and
+ * filled after libc created a duplicate.
+ */
+#include <stdarg.h>
+
+#include "interpose.h"
+
+int tracked_close(int fd)
+{
+	struct ofile *of = fdtable_take(fd);
+	int ret;
+
+	if (!of)
+		return real_close(fd);
+	ret = cache_close(of, fd);
+	ofile_put(of);
+	return ret;
+}
+
+FOLIO_EXPORT int close(int fd)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_close(fd);
+	return tracked_close(fd);
+}
+
+FOLIO_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	const int known = CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC;
+
+	/* Forget only what the kernel is about to close: never on EINVAL. */
+	if (first <= last && !(flags & ~known) && !(flags & CLOSE_RANGE_CLOEXEC))
+		fdtable_forget_range(first, last);
+	return real_close_range(first, last, flags);
+}
+
+FOLIO_EXPORT void closefrom(int lowfd)
+{
+	if (lowfd >= 0)
+		fdtable_forget_range(lowfd, ~0u);
+	real_closefrom(lowfd);
+}
+
+static int duplicated(int oldfd, int newfd)
+{
+	if (newfd >= 0 && newfd != oldfd)
+		fdtable_dup(oldfd, newfd);
+	return newfd;
+}
+
+FOLIO_EXPORT int dup(int fd)
+{
+	return duplicated(fd, real_dup(fd));
+}
+
+FOLIO_EXPORT int dup2(int oldfd, int newfd)
+{
+	return duplicated(oldfd, real_dup2(oldfd, newfd));
+}
+
+FOLIO_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	return duplicated(oldfd, real_dup3(oldfd, newfd, flags));
+}
+
+/* What fcntl's answer means for the fd slots. */
+static int fcntl_done(int fd, int cmd, void *arg, int ret)
+{
+	if (ret < 0)
+		return ret;
+	switch (cmd) {
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC:
+		return duplicated(fd, ret);
+	case F_SETFL:
+		if (fd_tracked(fd))
+			fdtable_set_flags(fd, (int)(long)arg);
+		return ret;
+	default:
+		return ret;
+	}
+}
+
+/*
+ * The optional argument is read as a pointer-sized value whatever @cmd is,
+ * as glibc itself does: every fcntl argument is an int or a pointer.
+ */
+FOLIO_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return fcntl_done(fd, cmd, arg, real_fcntl(fd, cmd, arg));
+}
+
+FOLIO_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return fcntl_done(fd, cmd, arg, real_fcntl64(fd, cmd, arg));
+}

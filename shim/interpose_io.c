@@ -1,0 +1,363 @@
+/*
+ * interpose_io.c - read, write and everything that moves data, positions,
+ * sizes or syncs an fd.  See interpose.h for the rules every wrapper follows.
+ */
+#include "interpose.h"
+
+ssize_t tracked_read(int fd, void *buf, size_t count)
+{
+	struct ofile *of = ofile_get(fd);
+	ssize_t ret;
+
+	if (!of)
+		return real_read(fd, buf, count);
+	ret = cache_read(of, fd, buf, count);
+	ofile_put(of);
+	return ret;
+}
+
+ssize_t tracked_write(int fd, const void *buf, size_t count)
+{
+	struct ofile *of = ofile_get(fd);
+	ssize_t ret;
+
+	if (!of)
+		return real_write(fd, buf, count);
+	ret = cache_write(of, fd, buf, count);
+	ofile_put(of);
+	return ret;
+}
+
+off_t tracked_lseek(int fd, off_t offset, int whence)
+{
+	struct ofile *of = ofile_get(fd);
+	off_t ret;
+
+	if (!of)
+		return real_lseek64(fd, offset, whence);
+	ret = cache_lseek(of, fd, offset, whence);
+	ofile_put(of);
+	return ret;
+}
+
+static ssize_t tracked_pread(int fd, void *buf, size_t count, off_t offset)
+{
+	struct ofile *of = ofile_get(fd);
+	ssize_t ret;
+
+	if (!of)
+		return real_pread64(fd, buf, count, offset);
+	ret = cache_pread(of, fd, buf, count, offset);
+	ofile_put(of);
+	return ret;
+}
+
+static ssize_t tracked_pwrite(int fd, const void *buf, size_t count, off_t offset)
+{
+	struct ofile *of = ofile_get(fd);
+	ssize_t ret;
+
+	if (!of)
+		return real_pwrite64(fd, buf, count, offset);
+	ret = cache_pwrite(of, fd, buf, count, offset);
+	ofile_put(of);
+	return ret;
+}
+
+/* @offset -1 means the file position, as for preadv2(2). */
+static ssize_t tracked_readv(int fd, const struct iovec *iov, int iovcnt, off_t offset,
+			     int flags)
+{
+	struct ofile *of = ofile_get(fd);
+	ssize_t ret;
+
+	if (!of)
+		return real_preadv64v2(fd, iov, iovcnt, offset, flags);
+	ret = cache_readv(of, fd, iov, iovcnt, offset, flags);
+	ofile_put(of);
+	return ret;
+}
+
+static ssize_t tracked_writev(int fd, const struct iovec *iov, int iovcnt, off_t offset,
+			      int flags)
+{
+	struct ofile *of = ofile_get(fd);
+	ssize_t ret;
+
+	if (!of)
+		return real_pwritev64v2(fd, iov, iovcnt, offset, flags);
+	ret = cache_writev(of, fd, iov, iovcnt, offset, flags);
+	ofile_put(of);
+	return ret;
+}
+
+/* preadv(2) and pwritev(2) refuse a negative offset before looking at fd. */
+static ssize_t einval(void)
+{
+	errno = EINVAL;
+	return -1;
+}
+
+FOLIO_EXPORT ssize_t read(int fd, void *buf, size_t count)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_read(fd, buf, count);
+	return tracked_read(fd, buf, count);
+}
+
+FOLIO_EXPORT ssize_t __read_chk(int fd, void *buf, size_t count, size_t buflen)
+{
+	if (likely(!fd_tracked(fd)))
+		return real___read_chk(fd, buf, count, buflen);
+	if (count > buflen)
+		__chk_fail();
+	return tracked_read(fd, buf, count);
+}
+
+FOLIO_EXPORT ssize_t write(int fd, const void *buf, size_t count)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_write(fd, buf, count);
+	return tracked_write(fd, buf, count);
+}
+
+FOLIO_EXPORT ssize_t pread(int fd, void *buf, size_t count, off_t offset)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_pread(fd, buf, count, offset);
+	return tracked_pread(fd, buf, count, offset);
+}
+
+FOLIO_EXPORT ssize_t pread64(int fd, void *buf, size_t count, off64_t offset)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_pread64(fd, buf, count, offset);
+	return tracked_pread(fd, buf, count, offset);
+}
+
+FOLIO_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t count, off_t offset, size_t buflen)
+{
+	if (likely(!fd_tracked(fd)))
+		return real___pread_chk(fd, buf, count, offset, buflen);
+	if (count > buflen)
+		__chk_fail();
+	return tracked_pread(fd, buf, count, offset);
+}
+
+FOLIO_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t count, off64_t offset,
+				   size_t buflen)
+{
+	if (likely(!fd_tracked(fd)))
+		return real___pread64_chk(fd, buf, count, offset, buflen);
+	if (count > buflen)
+		__chk_fail();
+	return tracked_pread(fd, buf, count, offset);
+}
+
+FOLIO_EXPORT ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_pwrite(fd, buf, count, offset);
+	return tracked_pwrite(fd, buf, count, offset);
+}
+
+FOLIO_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t count, off64_t offset)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_pwrite64(fd, buf, count, offset);
+	return tracked_pwrite(fd, buf, count, offset);
+}
+
+FOLIO_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_readv(fd, iov, iovcnt);
+	return tracked_readv(fd, iov, iovcnt, -1, 0);
+}
+
+FOLIO_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_writev(fd, iov, iovcnt);
+	return tracked_writev(fd, iov, iovcnt, -1, 0);
+}
+
+FOLIO_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_preadv(fd, iov, iovcnt, offset);
+	return offset < 0 ? einval() : tracked_readv(fd, iov, iovcnt, offset, 0);
+}
+
+FOLIO_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int iovcnt, off64_t offset)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_preadv64(fd, iov, iovcnt, offset);
+	return offset < 0 ? einval() : tracked_readv(fd, iov, iovcnt, offset, 0);
+}
+
+FOLIO_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_pwritev(fd, iov, iovcnt, offset);
+	return offset < 0 ? einval() : tracked_writev(fd, iov, iovcnt, offset, 0);
+}
+
+FOLIO_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int iovcnt, off64_t offset)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_pwritev64(fd, iov, iovcnt, offset);
+	return offset < 0 ? einval() : tracked_writev(fd, iov, iovcnt, offset, 0);
+}
+
+FOLIO_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t offset,
+			     int flags)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_preadv2(fd, iov, iovcnt, offset, flags);
+	return tracked_readv(fd, iov, iovcnt, offset, flags);
+}
+
+FOLIO_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int iovcnt, off64_t offset,
+				int flags)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_preadv64v2(fd, iov, iovcnt, offset, flags);
+	return tracked_readv(fd, iov, iovcnt, offset, flags);
+}
+
+FOLIO_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t offset,
+			      int flags)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_pwritev2(fd, iov, iovcnt, offset, flags);
+	return tracked_writev(fd, iov, iovcnt, offset, flags);
+}
+
+FOLIO_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int iovcnt, off64_t offset,
+				 int flags)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_pwritev64v2(fd, iov, iovcnt, offset, flags);
+	return tracked_writev(fd, iov, iovcnt, offset, flags);
+}
+
+FOLIO_EXPORT off_t lseek(int fd, off_t offset, int whence)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_lseek(fd, offset, whence);
+	return tracked_lseek(fd, offset, whence);
+}
+
+FOLIO_EXPORT off64_t lseek64(int fd, off64_t offset, int whence)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_lseek64(fd, offset, whence);
+	return tracked_lseek(fd, offset, whence);
+}
+
+/*
+ * The less frequent calls share one shape: untracked -> libc; tracked ->
+ * reference, cache, release.
+ */
+#define TRACKED_CALL(type, fd, real_call, cache_fn, ...) \
+	do { \
+		struct ofile *of; \
+		type ret; \
+		if (likely(!fd_tracked(fd)) || !(of = ofile_get(fd))) \
+			return real_call; \
+		ret = cache_fn(of, fd, ##__VA_ARGS__); \
+		ofile_put(of); \
+		return ret; \
+	} while (0)
+
+FOLIO_EXPORT int ftruncate(int fd, off_t length)
+{
+	TRACKED_CALL(int, fd, real_ftruncate(fd, length), cache_ftruncate, length);
+}
+
+FOLIO_EXPORT int ftruncate64(int fd, off64_t length)
+{
+	TRACKED_CALL(int, fd, real_ftruncate64(fd, length), cache_ftruncate, length);
+}
+
+FOLIO_EXPORT int fallocate(int fd, int mode, off_t offset, off_t length)
+{
+	TRACKED_CALL(int, fd, real_fallocate(fd, mode, offset, length), cache_fallocate,
+		     mode, offset, length);
+}
+
+FOLIO_EXPORT int fallocate64(int fd, int mode, off64_t offset, off64_t length)
+{
+	TRACKED_CALL(int, fd, real_fallocate64(fd, mode, offset, length), cache_fallocate,
+		     mode, offset, length);
+}
+
+FOLIO_EXPORT int posix_fallocate(int fd, off_t offset, off_t length)
+{
+	TRACKED_CALL(int, fd, real_posix_fallocate(fd, offset, length), cache_posix_fallocate,
+		     offset, length);
+}
+
+FOLIO_EXPORT int posix_fallocate64(int fd, off64_t offset, off64_t length)
+{
+	TRACKED_CALL(int, fd, real_posix_fallocate64(fd, offset, length), cache_posix_fallocate,
+		     offset, length);
+}
+
+FOLIO_EXPORT int posix_fadvise(int fd, off_t offset, off_t length, int advice)
+{
+	TRACKED_CALL(int, fd, real_posix_fadvise(fd, offset, length, advice), cache_fadvise,
+		     offset, length, advice);
+}
+
+FOLIO_EXPORT int posix_fadvise64(int fd, off64_t offset, off64_t length, int advice)
+{
+	TRACKED_CALL(int, fd, real_posix_fadvise64(fd, offset, length, advice), cache_fadvise,
+		     offset, length, advice);
+}
+
+FOLIO_EXPORT ssize_t readahead(int fd, off64_t offset, size_t count)
+{
+	TRACKED_CALL(ssize_t, fd, real_readahead(fd, offset, count), cache_readahead,
+		     offset, count);
+}
+
+FOLIO_EXPORT int fsync(int fd)
+{
+	TRACKED_CALL(int, fd, real_fsync(fd), cache_fsync, false);
+}
+
+FOLIO_EXPORT int fdatasync(int fd)
+{
+	TRACKED_CALL(int, fd, real_fdatasync(fd), cache_fsync, true);
+}
+
+FOLIO_EXPORT int sync_file_range(int fd, off64_t offset, off64_t nbytes, unsigned int flags)
+{
+	TRACKED_CALL(int, fd, real_sync_file_range(fd, offset, nbytes, flags),
+		     cache_sync_file_range, offset, nbytes, flags);
+}
+
+/* Whole-system and whole-file-system syncs write back every tracked file. */
+FOLIO_EXPORT void sync(void)
+{
+	cache_writeback_all();
+	real_sync();
+}
+
+FOLIO_EXPORT int syncfs(int fd)
+{
+	cache_writeback_all();
+	return real_syncfs(fd);
+}
+
+/*
+ * A mapped tracked file passes through while mapped, but msync is a sync
+ * point all the same: the program asked for its data to be in the kernel.
+ */
+FOLIO_EXPORT int msync(void *addr, size_t length, int flags)
+{
+	cache_writeback_all();
+	return real_msync(addr, length, flags);
+}

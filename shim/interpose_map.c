@@ -1,0 +1,98 @@
+/*
+ * interpose_map.c - memory maps and in-kernel copies, the two ways data
+ * moves without read/write.  A tracked file being mapped, or copied by the
+ * kernel, must first see everything folio holds for it (DESIGN.md §4).
+ * munmap and mremap pass through: they are interposed so that mappings of
+ * tracked files can be followed (a file goes back to being cached when its
+ * last mapping is gone).
+ */
+#include <stdarg.h>
+
+#include "interpose.h"
+
+static void *tracked_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+{
+	struct ofile *of = ofile_get(fd);
+	void *ret;
+
+	if (!of)
+		return real_mmap64(addr, length, prot, flags, fd, offset);
+	ret = cache_mmap(of, addr, length, prot, flags, fd, offset);
+	ofile_put(of);
+	return ret;
+}
+
+FOLIO_EXPORT void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+{
+	if (likely(!fd_tracked(fd)) || (flags & MAP_ANONYMOUS))
+		return real_mmap(addr, length, prot, flags, fd, offset);
+	return tracked_mmap(addr, length, prot, flags, fd, offset);
+}
+
+FOLIO_EXPORT void *mmap64(void *addr, size_t length, int prot, int flags, int fd, off64_t offset)
+{
+	if (likely(!fd_tracked(fd)) || (flags & MAP_ANONYMOUS))
+		return real_mmap64(addr, length, prot, flags, fd, offset);
+	return tracked_mmap(addr, length, prot, flags, fd, offset);
+}
+
+FOLIO_EXPORT int munmap(void *addr, size_t length)
+{
+	return real_munmap(addr, length);
+}
+
+FOLIO_EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size, int flags, ...)
+{
+	void *new_address = NULL;
+	va_list ap;
+
+	if (flags & MREMAP_FIXED) {
+		va_start(ap, flags);
+		new_address = va_arg(ap, void *);
+		va_end(ap);
+	}
+	return real_mremap(old_address, old_size, new_size, flags, new_address);
+}
+
+/* Before the kernel copies between @in and @out, if either is tracked. */
+static void copy_prepare(int in, int out)
+{
+	struct ofile *in_of = ofile_get(in), *out_of = ofile_get(out);
+
+	if (in_of || out_of)
+		cache_copy_prepare(in_of, out_of);
+	if (in_of)
+		ofile_put(in_of);
+	if (out_of)
+		ofile_put(out_of);
+}
+
+FOLIO_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	if (unlikely(fd_tracked(in_fd) || fd_tracked(out_fd)))
+		copy_prepare(in_fd, out_fd);
+	return real_sendfile(out_fd, in_fd, offset, count);
+}
+
+FOLIO_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
+{
+	if (unlikely(fd_tracked(in_fd) || fd_tracked(out_fd)))
+		copy_prepare(in_fd, out_fd);
+	return real_sendfile64(out_fd, in_fd, offset, count);
+}
+
+FOLIO_EXPORT ssize_t copy_file_range(int in_fd, off64_t *in_off, int out_fd, off64_t *out_off,
+				     size_t length, unsigned int flags)
+{
+	if (unlikely(fd_tracked(in_fd) || fd_tracked(out_fd)))
+		copy_prepare(in_fd, out_fd);
+	return real_copy_file_range(in_fd, in_off, out_fd, out_off, length, flags);
+}
+
+FOLIO_EXPORT ssize_t splice(int in_fd, off64_t *in_off, int out_fd, off64_t *out_off,
+			    size_t length, unsigned int flags)
+{
+	if (unlikely(fd_tracked(in_fd) || fd_tracked(out_fd)))
+		copy_prepare(in_fd, out_fd);
+	return real_splice(in_fd, in_off, out_fd, out_off, length, flags);
+}

@@ -1,0 +1,203 @@
+/*
+ * interpose_meta.c - calls on names or metadata that must agree with the
+ * cache: the stat family reports the logical size of tracked files,
+ * truncate(2) of a tracked file goes through the cache, rename and unlink
+ * pass through (folio keys files by inode, so a tracked file renamed or
+ * unlinked while open keeps working; the wrappers are the place where names
+ * in messages and statistics follow).
+ */
+#include <sys/sysmacros.h>
+
+#include "interpose.h"
+
+/* stat results: the logical size, when the inode is tracked. */
+#define STAT_DONE(ret, st) \
+	do { \
+		if ((ret) == 0 && unlikely(fdtable_any_tracked())) \
+			cache_stat_fixup((st)->st_dev, (st)->st_ino, &(st)->st_size, \
+					 &(st)->st_blocks); \
+		return ret; \
+	} while (0)
+
+FOLIO_EXPORT int stat(const char *path, struct stat *st)
+{
+	int ret = real_stat(path, st);
+
+	STAT_DONE(ret, st);
+}
+
+FOLIO_EXPORT int stat64(const char *path, struct stat64 *st)
+{
+	int ret = real_stat64(path, st);
+
+	STAT_DONE(ret, st);
+}
+
+FOLIO_EXPORT int lstat(const char *path, struct stat *st)
+{
+	int ret = real_lstat(path, st);
+
+	STAT_DONE(ret, st);
+}
+
+FOLIO_EXPORT int lstat64(const char *path, struct stat64 *st)
+{
+	int ret = real_lstat64(path, st);
+
+	STAT_DONE(ret, st);
+}
+
+FOLIO_EXPORT int fstat(int fd, struct stat *st)
+{
+	int ret = real_fstat(fd, st);
+
+	STAT_DONE(ret, st);
+}
+
+FOLIO_EXPORT int fstat64(int fd, struct stat64 *st)
+{
+	int ret = real_fstat64(fd, st);
+
+	STAT_DONE(ret, st);
+}
+
+FOLIO_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	int ret = real_fstatat(dirfd, path, st, flags);
+
+	STAT_DONE(ret, st);
+}
+
+FOLIO_EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	int ret = real_fstatat64(dirfd, path, st, flags);
+
+	STAT_DONE(ret, st);
+}
+
+FOLIO_EXPORT int __xstat(int ver, const char *path, struct stat *st)
+{
+	int ret = real___xstat(ver, path, st);
+
+	STAT_DONE(ret, st);
+}
+
+FOLIO_EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
+{
+	int ret = real___xstat64(ver, path, st);
+
+	STAT_DONE(ret, st);
+}
+
+FOLIO_EXPORT int __lxstat(int ver, const char *path, struct stat *st)
+{
+	int ret = real___lxstat(ver, path, st);
+
+	STAT_DONE(ret, st);
+}
+
+FOLIO_EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
+{
+	int ret = real___lxstat64(ver, path, st);
+
+	STAT_DONE(ret, st);
+}
+
+FOLIO_EXPORT int __fxstat(int ver, int fd, struct stat *st)
+{
+	int ret = real___fxstat(ver, fd, st);
+
+	STAT_DONE(ret, st);
+}
+
+FOLIO_EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
+{
+	int ret = real___fxstat64(ver, fd, st);
+
+	STAT_DONE(ret, st);
+}
+
+FOLIO_EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
+{
+	int ret = real___fxstatat(ver, dirfd, path, st, flags);
+
+	STAT_DONE(ret, st);
+}
+
+FOLIO_EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st,
+			      int flags)
+{
+	int ret = real___fxstatat64(ver, dirfd, path, st, flags);
+
+	STAT_DONE(ret, st);
+}
+
+FOLIO_EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask,
+		       struct statx *stx)
+{
+	int ret = real_statx(dirfd, path, flags, mask, stx);
+	off_t size;
+	blkcnt_t blocks;
+
+	if (ret != 0 || likely(!fdtable_any_tracked()))
+		return ret;
+	size = stx->stx_size;
+	blocks = stx->stx_blocks;
+	cache_stat_fixup(makedev(stx->stx_dev_major, stx->stx_dev_minor), stx->stx_ino,
+			 &size, &blocks);
+	stx->stx_size = size;
+	stx->stx_blocks = blocks;
+	return ret;
+}
+
+/* Is @path a tracked file?  Preserves errno. */
+static bool path_tracked(const char *path)
+{
+	int saved_errno = errno;
+	struct stat st;
+	bool tracked;
+
+	tracked = real_stat(path, &st) == 0 && fdtable_inode_tracked(st.st_dev, st.st_ino);
+	errno = saved_errno;
+	return tracked;
+}
+
+FOLIO_EXPORT int truncate(const char *path, off_t length)
+{
+	if (likely(!fdtable_any_tracked()) || !path_tracked(path))
+		return real_truncate(path, length);
+	return cache_truncate(path, length);
+}
+
+FOLIO_EXPORT int truncate64(const char *path, off64_t length)
+{
+	if (likely(!fdtable_any_tracked()) || !path_tracked(path))
+		return real_truncate64(path, length);
+	return cache_truncate(path, length);
+}
+
+FOLIO_EXPORT int rename(const char *oldpath, const char *newpath)
+{
+	return real_rename(oldpath, newpath);
+}
+
+FOLIO_EXPORT int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
+{
+	return real_renameat(olddirfd, oldpath, newdirfd, newpath);
+}
+
+FOLIO_EXPORT int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+			   unsigned int flags)
+{
+	return real_renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+FOLIO_EXPORT int unlink(const char *path)
+{
+	return real_unlink(path);
+}
+
+FOLIO_EXPORT int unlinkat(int dirfd, const char *path, int flags)
+{
+	return real_unlinkat(dirfd, path, flags);
+}

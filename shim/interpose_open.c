@@ -1,0 +1,126 @@
+/*
+ * interpose_open.c - every call that makes a new fd for a named file.  After
+ * libc opened it, fdtable_open() decides once whether the fd is tracked.
+ */
+#include <stdarg.h>
+
+#include "interpose.h"
+
+/* The mode argument, present only when the flags create a file. */
+#define OPEN_MODE(flags, last) \
+	({ \
+		mode_t mode_ = 0; \
+		if (__OPEN_NEEDS_MODE(flags)) { \
+			va_list ap_; \
+			va_start(ap_, last); \
+			mode_ = va_arg(ap_, mode_t); \
+			va_end(ap_); \
+		} \
+		mode_; \
+	})
+
+static int opened(int fd, int dirfd, const char *path, int flags)
+{
+	if (fd >= 0)
+		fdtable_open(fd, dirfd, path, flags);
+	return fd;
+}
+
+FOLIO_EXPORT int open(const char *path, int flags, ...)
+{
+	return opened(real_open(path, flags, OPEN_MODE(flags, flags)), AT_FDCWD, path, flags);
+}
+
+FOLIO_EXPORT int open64(const char *path, int flags, ...)
+{
+	return opened(real_open64(path, flags, OPEN_MODE(flags, flags)), AT_FDCWD, path, flags);
+}
+
+FOLIO_EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+	return opened(real_openat(dirfd, path, flags, OPEN_MODE(flags, flags)), dirfd, path, flags);
+}
+
+FOLIO_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+	return opened(real_openat64(dirfd, path, flags, OPEN_MODE(flags, flags)), dirfd, path,
+		      flags);
+}
+
+FOLIO_EXPORT int __open_2(const char *path, int flags)
+{
+	return opened(real___open_2(path, flags), AT_FDCWD, path, flags);
+}
+
+FOLIO_EXPORT int __open64_2(const char *path, int flags)
+{
+	return opened(real___open64_2(path, flags), AT_FDCWD, path, flags);
+}
+
+FOLIO_EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+	return opened(real___openat_2(dirfd, path, flags), dirfd, path, flags);
+}
+
+FOLIO_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+	return opened(real___openat64_2(dirfd, path, flags), dirfd, path, flags);
+}
+
+#define CREAT_FLAGS	(O_CREAT | O_WRONLY | O_TRUNC)
+
+FOLIO_EXPORT int creat(const char *path, mode_t mode)
+{
+	return opened(real_creat(path, mode), AT_FDCWD, path, CREAT_FLAGS);
+}
+
+FOLIO_EXPORT int creat64(const char *path, mode_t mode)
+{
+	return opened(real_creat64(path, mode), AT_FDCWD, path, CREAT_FLAGS);
+}
+
+/* mkstemp and friends open the name they wrote into @template this way. */
+#define MKSTEMP_FLAGS	(O_RDWR | O_CREAT | O_EXCL)
+
+FOLIO_EXPORT int mkstemp(char *template)
+{
+	return opened(real_mkstemp(template), AT_FDCWD, template, MKSTEMP_FLAGS);
+}
+
+FOLIO_EXPORT int mkstemp64(char *template)
+{
+	return opened(real_mkstemp64(template), AT_FDCWD, template, MKSTEMP_FLAGS);
+}
+
+FOLIO_EXPORT int mkostemp(char *template, int flags)
+{
+	return opened(real_mkostemp(template, flags), AT_FDCWD, template, MKSTEMP_FLAGS | flags);
+}
+
+FOLIO_EXPORT int mkostemp64(char *template, int flags)
+{
+	return opened(real_mkostemp64(template, flags), AT_FDCWD, template,
+		      MKSTEMP_FLAGS | flags);
+}
+
+FOLIO_EXPORT int mkstemps(char *template, int suffixlen)
+{
+	return opened(real_mkstemps(template, suffixlen), AT_FDCWD, template, MKSTEMP_FLAGS);
+}
+
+FOLIO_EXPORT int mkstemps64(char *template, int suffixlen)
+{
+	return opened(real_mkstemps64(template, suffixlen), AT_FDCWD, template, MKSTEMP_FLAGS);
+}
+
+FOLIO_EXPORT int mkostemps(char *template, int suffixlen, int flags)
+{
+	return opened(real_mkostemps(template, suffixlen, flags), AT_FDCWD, template,
+		      MKSTEMP_FLAGS | flags);
+}
+
+FOLIO_EXPORT int mkostemps64(char *template, int suffixlen, int flags)
+{
+	return opened(real_mkostemps64(template, suffixlen, flags), AT_FDCWD, template,
+		      MKSTEMP_FLAGS | flags);
+}

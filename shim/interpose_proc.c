@@ -1,0 +1,238 @@
+/*
+ * interpose_proc.c - calls that start or end processes.  Before another
+ * process can look at a tracked file (fork, vfork, posix_spawn, system,
+ * popen, every exec) and before this one ends, folio writes back everything
+ * it holds (DESIGN.md §4).  The fork handlers that keep folio's own state
+ * consistent in the child are in interpose.c.
+ */
+#include <limits.h>
+#include <stdarg.h>
+
+#include "interpose.h"
+#include "log.h"
+
+FOLIO_EXPORT pid_t fork(void)
+{
+	cache_writeback_all();
+	return real_fork();
+}
+
+/*
+ * _Fork runs no fork handlers and its child may only call async-signal-safe
+ * functions, so the child cannot rebuild folio's state: it stays pure
+ * pass-through.
+ */
+FOLIO_EXPORT pid_t _Fork(void)
+{
+	pid_t pid;
+
+	cache_writeback_all();
+	pid = real__Fork();
+	if (pid == 0)
+		folio_passthrough_child();
+	return pid;
+}
+
+/*
+ * vfork's child borrows the parent's stack until it execs or exits, so the
+ * wrapper must not leave a frame of its own: it writes back, then jumps to
+ * libc's vfork with the caller's return address still on top of the stack.
+ */
+__attribute__((used)) void *folio_vfork_prepare(void)
+{
+	int saved_errno = errno;
+	void *fn;
+
+	cache_writeback_all();
+	fn = __atomic_load_n(&folio_real.vfork, __ATOMIC_RELAXED);
+	if (!fn) {
+		real_resolve();
+		fn = __atomic_load_n(&folio_real.vfork, __ATOMIC_RELAXED);
+	}
+	errno = saved_errno;
+	return fn ? fn : (void *)real_vfork_unresolved;
+}
+
+#if defined(__x86_64__)
+__asm__(".text\n"
+	".globl vfork\n"
+	".type vfork, @function\n"
+	"vfork:\n"
+	"	endbr64\n"
+	"	sub $8, %rsp\n"		/* align the stack for the call */
+	"	call folio_vfork_prepare\n"
+	"	add $8, %rsp\n"
+	"	jmp *%rax\n"
+	".size vfork, .-vfork\n");
+#else
+#error "vfork interposition is written for x86_64 only"
+#endif
+
+static int spawn(posix_spawn_fn fn, pid_t *pid, const char *path,
+		 const posix_spawn_file_actions_t *actions, const posix_spawnattr_t *attr,
+		 char *const argv[], char *const envp[])
+{
+	cache_writeback_all();
+	if (!fn)
+		return ENOSYS;
+	return fn(pid, path, actions, attr, argv, envp);
+}
+
+static posix_spawn_fn resolved(posix_spawn_fn *slot)
+{
+	if (!__atomic_load_n(slot, __ATOMIC_RELAXED))
+		real_resolve();
+	return __atomic_load_n(slot, __ATOMIC_RELAXED);
+}
+
+/* posix_spawn and posix_spawnp exist twice in glibc; folio exports both. */
+FOLIO_EXPORT int folio_posix_spawn(pid_t *pid, const char *path,
+				   const posix_spawn_file_actions_t *actions,
+				   const posix_spawnattr_t *attr, char *const argv[],
+				   char *const envp[])
+{
+	return spawn(resolved(&folio_real.posix_spawn), pid, path, actions, attr, argv, envp);
+}
+__asm__(".symver folio_posix_spawn, posix_spawn@@GLIBC_2.15");
+
+FOLIO_EXPORT int folio_posix_spawn_2_2_5(pid_t *pid, const char *path,
+					 const posix_spawn_file_actions_t *actions,
+					 const posix_spawnattr_t *attr, char *const argv[],
+					 char *const envp[])
+{
+	return spawn(resolved(&folio_real.posix_spawn_2_2_5), pid, path, actions, attr, argv,
+		     envp);
+}
+__asm__(".symver folio_posix_spawn_2_2_5, posix_spawn@GLIBC_2.2.5");
+
+FOLIO_EXPORT int folio_posix_spawnp(pid_t *pid, const char *file,
+				    const posix_spawn_file_actions_t *actions,
+				    const posix_spawnattr_t *attr, char *const argv[],
+				    char *const envp[])
+{
+	return spawn(resolved(&folio_real.posix_spawnp), pid, file, actions, attr, argv, envp);
+}
+__asm__(".symver folio_posix_spawnp, posix_spawnp@@GLIBC_2.15");
+
+FOLIO_EXPORT int folio_posix_spawnp_2_2_5(pid_t *pid, const char *file,
+					  const posix_spawn_file_actions_t *actions,
+					  const posix_spawnattr_t *attr, char *const argv[],
+					  char *const envp[])
+{
+	return spawn(resolved(&folio_real.posix_spawnp_2_2_5), pid, file, actions, attr, argv,
+		     envp);
+}
+__asm__(".symver folio_posix_spawnp_2_2_5, posix_spawnp@GLIBC_2.2.5");
+
+FOLIO_EXPORT int system(const char *command)
+{
+	cache_writeback_all();
+	return real_system(command);
+}
+
+FOLIO_EXPORT FILE *popen(const char *command, const char *type)
+{
+	cache_writeback_all();
+	return real_popen(command, type);
+}
+
+FOLIO_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	cache_writeback_all();
+	return real_execve(path, argv, envp);
+}
+
+FOLIO_EXPORT int execv(const char *path, char *const argv[])
+{
+	cache_writeback_all();
+	return real_execv(path, argv);
+}
+
+FOLIO_EXPORT int execvp(const char *file, char *const argv[])
+{
+	cache_writeback_all();
+	return real_execvp(file, argv);
+}
+
+FOLIO_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	cache_writeback_all();
+	return real_execvpe(file, argv, envp);
+}
+
+FOLIO_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	cache_writeback_all();
+	return real_fexecve(fd, argv, envp);
+}
+
+/*
+ * execl, execlp and execle: gather the list into an argv array, as glibc
+ * does, and continue as execv, execvp and execve.
+ */
+#define GATHER_ARGS(argv, arg, ap, after_null) \
+	do { \
+		size_t n_ = 1; \
+		va_start(ap, arg); \
+		while (va_arg(ap, char *)) \
+			n_++; \
+		va_end(ap); \
+		argv = __builtin_alloca((n_ + 1) * sizeof(char *)); \
+		argv[0] = (char *)arg; \
+		va_start(ap, arg); \
+		for (size_t i_ = 1; i_ <= n_; i_++) \
+			argv[i_] = va_arg(ap, char *); \
+		after_null; \
+		va_end(ap); \
+	} while (0)
+
+FOLIO_EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	char **argv;
+
+	GATHER_ARGS(argv, arg, ap, (void)0);
+	cache_writeback_all();
+	return real_execv(path, argv);
+}
+
+FOLIO_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	char **argv;
+
+	GATHER_ARGS(argv, arg, ap, (void)0);
+	cache_writeback_all();
+	return real_execvp(file, argv);
+}
+
+FOLIO_EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	char **argv, **envp;
+
+	GATHER_ARGS(argv, arg, ap, envp = va_arg(ap, char **));
+	cache_writeback_all();
+	return real_execve(path, argv, envp);
+}
+
+FOLIO_EXPORT void exit(int status)
+{
+	cache_writeback_all();
+	real_exit(status);
+	__builtin_unreachable();
+}
+
+FOLIO_EXPORT void _exit(int status)
+{
+	cache_writeback_all();
+	real__exit(status);
+	__builtin_unreachable();
+}
+
+FOLIO_EXPORT void _Exit(int status)
+{
+	cache_writeback_all();
+	real__Exit(status);
+	__builtin_unreachable();
+}

@@ -1,0 +1,306 @@
+/*
+ * stdio.c - streams on tracked files.
+ *
+ * glibc's stdio reads and writes through its internal __read/__write, which
+ * no wrapper sees.  So fopen() and fdopen() of a tracked file return a
+ * stream made with fopencookie() whose callbacks go through folio, and every
+ * stdio call on it stays coherent with fd I/O.  The stream's _fileno is set
+ * to the real fd (glibc marks cookie streams with -2 and treats any other
+ * value as a file), so fileno() works as on a native stream.  Everything
+ * else gets libc's own stream.
+ *
+ * freopen() returns libc's stream in every case: glibc rebuilds the FILE in
+ * place as a plain file stream, which folio cannot turn into a cookie
+ * stream, so a stream reopened onto a tracked file passes through.
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio_ext.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "interpose.h"
+#include "log.h"
+
+/*
+ * A stream folio made.  The cookie is this struct, not the fd itself, so
+ * freopen() can tell folio's streams from libc's.
+ */
+struct folio_stream {
+	FILE *stream;
+	int fd;
+	struct folio_stream *next;
+};
+
+static struct folio_stream *streams;	/* every live folio stream */
+static pthread_mutex_t streams_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static ssize_t cookie_read(void *cookie, char *buf, size_t size)
+{
+	return tracked_read(((struct folio_stream *)cookie)->fd, buf, size);
+}
+
+static ssize_t cookie_write(void *cookie, const char *buf, size_t size)
+{
+	return tracked_write(((struct folio_stream *)cookie)->fd, buf, size);
+}
+
+static int cookie_seek(void *cookie, off64_t *offset, int whence)
+{
+	off_t pos = tracked_lseek(((struct folio_stream *)cookie)->fd, *offset, whence);
+
+	if (pos < 0)
+		return -1;
+	*offset = pos;
+	return 0;
+}
+
+static int cookie_close(void *cookie)
+{
+	struct folio_stream *fs = cookie, **p;
+	int fd = fs->fd;
+
+	pthread_mutex_lock(&streams_lock);
+	for (p = &streams; *p; p = &(*p)->next) {
+		if (*p == fs) {
+			*p = fs->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&streams_lock);
+	free(fs);
+	return tracked_close(fd);
+}
+
+static const cookie_io_functions_t tracked_stream_io = {
+	.read = cookie_read,
+	.write = cookie_write,
+	.seek = cookie_seek,
+	.close = cookie_close,
+};
+
+static FILE *tracked_stream(int fd, const char *mode)
+{
+	struct folio_stream *fs = malloc(sizeof(*fs));
+	FILE *stream;
+
+	if (!fs)
+		return NULL;
+	fs->fd = fd;
+	stream = fopencookie(fs, mode, tracked_stream_io);
+	if (!stream) {
+		free(fs);
+		return NULL;
+	}
+	stream->_fileno = fd;
+	fs->stream = stream;
+	pthread_mutex_lock(&streams_lock);
+	fs->next = streams;
+	streams = fs;
+	pthread_mutex_unlock(&streams_lock);
+	return stream;
+}
+
+static struct folio_stream *find_stream(FILE *stream)
+{
+	struct folio_stream *fs;
+
+	pthread_mutex_lock(&streams_lock);
+	for (fs = streams; fs && fs->stream != stream; fs = fs->next)
+		;
+	pthread_mutex_unlock(&streams_lock);
+	return fs;
+}
+
+/*
+ * open(2) flags for an fopen() mode, or -1 for a mode folio leaves to libc
+ * (anything it does not fully understand, such as ",ccs=").
+ */
+static int mode_flags(const char *mode)
+{
+	int flags;
+
+	switch (*mode) {
+	case 'r': flags = O_RDONLY; break;
+	case 'w': flags = O_WRONLY | O_CREAT | O_TRUNC; break;
+	case 'a': flags = O_WRONLY | O_CREAT | O_APPEND; break;
+	default: return -1;
+	}
+	for (const char *m = mode + 1; *m; m++) {
+		switch (*m) {
+		case '+': flags = (flags & ~O_ACCMODE) | O_RDWR; break;
+		case 'x': flags |= O_EXCL; break;
+		case 'e': flags |= O_CLOEXEC; break;
+		case 'b': case 't': case 'm': case 'c': break;
+		default: return -1;
+		}
+	}
+	return flags;
+}
+
+/* fopen() of a file that may be tracked: open it, then choose the stream. */
+static FILE *open_stream(const char *path, const char *mode, int flags)
+{
+	int fd = real_open(path, flags, 0666);
+	FILE *stream;
+
+	if (fd < 0)
+		return NULL;
+	fdtable_open(fd, AT_FDCWD, path, flags);
+	stream = fd_tracked(fd) ? tracked_stream(fd, mode) : real_fdopen(fd, mode);
+	if (!stream) {
+		int saved_errno = errno;
+
+		tracked_close(fd);
+		errno = saved_errno;
+	}
+	return stream;
+}
+
+FOLIO_EXPORT FILE *fopen(const char *path, const char *mode)
+{
+	int flags;
+
+	if (likely(!folio_config.enabled) || !path || !mode ||
+	    (flags = mode_flags(mode)) < 0 || !fdtable_path_may_track(path))
+		return real_fopen(path, mode);
+	return open_stream(path, mode, flags);
+}
+
+FOLIO_EXPORT FILE *fopen64(const char *path, const char *mode)
+{
+	int flags;
+
+	if (likely(!folio_config.enabled) || !path || !mode ||
+	    (flags = mode_flags(mode)) < 0 || !fdtable_path_may_track(path))
+		return real_fopen64(path, mode);
+	return open_stream(path, mode, flags);
+}
+
+/*
+ * fdopen() of a tracked fd, with fdopen's own checks: the mode must fit the
+ * fd's access mode, and "a" turns O_APPEND on.
+ */
+static FILE *fdopen_tracked(int fd, const char *mode)
+{
+	int want = mode_flags(mode), have = real_fcntl(fd, F_GETFL, NULL);
+
+	if (have < 0)
+		return NULL;
+	if (want < 0)
+		return real_fdopen(fd, mode);
+	if (((want & O_ACCMODE) != O_WRONLY && (have & O_ACCMODE) == O_WRONLY) ||
+	    ((want & O_ACCMODE) != O_RDONLY && (have & O_ACCMODE) == O_RDONLY)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((want & O_APPEND) && !(have & O_APPEND)) {
+		if (real_fcntl(fd, F_SETFL, (void *)(long)(have | O_APPEND)) < 0)
+			return NULL;
+		fdtable_set_flags(fd, have | O_APPEND);
+	}
+	return tracked_stream(fd, mode);
+}
+
+FOLIO_EXPORT FILE *fdopen(int fd, const char *mode)
+{
+	if (likely(!fd_tracked(fd)) || !mode)
+		return real_fdopen(fd, mode);
+	return fdopen_tracked(fd, mode);
+}
+
+/*
+ * glibc's freopen() cannot reopen a fopencookie() stream (it would install
+ * the plain file operations over the cookie's, and crashes on its missing
+ * wide-character state), so folio reopens its own streams itself, the way
+ * glibc reopens a file stream: flush, open the new file, move it onto the
+ * old fd number, forget buffered data, EOF, error and orientation, and take
+ * the new mode.  The stream stays a cookie stream; if the new file is not
+ * tracked its calls simply pass through.
+ *
+ * The mode bits are libio's (libio/libio.h), stable since glibc 2.0.
+ */
+#define LIBIO_NO_READS		0x0004
+#define LIBIO_NO_WRITES		0x0008
+#define LIBIO_IS_APPENDING	0x1000
+
+static FILE *reopen_folio_stream(struct folio_stream *fs, const char *path, const char *mode)
+{
+	int flags = mode_flags(mode), fd, io;
+	char self[64];
+
+	if (flags < 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	fflush(fs->stream);
+	if (!path) {
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", fs->fd);
+		path = self;
+		flags &= ~(O_CREAT | O_EXCL | O_TRUNC);
+	}
+	fd = real_open(path, flags, 0666);
+	if (fd < 0)
+		return NULL;
+	fdtable_open(fd, AT_FDCWD, path, flags);
+	if (fd != fs->fd) {
+		if (real_dup3(fd, fs->fd, flags & O_CLOEXEC) < 0) {
+			int saved_errno = errno;
+
+			tracked_close(fd);
+			errno = saved_errno;
+			return NULL;
+		}
+		fdtable_dup(fd, fs->fd);
+		tracked_close(fd);
+	}
+	__fpurge(fs->stream);
+	clearerr(fs->stream);
+	fs->stream->_offset = -1;
+	fs->stream->_mode = 0;
+	io = (flags & O_ACCMODE) == O_RDONLY ? LIBIO_NO_WRITES :
+	     (flags & O_ACCMODE) == O_WRONLY ? LIBIO_NO_READS : 0;
+	if (flags & O_APPEND)
+		io |= LIBIO_IS_APPENDING;
+	fs->stream->_flags = (fs->stream->_flags &
+			      ~(LIBIO_NO_READS | LIBIO_NO_WRITES | LIBIO_IS_APPENDING)) | io;
+	return fs->stream;
+}
+
+/* After libc reopened @stream: its fd is whatever libc made it, untracked. */
+static FILE *reopened(FILE *stream, const char *path)
+{
+	int fd;
+
+	if (!stream)
+		return NULL;
+	fd = stream->_fileno;
+	if (fd >= 0 && fd_tracked(fd)) {
+		struct ofile *of = fdtable_take(fd);
+
+		if (of)
+			ofile_put(of);
+	}
+	if (path && fdtable_path_may_track(path))
+		log_info("not tracking %s: streams reopened with freopen() pass through", path);
+	return stream;
+}
+
+FOLIO_EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
+{
+	struct folio_stream *fs = stream && mode ? find_stream(stream) : NULL;
+
+	if (fs)
+		return reopen_folio_stream(fs, path, mode);
+	return reopened(real_freopen(path, mode, stream), path);
+}
+
+FOLIO_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *stream)
+{
+	struct folio_stream *fs = stream && mode ? find_stream(stream) : NULL;
+
+	if (fs)
+		return reopen_folio_stream(fs, path, mode);
+	return reopened(real_freopen64(path, mode, stream), path);
+}

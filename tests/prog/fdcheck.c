@@ -1,0 +1,279 @@
+/*
+ * fdcheck - run under folio with FOLIO_FILES='*.dat' in DIR: checks that
+ * folio's fd table follows the kernel's exactly (which fds are tracked,
+ * through dup, close, close_range, closefrom, fork, threads and signal
+ * handlers) and that errno is what libc leaves.  Asks folio through
+ * folio_fd_tracked() from include/folio.h.  Prints "ok" and exits 0, or
+ * names the first failed check and exits 1.
+ *
+ *	fdcheck DIR
+ *	fdcheck --probe FILE	print 1 if opening FILE gives a tracked fd, else 0
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "folio.h"
+
+static char dir[PATH_MAX];
+
+#define CHECK(cond) \
+	do { \
+		if (!(cond)) { \
+			printf("FAILED line %d: %s (errno %d)\n", __LINE__, #cond, errno); \
+			exit(1); \
+		} \
+	} while (0)
+
+static int tracked(int fd)
+{
+	return folio_fd_tracked(fd);
+}
+
+static char *path(const char *name)
+{
+	static char buf[4][PATH_MAX + NAME_MAX + 2];
+	static int next;
+	char *p = buf[next++ % 4];
+
+	snprintf(p, sizeof(buf[0]), "%s/%s", dir, name);
+	return p;
+}
+
+static void check_tracking_rules(void)
+{
+	int fd, other, pipefd[2];
+	FILE *f;
+
+	fd = open(path("a.dat"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0 && tracked(fd));
+	other = open(path("b.txt"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(other >= 0 && !tracked(other));
+	close(other);
+	other = open("/dev/null", O_RDONLY);
+	CHECK(!tracked(other));
+	close(other);
+	other = open(dir, O_RDONLY | O_DIRECTORY);
+	CHECK(!tracked(other));
+	close(other);
+	other = open(path("a.dat"), O_PATH);
+	CHECK(other >= 0 && !tracked(other));
+	close(other);
+	CHECK(pipe(pipefd) == 0 && !tracked(pipefd[0]) && !tracked(pipefd[1]));
+	close(pipefd[0]);
+	close(pipefd[1]);
+	other = open("/proc/self/status", O_RDONLY);
+	CHECK(!tracked(other));
+	close(other);
+	/* Another name for a tracked inode is tracked too. */
+	CHECK(symlink(path("a.dat"), path("alias.lnk")) == 0);
+	other = open(path("alias.lnk"), O_RDONLY);
+	CHECK(other >= 0 && tracked(other));
+	close(other);
+	CHECK(link(path("a.dat"), path("hard.txt")) == 0);
+	other = open(path("hard.txt"), O_RDONLY);
+	CHECK(other >= 0 && tracked(other));
+	close(other);
+	/* Relative names, "..", openat and creat. */
+	CHECK(chdir(dir) == 0);
+	other = open("./sub/../rel.dat", O_RDWR | O_CREAT, 0600);
+	CHECK(other < 0 && errno == ENOENT);
+	CHECK(mkdir("sub", 0700) == 0);
+	other = open("./sub/../rel.dat", O_RDWR | O_CREAT, 0600);
+	CHECK(other >= 0 && tracked(other));
+	close(other);
+	other = openat(AT_FDCWD, "sub/x.dat", O_RDWR | O_CREAT, 0600);
+	CHECK(other >= 0 && tracked(other));
+	close(other);
+	other = creat("c.dat", 0600);
+	CHECK(other >= 0 && tracked(other));
+	close(other);
+	/* Streams. */
+	f = fopen("s.dat", "w+");
+	CHECK(f && tracked(fileno(f)));
+	other = fileno(f);
+	CHECK(fclose(f) == 0 && !tracked(other));
+	f = fopen("s.txt", "w");
+	CHECK(f && !tracked(fileno(f)));
+	fclose(f);
+	other = dup(fd);
+	f = fdopen(other, "r+");
+	CHECK(f && fileno(f) == other && tracked(other));
+	CHECK(fclose(f) == 0 && !tracked(other) && tracked(fd));
+	close(fd);
+}
+
+static void check_descriptors(void)
+{
+	int fd = open(path("d.dat"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+	int plain = open(path("d.txt"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+	int d;
+	struct rlimit rl;
+
+	CHECK(tracked(fd) && !tracked(plain));
+	d = dup(fd);
+	CHECK(tracked(d));
+	CHECK(dup2(fd, 100) == 100 && tracked(100));
+	CHECK(dup3(fd, 101, O_CLOEXEC) == 101 && tracked(101));
+	CHECK(fcntl(fd, F_DUPFD, 200) >= 200 && tracked(200));
+	CHECK(fcntl(fd, F_DUPFD_CLOEXEC, 300) >= 300 && tracked(300));
+	/* An untracked fd duplicated over a tracked one. */
+	CHECK(dup2(plain, 100) == 100 && !tracked(100));
+	CHECK(dup2(fd, fd) == fd && tracked(fd));
+	CHECK(dup2(-1, 101) == -1 && errno == EBADF && tracked(101));
+	/* High fd numbers: the table grows past any initial size. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max >= 70000) {
+		rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
+		CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+		CHECK(dup2(fd, 65000) == 65000 && tracked(65000));
+		CHECK(close(65000) == 0 && !tracked(65000));
+	}
+	CHECK(close(d) == 0 && !tracked(d) && tracked(fd));
+	CHECK(close(d) == -1 && errno == EBADF);
+	CHECK(close_range(101, 101, CLOSE_RANGE_CLOEXEC) == 0 && tracked(101));
+	CHECK(close_range(300, 200, 0) == -1 && errno == EINVAL && tracked(200));
+	CHECK(close_range(101, 250, 0) == 0 && !tracked(101) && !tracked(200));
+	CHECK(tracked(300));
+	closefrom(300);
+	CHECK(!tracked(300) && fcntl(300, F_GETFD) == -1);
+	close(plain);
+	close(fd);
+}
+
+static void check_errno(void)
+{
+	int fd = open(path("e.dat"), O_RDWR | O_CREAT | O_TRUNC, 0600), ro;
+	char c;
+
+	CHECK(tracked(fd));
+	errno = 1234;
+	ro = open(path("e.dat"), O_RDONLY);
+	CHECK(ro >= 0 && tracked(ro) && errno == 1234);
+	errno = 0;
+	CHECK(write(ro, "x", 1) == -1 && errno == EBADF);
+	CHECK(read(-1, &c, 1) == -1 && errno == EBADF);
+	CHECK(pread(fd, &c, 1, -1) == -1 && errno == EINVAL);
+	CHECK(lseek(fd, 0, 77) == -1 && errno == EINVAL);
+	errno = 4321;
+	CHECK(write(fd, "x", 1) == 1 && errno == 4321);
+	CHECK(close(ro) == 0 && errno == 4321);
+	close(fd);
+}
+
+static void check_fork(void)
+{
+	int fd = open(path("f.dat"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+	pid_t pid;
+	int status;
+
+	CHECK(tracked(fd));
+	pid = fork();
+	if (pid == 0) {
+		int mine;
+
+		/* Inherited fds are pass-through in the child; new opens track. */
+		if (tracked(fd) || write(fd, "child", 5) != 5)
+			_exit(2);
+		mine = open(path("f.dat"), O_RDONLY);
+		_exit(mine >= 0 && tracked(mine) ? 0 : 3);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(tracked(fd));
+	pid = _Fork();
+	if (pid == 0) {
+		int mine = open(path("f.dat"), O_RDONLY);
+
+		_exit(!tracked(fd) && mine >= 0 && !tracked(mine) ? 0 : 4);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(fd);
+}
+
+static void *churn(void *arg)
+{
+	char name[64];
+	long id = (long)arg;
+
+	snprintf(name, sizeof(name), "thread%ld.dat", id);
+	for (int i = 0; i < 2000; i++) {
+		int fd = open(path(name), O_RDWR | O_CREAT, 0600);
+		int d = dup(fd);
+
+		if (fd < 0 || d < 0 || !tracked(fd) || !tracked(d) ||
+		    pwrite(d, &i, sizeof(i), 0) != sizeof(i) || close(fd) || close(d))
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static volatile sig_atomic_t handler_failed;
+static int signal_fd;
+
+static void handler(int sig)
+{
+	char c;
+
+	(void)sig;
+	if (pwrite(signal_fd, "s", 1, 0) != 1 || pread(signal_fd, &c, 1, 0) != 1 || c != 's')
+		handler_failed = 1;
+}
+
+static void check_threads_and_signals(void)
+{
+	struct itimerval every = { { 0, 500 }, { 0, 500 } }, off = { { 0, 0 }, { 0, 0 } };
+	pthread_t threads[4];
+	void *ret;
+
+	signal_fd = open(path("signal.dat"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(tracked(signal_fd));
+	CHECK(signal(SIGALRM, handler) != SIG_ERR);
+	CHECK(setitimer(ITIMER_REAL, &every, NULL) == 0);
+	for (long i = 0; i < 4; i++)
+		CHECK(pthread_create(&threads[i], NULL, churn, (void *)i) == 0);
+	for (int i = 0; i < 4; i++) {
+		CHECK(pthread_join(threads[i], &ret) == 0);
+		CHECK(ret == NULL);
+	}
+	CHECK(setitimer(ITIMER_REAL, &off, NULL) == 0);
+	CHECK(!handler_failed);
+	for (int fd = 0; fd < 1024; fd++)
+		CHECK(fd == signal_fd || !tracked(fd));
+	close(signal_fd);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "--probe")) {
+		int fd = open(argv[2], O_RDWR | O_CREAT, 0600);
+
+		printf("%d\n", fd >= 0 && folio_fd_tracked && folio_fd_tracked(fd));
+		return fd >= 0 ? 0 : 1;
+	}
+	if (argc != 2 || !realpath(argv[1], dir)) {
+		fprintf(stderr, "usage: fdcheck DIR\n");
+		return 2;
+	}
+	if (!folio_fd_tracked) {
+		printf("FAILED: not running under folio\n");
+		return 1;
+	}
+	check_tracking_rules();
+	check_descriptors();
+	check_errno();
+	check_fork();
+	check_threads_and_signals();
+	printf("ok\n");
+	return 0;
+}

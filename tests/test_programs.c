@@ -1,0 +1,477 @@
+/*
+ * Whole-program tests: real processes run natively and under
+ * LD_PRELOAD=libfolio.so, compared.  Also the exported symbol set, the
+ * wrapper command, bad configuration, the man pages and `make install`.
+ *
+ * Every test works in its own directory under /tmp and runs commands with
+ * /bin/sh; BUILD_DIR and SOURCE_DIR come from the Makefile.
+ */
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define LIB		BUILD_DIR "/libfolio.so"
+#define PROG(name)	BUILD_DIR "/tests/" name
+#define PRELOAD		"LD_PRELOAD=" LIB " "
+
+/* Run a shell command; returns its exit status (128+n if killed by n). */
+static int sh(const char *fmt, ...)
+{
+	char *cmd;
+	va_list ap;
+	int status;
+
+	va_start(ap, fmt);
+	cr_assert(vasprintf(&cmd, fmt, ap) >= 0);
+	va_end(ap);
+	status = system(cmd);
+	free(cmd);
+	cr_assert(status != -1);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* The contents of a file as a string ("" if missing). */
+static char *slurp(const char *fmt, ...)
+{
+	char *path, *buf = NULL;
+	size_t len = 0;
+	va_list ap;
+	FILE *f;
+
+	va_start(ap, fmt);
+	cr_assert(vasprintf(&path, fmt, ap) >= 0);
+	va_end(ap);
+	f = fopen(path, "r");
+	free(path);
+	if (!f)
+		return strdup("");
+	if (getdelim(&buf, &len, '\0', f) < 0) {
+		free(buf);
+		buf = strdup("");
+	}
+	fclose(f);
+	return buf;
+}
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static char *new_dir(void)
+{
+	char *dir = strdup("/tmp/folio-test-XXXXXX");
+
+	cr_assert(mkdtemp(dir));
+	return dir;
+}
+
+static void remove_dir(char *dir)
+{
+	sh("rm -rf '%s'", dir);
+	free(dir);
+}
+
+/*
+ * The calls every tracked run of apicheck must send through the cache
+ * boundary (FOLIO_LOG=debug names each one).
+ */
+static const char *const boundary_ops[] = {
+	"read", "pread", "readv", "write", "pwrite", "writev", "lseek", "ftruncate",
+	"truncate", "fallocate", "posix_fallocate", "posix_fadvise", "readahead", "fsync",
+	"fdatasync", "sync_file_range", "close", "mmap", "copy_prepare", "stat",
+	"writeback_all",
+};
+
+/* cr_expect() that also remembers a failure in @ok, to keep the evidence. */
+#define EXPECT(ok, cond, ...) \
+	do { \
+		bool c_ = (cond); \
+		cr_expect(c_, __VA_ARGS__); \
+		ok &= c_; \
+	} while (0)
+
+static void check_apicheck(const char *prog)
+{
+	char *d = new_dir();
+	bool ok = true;
+	char *err;
+
+	cr_assert_eq(sh("cd %s && mkdir native tracked untracked disabled", d), 0);
+	cr_assert_eq(sh("cd %s && %s native > native.out 2> native.err", d, prog), 0,
+		     "%s failed natively", prog);
+	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat:*.txt' FOLIO_LOG=debug "
+			"%s tracked > tracked.out 2> tracked.err", d, prog), 0,
+		     "%s failed under folio, see %s/tracked.err", prog, d);
+	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*.none' FOLIO_LOG=debug "
+			"%s untracked > untracked.out 2> untracked.err", d, prog), 0);
+	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*' FOLIO_DISABLE=1 FOLIO_LOG=debug "
+			"%s disabled > disabled.out 2> disabled.err", d, prog), 0);
+	for (const char *const *run = (const char *const[]){ "tracked", "untracked",
+							     "disabled", NULL }; *run; run++) {
+		EXPECT(ok, sh("cd %s && diff -u native.out %s.out > %s.diff", d, *run, *run) == 0,
+		       "%s: transcript differs from native: %s/%s.diff", prog, d, *run);
+		EXPECT(ok, sh("cd %s && diff -r native %s > /dev/null", d, *run) == 0,
+		       "%s: files differ from native in %s/%s", prog, d, *run);
+	}
+	err = slurp("%s/tracked.err", d);
+	EXPECT(ok, strstr(err, "info: tracking ") != NULL, "no file was tracked");
+	for (size_t i = 0; i < sizeof(boundary_ops) / sizeof(boundary_ops[0]); i++) {
+		char needle[64];
+
+		snprintf(needle, sizeof(needle), "debug: %s:", boundary_ops[i]);
+		EXPECT(ok, strstr(err, needle) != NULL, "%s never reached the cache (%s/tracked.err)",
+		       boundary_ops[i], d);
+	}
+	free(err);
+	err = slurp("%s/untracked.err", d);
+	EXPECT(ok, !strstr(err, "tracking ") && !strstr(err, "debug: read:"),
+	       "untracked run went through the cache: %s", err);
+	free(err);
+	err = slurp("%s/disabled.err", d);
+	EXPECT(ok, err[0] == '\0', "FOLIO_DISABLE=1 still logged: %s", err);
+	free(err);
+	if (ok)
+		remove_dir(d);
+}
+
+Test(api, every_call_is_invisible_plain, .timeout = 120)
+{
+	check_apicheck(PROG("apicheck"));
+}
+
+Test(api, every_call_is_invisible_fortified, .timeout = 120)
+{
+	check_apicheck(PROG("apicheck-fortify"));
+}
+
+Test(fdtable, follows_the_kernel, .timeout = 120)
+{
+	char *d = new_dir();
+
+	cr_assert_eq(sh("cd %s && mkdir plain fortify && " PRELOAD "FOLIO_FILES='*.dat' "
+			"%s plain > out 2>&1", d, PROG("fdcheck")), 0, "fdcheck: %s",
+		     slurp("%s/out", d));
+	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' %s fortify > out 2>&1", d,
+			PROG("fdcheck-fortify")), 0, "fdcheck-fortify: %s", slurp("%s/out", d));
+	remove_dir(d);
+}
+
+/*
+ * Real Debian programs, every file tracked: the same outputs as natively,
+ * and folio did track their files.
+ */
+static const char tools_script[] =
+	"set -e\n"
+	"cp in.bin cp.bin\n"
+	"cat in.txt in.txt > cat.txt\n"
+	"dd if=in.bin of=dd.bin bs=1000 skip=3 count=50 status=none\n"
+	"dd if=in.txt of=dd.bin bs=512 seek=400 conv=notrunc status=none\n"
+	"mkdir x && tar cf t.tar in.txt in.bin && tar xf t.tar -C x\n"
+	"sort in.txt > sorted.txt\n"
+	"sort -o sorted2.txt -r in.txt\n"
+	"sha256sum in.bin in.txt > sums.txt\n"
+	"sha256sum in.bin\n"
+	"cat in.txt | sort | sha256sum\n";
+
+Test(tools, coreutils_and_tar_identical, .timeout = 120)
+{
+	char *d = new_dir();
+	char *native, *folio, *err;
+
+	cr_assert_eq(sh("cd %s && mkdir src && head -c 300000 /dev/urandom > src/in.bin && "
+			"seq 1 20000 | sed 's/$/ line/' > src/in.txt && "
+			"cp -a src native && cp -a src folio", d), 0);
+	cr_assert_eq(sh("cd %s/native && cat > ../script <<'EOF'\n%sEOF\n", d, tools_script), 0);
+	cr_assert_eq(sh("cd %s/native && sh ../script > ../native.out 2>&1", d), 0);
+	cr_assert_eq(sh("cd %s/folio && " PRELOAD "FOLIO_FILES='*' FOLIO_LOG=info "
+			"sh ../script > ../folio.out 2> ../folio.err", d), 0,
+		     "tools failed under folio: %s", slurp("%s/folio.err", d));
+	native = slurp("%s/native.out", d);
+	folio = slurp("%s/folio.out", d);
+	cr_expect_str_eq(folio, native);
+	cr_expect_eq(sh("diff -r %s/native %s/folio", d, d), 0, "outputs differ");
+	err = slurp("%s/folio.err", d);
+	cr_expect(strstr(err, "tracking in.bin") && strstr(err, "tracking cp.bin") &&
+		  strstr(err, "tracking sorted.txt") && strstr(err, "tracking t.tar"),
+		  "folio did not track the tools' files: %s", err);
+	free(native);
+	free(folio);
+	free(err);
+	remove_dir(d);
+}
+
+/* A bad value: one line naming it, pass-through, the program unchanged. */
+static void check_bad_setting(const char *assignment, const char *expect)
+{
+	char *d = new_dir(), *out, *err;
+	int status;
+
+	status = sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' %s sh -c "
+		    "'echo out; %s --probe probe.dat; exit 3' > out 2> err",
+		    d, assignment, PROG("fdcheck"));
+	out = slurp("%s/out", d);
+	err = slurp("%s/err", d);
+	cr_expect_eq(status, 3, "%s changed the exit status", assignment);
+	cr_expect_str_eq(out, "out\n0\n", "%s: output changed or a file was tracked", assignment);
+	/* One line per process that loaded folio: sh and fdcheck. */
+	cr_expect_eq(count_lines(err), 2, "%s: expected one line per process, got: %s",
+		     assignment, err);
+	cr_expect(!strncmp(err, "folio: ", 7) && strstr(err, expect) &&
+		  strstr(err, "running as pass-through"), "%s: message was: %s", assignment, err);
+	free(out);
+	free(err);
+	remove_dir(d);
+}
+
+Test(config, bad_values_pass_through, .timeout = 60)
+{
+	check_bad_setting("FOLIO_CACHE_SIZE=12Q", "FOLIO_CACHE_SIZE='12Q': expected a size");
+	check_bad_setting("FOLIO_CACHE_SIZE=-1", "FOLIO_CACHE_SIZE='-1'");
+	check_bad_setting("FOLIO_CACHE_SIZE=99999999999999999999999", "FOLIO_CACHE_SIZE=");
+	check_bad_setting("FOLIO_CACHE_SIZE=", "FOLIO_CACHE_SIZE=''");
+	check_bad_setting("FOLIO_DIRTY_LIMIT=1G FOLIO_CACHE_SIZE=64M", "FOLIO_DIRTY_LIMIT='1G'");
+	check_bad_setting("FOLIO_FLUSH_INTERVAL=soon", "FOLIO_FLUSH_INTERVAL='soon'");
+	check_bad_setting("FOLIO_READAHEAD=1T", "FOLIO_READAHEAD='1T'");
+	check_bad_setting("FOLIO_LOG=loud", "FOLIO_LOG='loud'");
+	check_bad_setting("FOLIO_DISABLE=maybe", "FOLIO_DISABLE='maybe'");
+	check_bad_setting("FOLIO_STATS=", "FOLIO_STATS=''");
+}
+
+Test(config, bad_pattern_passes_through, .timeout = 60)
+{
+	char *d = new_dir(), *out, *err;
+
+	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='data/*.dat' %s --probe p.dat > out 2> err",
+			d, PROG("fdcheck")), 0);
+	out = slurp("%s/out", d);
+	err = slurp("%s/err", d);
+	cr_expect_str_eq(out, "0\n");
+	cr_expect(strstr(err, "FOLIO_FILES='data/*.dat'") && strstr(err, "absolute") &&
+		  count_lines(err) == 1, "%s", err);
+	free(out);
+	free(err);
+	remove_dir(d);
+}
+
+Test(config, unknown_variable_warns_and_runs, .timeout = 60)
+{
+	char *d = new_dir(), *out, *err;
+
+	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' FOLIO_FILEZ=x %s --probe p.dat "
+			"> out 2> err", d, PROG("fdcheck")), 0);
+	out = slurp("%s/out", d);
+	err = slurp("%s/err", d);
+	cr_expect_str_eq(out, "1\n");
+	cr_expect(strstr(err, "FOLIO_FILEZ") && count_lines(err) == 1, "%s", err);
+	free(out);
+	free(err);
+	remove_dir(d);
+}
+
+#define WRAPPER		SOURCE_DIR "/scripts/folio"
+
+Test(wrapper, options_and_exit_status, .timeout = 60)
+{
+	char *d = new_dir(), *out;
+
+	cr_expect_eq(sh("%s --help > %s/help", WRAPPER, d), 0);
+	out = slurp("%s/help", d);
+	cr_expect(strstr(out, "Usage: folio"), "%s", out);
+	free(out);
+	cr_expect_eq(sh("%s --version > %s/version", WRAPPER, d), 0);
+	out = slurp("%s/version", d);
+	cr_expect(!strncmp(out, "folio ", 6), "%s", out);
+	free(out);
+	cr_expect_eq(sh("%s 2>/dev/null", WRAPPER), 125, "no command");
+	cr_expect_eq(sh("%s --bogus true 2>/dev/null", WRAPPER), 125, "unknown option");
+	cr_expect_eq(sh("%s --files 2>/dev/null", WRAPPER), 125, "missing argument");
+	cr_expect_eq(sh("%s --files 'a:b' true 2>/dev/null", WRAPPER), 125, "':' in a pattern");
+	cr_expect_eq(sh("%s -- /no/such/command 2>/dev/null", WRAPPER), 127);
+	cr_expect_eq(sh("%s -- %s 2>/dev/null", WRAPPER, WRAPPER ".nonexec"), 127);
+	cr_expect_eq(sh("touch %s/plain && %s -- %s/plain 2>/dev/null", d, WRAPPER, d), 126);
+	cr_expect_eq(sh("%s sh -c 'exit 7'", WRAPPER), 7);
+	remove_dir(d);
+}
+
+Test(wrapper, sets_the_environment, .timeout = 60)
+{
+	char *d = new_dir(), *out;
+
+	cr_assert_eq(sh("cd %s && LD_PRELOAD=libm.so.6 %s --files '*.db' --files sub/x.db "
+			"--cache 64M --dirty=8M --stats=/tmp/s.json --log info -- env > env", d,
+			WRAPPER), 0);
+	out = slurp("%s/env", d);
+	cr_expect(strstr(out, "\nFOLIO_FILES=*.db:/tmp/folio-test-") || !strncmp(out, "FOLIO_FILES=*.db:/tmp/folio-test-", 33), "%s", out);
+	cr_expect(strstr(out, "/sub/x.db\n"), "relative path pattern not made absolute: %s", out);
+	cr_expect(strstr(out, "FOLIO_CACHE_SIZE=64M\n") && strstr(out, "FOLIO_DIRTY_LIMIT=8M\n") &&
+		  strstr(out, "FOLIO_STATS=/tmp/s.json\n") && strstr(out, "FOLIO_LOG=info\n"),
+		  "%s", out);
+	cr_expect(strstr(out, "LD_PRELOAD=" LIB " libm.so.6\n"), "%s", out);
+	free(out);
+	cr_assert_eq(sh("cd %s && %s --files '*.dat' %s --probe w.dat > probe", d, WRAPPER,
+			PROG("fdcheck")), 0);
+	out = slurp("%s/probe", d);
+	cr_expect_str_eq(out, "1\n", "the wrapper did not make folio track the file");
+	free(out);
+	remove_dir(d);
+}
+
+/* Every symbol the issue lists, with the version glibc 2.36 gives it. */
+static const char *const required_symbols[] = {
+	"open", "open64", "openat", "openat64", "creat", "creat64", "__open_2", "__open64_2",
+	"__openat_2", "__openat64_2", "mkstemp", "mkstemp64", "mkostemp", "mkostemp64",
+	"mkstemps", "mkstemps64", "mkostemps", "mkostemps64", "fopen", "fopen64", "freopen",
+	"freopen64", "fdopen", "read", "write", "pread", "pread64", "pwrite", "pwrite64",
+	"__read_chk", "__pread_chk", "__pread64_chk", "readv", "writev", "preadv", "preadv64",
+	"pwritev", "pwritev64", "preadv2", "preadv64v2", "pwritev2", "pwritev64v2", "lseek",
+	"lseek64", "ftruncate", "ftruncate64", "truncate", "truncate64", "fallocate",
+	"fallocate64", "posix_fallocate", "posix_fallocate64", "posix_fadvise",
+	"posix_fadvise64", "readahead", "fsync", "fdatasync", "sync_file_range", "sync",
+	"syncfs", "msync", "stat", "stat64", "lstat", "lstat64", "fstat", "fstat64", "fstatat",
+	"fstatat64", "statx", "__xstat", "__xstat64", "__lxstat", "__lxstat64", "__fxstat",
+	"__fxstat64", "__fxstatat", "__fxstatat64", "close", "close_range", "closefrom", "dup",
+	"dup2", "dup3", "fcntl", "fcntl64", "mmap", "mmap64", "munmap", "mremap", "sendfile",
+	"sendfile64", "copy_file_range", "splice", "fork", "_Fork", "vfork", "posix_spawn",
+	"posix_spawnp", "system", "popen", "execve", "execv", "execvp", "execvpe", "execl",
+	"execlp", "execle", "fexecve", "exit", "_exit", "_Exit", "rename", "renameat",
+	"renameat2", "unlink", "unlinkat",
+};
+
+/* "name@VER" or "name@@VER" lines for the defined dynamic symbols of @lib. */
+static char *defined_symbols(const char *lib, const char *out)
+{
+	cr_assert_eq(sh("readelf --dyn-syms -W %s | awk '$7 != \"UND\" && $8 ~ /@/ {print $8}' "
+			"| sort > %s", lib, out), 0);
+	return slurp("%s", out);
+}
+
+static bool has_line(const char *text, const char *line)
+{
+	size_t n = strlen(line);
+
+	for (const char *p = text; (p = strstr(p, line)); p += n)
+		if ((p == text || p[-1] == '\n') && p[n] == '\n')
+			return true;
+	return false;
+}
+
+Test(symbols, exports_every_required_symbol_at_libc_version, .timeout = 60)
+{
+	char *d = new_dir(), *ours, *libc, *libc_path;
+	size_t n = sizeof(required_symbols) / sizeof(required_symbols[0]);
+	int exported = 0;
+
+	cr_assert_eq(sh("gcc -print-file-name=libc.so.6 > %s/libc", d), 0);
+	libc_path = slurp("%s/libc", d);
+	libc_path[strcspn(libc_path, "\n")] = '\0';
+	{
+		char a[256], b[256];
+
+		snprintf(a, sizeof(a), "%s/ours", d);
+		snprintf(b, sizeof(b), "%s/libcsyms", d);
+		ours = defined_symbols(LIB, a);
+		libc = defined_symbols(libc_path, b);
+	}
+	for (size_t i = 0; i < n; i++) {
+		char want[128];
+
+		/* The default version libc gives the symbol. */
+		for (const char *p = libc; (p = strstr(p, required_symbols[i])); p++) {
+			size_t len = strlen(required_symbols[i]);
+
+			if ((p == libc || p[-1] == '\n') && !strncmp(p + len, "@@", 2)) {
+				size_t end = strcspn(p, "\n");
+
+				snprintf(want, sizeof(want), "%.*s", (int)end, p);
+				cr_expect(has_line(ours, want), "libfolio.so does not export %s", want);
+				exported++;
+				break;
+			}
+		}
+	}
+	cr_expect_eq(exported, (int)n, "some required symbols have no default version in libc");
+	cr_expect(has_line(ours, "posix_spawn@GLIBC_2.2.5") &&
+		  has_line(ours, "posix_spawnp@GLIBC_2.2.5"), "old posix_spawn versions missing");
+	/* Nothing else: the required list, the old spawns and folio's own API. */
+	cr_expect_eq(count_lines(ours), (int)n + 2 + 1, "unexpected exports:\n%s", ours);
+	cr_expect(has_line(ours, "folio_fd_tracked@@FOLIO_1"));
+	free(ours);
+	free(libc);
+	free(libc_path);
+	remove_dir(d);
+}
+
+Test(symbols, library_never_calls_its_own_wrappers, .timeout = 60)
+{
+	char *d = new_dir(), *relocs;
+
+	/* A PLT/GOT relocation against an exported name is a call to folio's own
+	 * wrapper from inside folio: recursion, and the wrong layer. */
+	cr_assert_eq(sh("readelf --dyn-syms -W %s | awk '$7 != \"UND\" && $8 ~ /@/ "
+			"{sub(/@.*/, \"\", $8); print $8}' | sort -u > %s/exports && "
+			"readelf -rW %s | awk '/JUMP_SLOT|GLOB_DAT/ {sub(/@.*/, \"\", $5); print $5}' "
+			"| sort -u > %s/relocs && comm -12 %s/exports %s/relocs > %s/both",
+			LIB, d, LIB, d, d, d, d), 0);
+	relocs = slurp("%s/both", d);
+	cr_expect_str_empty(relocs, "folio calls its own wrappers: %s", relocs);
+	free(relocs);
+	remove_dir(d);
+}
+
+Test(man, pages_render_cleanly, .timeout = 60)
+{
+	const char *pages[] = { SOURCE_DIR "/man/folio.1", SOURCE_DIR "/man/folio.7" };
+
+	for (int i = 0; i < 2; i++) {
+		char *d = new_dir(), *warnings;
+
+		cr_assert_eq(sh("MANWIDTH=80 man --warnings -l %s > %s/out 2> %s/warnings",
+				pages[i], d, d), 0);
+		warnings = slurp("%s/warnings", d);
+		cr_expect_str_empty(warnings, "%s: %s", pages[i], warnings);
+		free(warnings);
+		remove_dir(d);
+	}
+}
+
+Test(man, every_variable_is_documented, .timeout = 60)
+{
+	char *d = new_dir(), *missing;
+
+	cr_assert_eq(sh("cd %s && grep -ohE '\"FOLIO_[A-Z_]+\"' shim/*.c | tr -d '\"' | sort -u "
+			"> %s/vars && test -s %s/vars", SOURCE_DIR, d, d), 0);
+	cr_assert_eq(sh("for v in $(cat %s/vars); do grep -q \"$v\" %s/man/folio.7 || echo $v; "
+			"done > %s/missing", d, SOURCE_DIR, d), 0);
+	missing = slurp("%s/missing", d);
+	cr_expect_str_empty(missing, "not in man/folio.7: %s", missing);
+	free(missing);
+	remove_dir(d);
+}
+
+Test(install, prefix_has_a_working_wrapper, .timeout = 120)
+{
+	char *d = new_dir(), *out;
+
+	cr_assert_eq(sh("make -s -C %s install PREFIX=%s/usr > %s/log 2>&1", SOURCE_DIR, d, d), 0,
+		     "%s", slurp("%s/log", d));
+	cr_expect_eq(sh("cd %s/usr && test -x bin/folio && test -f lib/folio/libfolio.so && "
+			"test -f include/folio.h && test -f share/man/man1/folio.1 && "
+			"test -f share/man/man7/folio.7", d), 0);
+	cr_assert_eq(sh("cd %s && PATH=%s/usr/bin:$PATH folio --files '*.dat' %s --probe i.dat "
+			"> probe", d, d, PROG("fdcheck")), 0);
+	out = slurp("%s/probe", d);
+	cr_expect_str_eq(out, "1\n");
+	free(out);
+	remove_dir(d);
+}

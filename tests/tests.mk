@@ -1,0 +1,49 @@
+# Included by the Makefile: building and running the tests.
+#
+#   make test    installs missing Debian packages, builds the library, the
+#                criterion unit tests and the programs the whole-program
+#                tests run under LD_PRELOAD (plain and fortified), and runs
+#                every test.
+
+TESTS_DIR   := $(BUILD)/tests
+TEST_CFLAGS  = -O2 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -Ishim -Iinclude \
+	-DBUILD_DIR='"$(abspath $(BUILD))"' -DSOURCE_DIR='"$(abspath .)"'
+PROG_CFLAGS := -O2 -g $(WARN) -Iinclude
+FORTIFY     := -D_FORTIFY_SOURCE=2 -D_FILE_OFFSET_BITS=64
+
+# Unit tests link the pure shim modules directly.
+UNIT_SHIM   := shim/config.c shim/pathmatch.c shim/log.c shim/real.c
+UNIT_TESTS  := $(TESTS_DIR)/test_config $(TESTS_DIR)/test_pathmatch
+PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
+	       $(TESTS_DIR)/fdcheck $(TESTS_DIR)/fdcheck-fortify
+PROGRAM_TESTS := $(TESTS_DIR)/test_programs
+
+.PHONY: check
+test: deps
+	@$(MAKE) --no-print-directory check
+
+check: all $(UNIT_TESTS) $(PROGRAMS) $(PROGRAM_TESTS)
+	@for t in $(UNIT_TESTS) $(PROGRAM_TESTS); do \
+		echo "== $$t"; \
+		$$t --jobs=2 || exit 1; \
+	done
+	@echo "make test: all tests passed"
+
+$(TESTS_DIR)/test_%: tests/unit/test_%.c $(UNIT_SHIM) $(wildcard shim/*.h) | $(TESTS_DIR)
+	$(CC) $(TEST_CFLAGS) $< $(UNIT_SHIM) -o $@ -lcriterion -ldl
+
+$(TESTS_DIR)/test_programs: tests/test_programs.c | $(TESTS_DIR)
+	$(CC) $(TEST_CFLAGS) $< -o $@ -lcriterion
+
+$(TESTS_DIR)/%-fortify: tests/prog/%.c include/folio.h | $(TESTS_DIR)
+	$(CC) $(PROG_CFLAGS) $(FORTIFY) $< -o $@ -lpthread
+
+$(TESTS_DIR)/%: tests/prog/%.c include/folio.h | $(TESTS_DIR)
+	$(CC) $(PROG_CFLAGS) $< -o $@ -lpthread
+
+# The read-side cost of the liburcu flavours (see shim/rcu.h).
+rcu-flavour: deps | $(TESTS_DIR)
+	$(CC) -O2 -DFLAVOUR_BP tests/bench/rcu_flavour.c -o $(TESTS_DIR)/rcu-bp -lurcu-bp
+	$(CC) -O2 -DFLAVOUR_MEMB tests/bench/rcu_flavour.c -o $(TESTS_DIR)/rcu-memb -lurcu-memb
+	$(TESTS_DIR)/rcu-bp
+	$(TESTS_DIR)/rcu-memb
