@@ -107,7 +107,7 @@ static int parse_patterns(struct folio_config *cfg, const char *files, char *err
 		if (colon)
 			*colon = '\0';
 		if (*p) {
-			why = pattern_error(p, strlen(p));
+			why = pattern_error(p);
 			if (why)
 				BAD("FOLIO_FILES", files, "%s: '%.200s'", why, p);
 			cfg->patterns[cfg->npatterns++] = p;

@@ -123,20 +123,22 @@ bool path_match(const char *pattern, const char *text)
 	return do_match(pattern, text) == MATCH;
 }
 
-const char *pattern_error(const char *pattern, size_t len)
+const char *pattern_error(const char *pattern)
 {
+	size_t len = strlen(pattern);
+
 	if (len == 0)
 		return "empty pattern";
 	if (len >= PATH_MAX)
 		return "pattern longer than PATH_MAX";
 	if (memchr(pattern, '/', len) && pattern[0] != '/')
 		return "a pattern containing '/' must be an absolute path";
-	for (const char *p = pattern; p < pattern + len; p++) {
+	for (const char *p = pattern; *p; p++) {
 		if (*p == '\\' && p[1]) {
 			p++;
 		} else if (*p == '[') {
 			p = bracket_end(p);
-			if (!p || p >= pattern + len)
+			if (!p)
 				return "unterminated '['";
 		}
 	}
@@ -189,6 +191,8 @@ void path_basename(const char *path, char *out, size_t size)
 {
 	size_t end = strlen(path), start, n;
 
+	if (size == 0)
+		return;
 	while (end > 0 && path[end - 1] == '/')
 		end--;
 	start = end;

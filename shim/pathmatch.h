@@ -31,7 +31,7 @@ bool path_match(const char *pattern, const char *text);
  * pattern containing '/' must be absolute, brackets must close, and the
  * length is bounded by PATH_MAX.
  */
-const char *pattern_error(const char *pattern, size_t len);
+const char *pattern_error(const char *pattern);
 
 /*
  * Write the absolute, lexically normalised form of @path into @out: @path is
@@ -39,13 +39,14 @@ const char *pattern_error(const char *pattern, size_t len);
  * empty, "." components and repeated slashes are dropped, ".." removes the
  * previous component (never above "/").  Symbolic links are not followed: the
  * result names the path as the program spelled it.
- * Returns 0, or -1 if the result does not fit in @size bytes.
+ * Returns 0, or -1 if @base and @path together do not fit in @size bytes
+ * (checked as components are added, before ".." removes any).
  */
 int path_normalize(const char *base, const char *path, char *out, size_t size);
 
 /*
  * The last component of @path, ignoring trailing slashes, copied to @out
- * (at most @size bytes, truncated).  "" for "/".
+ * (at most @size bytes, truncated; @size > 0).  "" for "/".
  */
 void path_basename(const char *path, char *out, size_t size);
 

@@ -6,12 +6,16 @@
  * section and is unregistered by liburcu when it exits.  The alternative,
  * urcu-memb behind a thread-local "registered" flag, needs a pthread key
  * destructor to unregister every thread the host creates.  Measured with
- * tests/bench/rcu_flavour.c (`make rcu-flavour`), median of 7 rounds of 50M
- * read-side sections around a dependent load, kernel 6.18, 2 cores:
- *   urcu-bp     2.2 - 2.6 ns per rcu_read_lock()/rcu_read_unlock()
- *   memb+lazy   1.7 - 1.8 ns
- * The 0.5 ns difference is noise next to the ~1 us system call a hit saves,
- * and bp removes the registration bookkeeping, so folio uses urcu-bp.
+ * tests/bench/rcu_flavour.c (`make rcu-flavour`): median of 7 rounds of 50M
+ * read-side sections around a dependent load, kernel 6.18, 2 cores,
+ * 2026-11-25, ns per rcu_read_lock()/rcu_read_unlock():
+ *                     loop in a program   loop in a shared library
+ *   urcu-bp              2.2 - 2.6              13.7 - 14.0
+ *   memb + lazy reg.     1.7 - 2.6              13.4 - 14.2
+ * The flavours cost the same; in a shared library both pay for reaching
+ * liburcu's thread-local reader through __tls_get_addr() (general-dynamic
+ * TLS), which the page cache's hit path will have to keep to one section
+ * per call.  bp needs no registration bookkeeping, so folio uses urcu-bp.
  *
  * Everything RCU-protected in folio uses the explicit urcu_bp_* names so a
  * reader never has to guess the flavour.

@@ -41,9 +41,17 @@ $(TESTS_DIR)/%-fortify: tests/prog/%.c include/folio.h | $(TESTS_DIR)
 $(TESTS_DIR)/%: tests/prog/%.c include/folio.h | $(TESTS_DIR)
 	$(CC) $(PROG_CFLAGS) $< -o $@ -lpthread
 
-# The read-side cost of the liburcu flavours (see shim/rcu.h).
+# The read-side cost of the liburcu flavours (see shim/rcu.h): each flavour
+# with the loop in the program and in a shared library, as in folio.
+RCU_BENCH := tests/bench/rcu_flavour.c
 rcu-flavour: deps | $(TESTS_DIR)
-	$(CC) -O2 -DFLAVOUR_BP tests/bench/rcu_flavour.c -o $(TESTS_DIR)/rcu-bp -lurcu-bp
-	$(CC) -O2 -DFLAVOUR_MEMB tests/bench/rcu_flavour.c -o $(TESTS_DIR)/rcu-memb -lurcu-memb
-	$(TESTS_DIR)/rcu-bp
-	$(TESTS_DIR)/rcu-memb
+	@for f in bp memb; do \
+		F=$$(echo $$f | tr a-z A-Z); \
+		$(CC) -O2 -DFLAVOUR_$$F $(RCU_BENCH) -o $(TESTS_DIR)/rcu-$$f -lurcu-$$f && \
+		$(CC) -O2 -fPIC -shared -DFLAVOUR_$$F -DLOOP_IN_LIBRARY -DBUILD_LIBRARY \
+			$(RCU_BENCH) -o $(TESTS_DIR)/librcu-$$f.so -lurcu-$$f && \
+		$(CC) -O2 -DFLAVOUR_$$F -DLOOP_IN_LIBRARY $(RCU_BENCH) -o $(TESTS_DIR)/rcu-$$f-lib \
+			$(TESTS_DIR)/librcu-$$f.so -Wl,-rpath,$(abspath $(TESTS_DIR)) -lurcu-$$f || exit 1; \
+	done
+	@for r in 1 2; do for f in bp memb; do \
+		$(TESTS_DIR)/rcu-$$f; $(TESTS_DIR)/rcu-$$f-lib; done; done

@@ -5,7 +5,10 @@
  *   -DFLAVOUR_MEMB  urcu-memb: explicit registration, done lazily here behind
  *                   a thread-local flag (what folio would have to add).
  * Prints ns per rcu_read_lock()/rcu_read_unlock() pair around a dependent
- * load, median of 7 rounds.  Built and run by `make rcu-flavour`.
+ * load, median of 7 rounds.  Built and run by `make rcu-flavour`, twice per
+ * flavour: as a program, and with the loop in a shared library
+ * (-DLOOP_IN_LIBRARY), which is folio's case: liburcu's thread-local reader
+ * state is then reached through __tls_get_addr().
  */
 #define _LGPL_SOURCE
 #include <stdio.h>
@@ -47,25 +50,46 @@ static int cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+long read_side_loop(long n);
+
+#if !defined(LOOP_IN_LIBRARY) || defined(BUILD_LIBRARY)
+long read_side_loop(long n)
+{
+	static int value = 1, *shared = &value;
+	long sum = 0;
+
+	for (long i = 0; i < n; i++) {
+		lazy_register();
+		urcu_read_lock();
+		sum += *rcu_dereference(shared);
+		urcu_read_unlock();
+	}
+	return sum;
+}
+#endif
+
+#ifndef BUILD_LIBRARY
 int main(void)
 {
 	enum { ROUNDS = 7, N = 50 * 1000 * 1000 };
-	static int value = 1, *shared = &value;
 	double ns[ROUNDS];
 	long sum = 0;
 
 	for (int r = 0; r < ROUNDS; r++) {
 		double t0 = now_ns();
-		for (long i = 0; i < N; i++) {
-			lazy_register();
-			urcu_read_lock();
-			sum += *rcu_dereference(shared);
-			urcu_read_unlock();
-		}
+
+		sum += read_side_loop(N);
 		ns[r] = (now_ns() - t0) / N;
 	}
 	qsort(ns, ROUNDS, sizeof(ns[0]), cmp);
-	printf("%-10s %.2f ns per read-side section (median of %d, min %.2f max %.2f) [%ld]\n",
-	       NAME, ns[ROUNDS / 2], ROUNDS, ns[0], ns[ROUNDS - 1], sum);
+	printf("%-10s %-8s %.2f ns per read-side section (median of %d, min %.2f max %.2f) [%ld]\n",
+	       NAME,
+#ifdef LOOP_IN_LIBRARY
+	       "library",
+#else
+	       "program",
+#endif
+	       ns[ROUNDS / 2], ROUNDS, ns[0], ns[ROUNDS - 1], sum);
 	return 0;
 }
+#endif
