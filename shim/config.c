@@ -110,8 +110,15 @@ static int parse_patterns(struct folio_config *cfg, const char *files, char *err
 			why = pattern_error(p);
 			if (why)
 				BAD("FOLIO_FILES", files, "%s: '%.200s'", why, p);
+			if (strchr(p, '/')) {
+				/* Opened paths are compared normalised: so are patterns. */
+				char normal[PATH_MAX];
+
+				if (path_normalize("/", p, normal, sizeof(normal)) == 0)
+					strcpy(p, normal);	/* never longer */
+				cfg->match_full_path = true;
+			}
 			cfg->patterns[cfg->npatterns++] = p;
-			cfg->match_full_path |= strchr(p, '/') != NULL;
 		}
 		p = colon ? colon + 1 : NULL;
 	}

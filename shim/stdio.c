@@ -9,9 +9,10 @@
  * value as a file), so fileno() works as on a native stream.  Everything
  * else gets libc's own stream.
  *
- * freopen() returns libc's stream in every case: glibc rebuilds the FILE in
- * place as a plain file stream, which folio cannot turn into a cookie
- * stream, so a stream reopened onto a tracked file passes through.
+ * freopen() of one of folio's streams is done by folio (glibc cannot reopen
+ * a cookie stream); the stream stays folio's, tracked or not.  freopen() of
+ * a libc stream stays libc's: a libc stream reopened onto a tracked file
+ * passes through.
  */
 #include <pthread.h>
 #include <stdint.h>

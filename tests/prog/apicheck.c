@@ -111,6 +111,10 @@ static void data_calls(int fd)
 	show_pos(fd);
 	CALL("pread", pread(fd, buf, big, 0));
 	show_data("pread", buf, 115);
+	CALL("pread middle", pread(fd, buf, 30, 7));
+	show_data("pread middle", buf, 30);
+	CALL("pread64 middle", pread64(fd, buf, 20, 99));
+	show_data("pread64 middle", buf, 20);
 	CALL("pread64 past eof", pread64(fd, buf, 10, 4096));
 	CALL("pread negative", pread(fd, buf, 10, -5));
 	CALL("pread zero", pread(fd, buf, 0, 0));
@@ -139,6 +143,7 @@ static void data_calls(int fd)
 	CALL("pwritev", pwritev(fd, iov, 2, 30));
 	CALL("pwritev64", pwritev64(fd, iov, 1, 40));
 	CALL("pwritev negative", pwritev(fd, iov, 2, -1));
+	CALL("pwritev64 minus one", pwritev64(fd, iov, 2, -1));
 	CALL("pwritev2 at pos", pwritev2(fd, iov, 2, -1, 0));
 	CALL("pwritev2 sync", pwritev2(fd, iov, 1, 50, RWF_DSYNC));
 	CALL("pwritev2 bad flags", pwritev2(fd, iov, 1, 50, 0x40000000));
@@ -150,6 +155,8 @@ static void data_calls(int fd)
 	show_data("preadv", buf2, 10);
 	CALL("preadv64", preadv64(fd, iov, 1, 0));
 	CALL("preadv negative", preadv(fd, iov, 1, -3));
+	CALL("preadv minus one", preadv(fd, iov, 1, -1));
+	CALL("preadv64 minus one", preadv64(fd, iov, 1, -1));
 	CALL("preadv2 at pos", preadv2(fd, iov, 2, -1, 0));
 	CALL("preadv2 offset", preadv2(fd, iov, 2, 95, 0));
 	show_data("preadv2", buf, 10);

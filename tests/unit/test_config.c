@@ -216,6 +216,17 @@ Test(config_parse, files_two_patterns)
 	cr_expect_eq(cfg.npatterns, 0);
 }
 
+Test(config_parse, path_patterns_normalised)
+{
+	fake_set("FOLIO_FILES", "/data/./db/../*.db://srv//x/**/:*.db");
+	PARSE_OK();
+	cr_assert_eq(cfg.npatterns, 3);
+	cr_expect_str_eq(cfg.patterns[0], "/data/*.db");
+	cr_expect_str_eq(cfg.patterns[1], "/srv/x/**");
+	cr_expect_str_eq(cfg.patterns[2], "*.db");
+	config_free(&cfg);
+}
+
 Test(config_parse, files_base_names_only)
 {
 	fake_set("FOLIO_FILES", "*.db:*.sqlite");
