@@ -309,7 +309,7 @@ Test(wrapper, sets_the_environment, .timeout = 60)
 	char *d = new_dir(), *out;
 
 	cr_assert_eq(sh("cd %s && LD_PRELOAD=libm.so.6 %s --files '*.db' --files sub/x.db "
-			"--cache 64M --dirty=8M --stats=/tmp/s.json --log info -- env > env", d,
+			"--cache 64M --dirty=8M --stats=/tmp/s.json --log info -- env > env 2> err", d,
 			WRAPPER), 0);
 	out = slurp("%s/env", d);
 	cr_expect(strstr(out, "\nFOLIO_FILES=*.db:/tmp/folio-test-") || !strncmp(out, "FOLIO_FILES=*.db:/tmp/folio-test-", 33), "%s", out);

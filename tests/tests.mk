@@ -55,3 +55,10 @@ rcu-flavour: deps | $(TESTS_DIR)
 	done
 	@for r in 1 2; do for f in bp memb; do \
 		$(TESTS_DIR)/rcu-$$f; $(TESTS_DIR)/rcu-$$f-lib; done; done
+
+# What folio adds to a call on an untracked fd (the wrapper's fast path).
+$(TESTS_DIR)/untracked: tests/bench/untracked.c | $(TESTS_DIR)
+	$(CC) $(PROG_CFLAGS) $< -o $@ -ldl
+
+bench-untracked: all $(TESTS_DIR)/untracked
+	scripts/bench-untracked $(BUILD) 9
