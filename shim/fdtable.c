@@ -188,8 +188,9 @@ static struct ofile *ofile_new(const struct stat *st, int flags, const char *pat
 	if (!of)
 		return NULL;
 	of->flags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC);
-	folio_rcu_start();
 	lock_table(&old);
+	/* Under the lock, so the fork handlers see liburcu started or not. */
+	folio_rcu_start();
 	fi = inode_lookup(st->st_dev, st->st_ino);
 	if (!fi) {
 		fi = calloc(1, sizeof(*fi));

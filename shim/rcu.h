@@ -30,7 +30,8 @@
 /*
  * Start liburcu's call_rcu worker with every signal blocked, so that no
  * signal meant for the host program is ever delivered to a folio thread.
- * Idempotent; call before the first urcu_bp_call_rcu().
+ * Idempotent; call before the first urcu_bp_call_rcu(), under the fdtable
+ * lock (the fork handlers read whether it ran under that lock).
  */
 void folio_rcu_start(void);
 

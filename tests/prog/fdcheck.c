@@ -203,12 +203,12 @@ static void check_fork(void)
 
 static void *churn(void *arg)
 {
-	char name[64];
+	char name[PATH_MAX + 32];	/* not path(): its buffers are not per thread */
 	long id = (long)arg;
 
-	snprintf(name, sizeof(name), "thread%ld.dat", id);
+	snprintf(name, sizeof(name), "%s/thread%ld.dat", dir, id);
 	for (int i = 0; i < 2000; i++) {
-		int fd = open(path(name), O_RDWR | O_CREAT, 0600);
+		int fd = open(name, O_RDWR | O_CREAT, 0600);
 		int d = dup(fd);
 
 		if (fd < 0 || d < 0 || !tracked(fd) || !tracked(d) ||
