@@ -2,8 +2,8 @@
  * interpose_map.c - memory maps and in-kernel copies, the two ways data
  * moves without read/write.  A tracked file being mapped, or copied by the
  * kernel, must first see everything folio holds for it (DESIGN.md §4).
- * munmap and mremap pass through: they are interposed so that mappings of
- * tracked files can be followed (a file goes back to being cached when its
+ * munmap and mremap pass through for now; the page cache will follow the
+ * mappings of tracked files here (a mapped file stays pass-through until its
  * last mapping is gone).
  */
 #include <stdarg.h>
