@@ -373,11 +373,16 @@ void fdtable_after_fork_child(void)
 {
 	sigset_t old = fork_sigmask;
 
+	fdtable_forget_all();
+	pthread_mutex_init(&fdtable_lock, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void fdtable_forget_all(void)
+{
 	memset(fd_slots, 0, sizeof(fd_slots[0]) * fd_high);
 	fd_high = 0;
 	for (size_t i = 0; i < INODE_BUCKETS; i++)
 		CDS_INIT_HLIST_HEAD(&inode_hash[i]);
 	ninodes = 0;
-	pthread_mutex_init(&fdtable_lock, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }

@@ -111,6 +111,13 @@ bool fdtable_inode_tracked(dev_t dev, ino_t ino);
 /* Is any file tracked at all?  A quick exit for path-based wrappers. */
 bool fdtable_any_tracked(void);
 
+/*
+ * In a child process only, with no other thread: drop every slot and inode
+ * without freeing (the memory is the parent's copy and nothing else refers
+ * to it).  Touches only the slots up to the highest fd used.
+ */
+void fdtable_forget_all(void);
+
 /* fork() handlers: hold the table lock across fork; the child forgets all. */
 void fdtable_before_fork(void);
 void fdtable_after_fork_parent(void);

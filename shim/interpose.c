@@ -5,7 +5,6 @@
  * optional API of include/folio.h.
  */
 #include <pthread.h>
-#include <string.h>
 
 #include "config.h"
 #include "folio.h"
@@ -34,7 +33,7 @@ static void after_fork_child(void)
 void folio_passthrough_child(void)
 {
 	folio_config.enabled = false;
-	memset(fd_slots, 0, sizeof(fd_slots));
+	fdtable_forget_all();
 }
 
 /*
