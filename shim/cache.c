@@ -118,6 +118,8 @@ int cache_sync_file_range(struct ofile *of, int fd, off64_t offset, off64_t nbyt
 
 int cache_writeback_all(void)
 {
+	if (fdtable_in_vfork_child())	/* the parent writes back, not its vfork child */
+		return 0;
 	if (fdtable_any_tracked())
 		log_debug("writeback_all: every tracked file");
 	return 0;

@@ -12,6 +12,10 @@
 /* Symbols the host program sees: the interposed libc names and folio.h. */
 #define FOLIO_EXPORT	__attribute__((visibility("default")))
 
+/* A macro's value as a string literal, e.g. for inline assembly. */
+#define FOLIO_STR_(x)	#x
+#define FOLIO_STR(x)	FOLIO_STR_(x)
+
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -21,6 +21,14 @@ struct ofile *fd_slots[FD_SLOTS];
 static unsigned int fd_high;
 
 static pthread_mutex_t fdtable_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * Set in a thread between its vfork() and the child's exec or exit.  The
+ * child runs on this thread's stack and TLS and shares every page with the
+ * parent, so it must not change folio's state: to the child every fd is
+ * untracked.
+ */
+static __thread int in_vfork_child __attribute__((tls_model("initial-exec")));
 static sigset_t fork_sigmask;		/* the forking thread's mask, under the lock */
 
 #define INODE_BUCKETS	256
@@ -111,12 +119,27 @@ static void ofile_free(struct rcu_head *head)
 	free(caa_container_of(head, struct ofile, rcu));
 }
 
+void fdtable_vfork_begin(void)
+{
+	in_vfork_child = 1;
+}
+
+void fdtable_vfork_end(void)
+{
+	in_vfork_child = 0;
+}
+
+bool fdtable_in_vfork_child(void)
+{
+	return in_vfork_child;
+}
+
 struct ofile *ofile_get(int fd)
 {
 	struct ofile *of;
 	unsigned long refs;
 
-	if ((unsigned int)fd >= FD_SLOTS)
+	if ((unsigned int)fd >= FD_SLOTS || in_vfork_child)
 		return NULL;
 	urcu_bp_read_lock();
 	of = rcu_dereference(fd_slots[fd]);
@@ -174,7 +197,7 @@ static void slot_install(int fd, struct ofile *of)
 
 struct ofile *fdtable_take(int fd)
 {
-	if (!fd_tracked(fd))
+	if (!fd_tracked(fd) || in_vfork_child)
 		return NULL;
 	return __atomic_exchange_n(&fd_slots[fd], NULL, __ATOMIC_ACQ_REL);
 }
@@ -274,7 +297,7 @@ void fdtable_open(int fd, int dirfd, const char *path, int flags)
 	struct ofile *of;
 	bool selected;
 
-	if (fd < 0)
+	if (fd < 0 || in_vfork_child)
 		return;
 	if ((unsigned int)fd >= FD_SLOTS) {
 		log_info("not tracking fd %d (%s): above the %u fds folio tracks", fd, path, FD_SLOTS);
@@ -320,7 +343,8 @@ void fdtable_dup(int oldfd, int newfd)
 {
 	struct ofile *of;
 
-	if ((unsigned int)newfd >= FD_SLOTS || (!fd_tracked(oldfd) && !fd_tracked(newfd)))
+	if ((unsigned int)newfd >= FD_SLOTS || (!fd_tracked(oldfd) && !fd_tracked(newfd)) ||
+	    in_vfork_child)
 		return;
 	of = ofile_get(oldfd);
 	if (!of && !fd_tracked(newfd))
@@ -334,6 +358,8 @@ void fdtable_forget_range(unsigned int first, unsigned int last)
 {
 	unsigned int high = __atomic_load_n(&fd_high, __ATOMIC_RELAXED);
 
+	if (in_vfork_child)
+		return;
 	for (unsigned int fd = first; fd <= last && fd < high; fd++) {
 		struct ofile *of = fdtable_take(fd);
 

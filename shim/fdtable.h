@@ -112,6 +112,16 @@ bool fdtable_inode_tracked(dev_t dev, ino_t ino);
 bool fdtable_any_tracked(void);
 
 /*
+ * vfork(): between begin (in the parent thread, before the system call) and
+ * end (in the parent, after the child exec'd or exited) the calling thread's
+ * child shares folio's memory; every fdtable call then treats all fds as
+ * untracked and changes nothing.
+ */
+void fdtable_vfork_begin(void);
+void fdtable_vfork_end(void);
+bool fdtable_in_vfork_child(void);
+
+/*
  * In a child process only, with no other thread: drop every slot and inode
  * without freeing (the memory is the parent's copy and nothing else refers
  * to it).  Touches only the slots up to the highest fd used.

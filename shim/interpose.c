@@ -60,5 +60,5 @@ __attribute__((destructor)) static void folio_fini(void)
 
 FOLIO_EXPORT int folio_fd_tracked(int fd)
 {
-	return fd_tracked(fd);
+	return fd_tracked(fd) && !fdtable_in_vfork_child();
 }

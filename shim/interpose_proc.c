@@ -34,23 +34,37 @@ FOLIO_EXPORT pid_t _Fork(void)
 }
 
 /*
- * vfork's child borrows the parent's stack until it execs or exits, so the
- * wrapper must not leave a frame of its own: it writes back, then jumps to
- * libc's vfork with the caller's return address still on top of the stack.
+ * vfork's child borrows the parent's stack and memory until it execs or
+ * exits.  So the wrapper makes the system call itself, as glibc's vfork.S
+ * does: the return address is kept in %rdi, not on the shared stack, and
+ * the child returns without any frame of folio's.  Around it, folio writes
+ * back and marks the thread so that the child leaves folio's state alone
+ * (see fdtable_vfork_begin()); the parent clears the mark once it runs
+ * again.  glibc 2.36 on Debian runs without CET shadow stacks, which
+ * glibc's version also handles.
  */
-__attribute__((used)) void *folio_vfork_prepare(void)
+__attribute__((used)) void folio_vfork_prepare(void)
 {
 	int saved_errno = errno;
-	void *fn;
 
 	cache_writeback_all();
-	fn = __atomic_load_n(&folio_real.vfork, __ATOMIC_RELAXED);
-	if (!fn) {
-		real_resolve();
-		fn = __atomic_load_n(&folio_real.vfork, __ATOMIC_RELAXED);
-	}
+	fdtable_vfork_begin();
 	errno = saved_errno;
-	return fn ? fn : (void *)real_vfork_unresolved;
+}
+
+__attribute__((used)) void folio_vfork_parent(void)
+{
+	int saved_errno = errno;
+
+	fdtable_vfork_end();
+	errno = saved_errno;
+}
+
+__attribute__((used)) pid_t folio_vfork_failed(int error)
+{
+	fdtable_vfork_end();
+	errno = error;
+	return -1;
 }
 
 #if defined(__x86_64__)
@@ -62,7 +76,24 @@ __asm__(".text\n"
 	"	sub $8, %rsp\n"		/* align the stack for the call */
 	"	call folio_vfork_prepare\n"
 	"	add $8, %rsp\n"
-	"	jmp *%rax\n"
+	"	pop %rdi\n"			/* the return address, off the stack */
+	"	mov $" FOLIO_STR(SYS_vfork) ", %eax\n"
+	"	syscall\n"
+	"	push %rdi\n"
+	"	cmp $-4095, %eax\n"
+	"	jae 2f\n"
+	"	test %eax, %eax\n"
+	"	jz 1f\n"			/* the child returns at once */
+	"	push %rax\n"			/* the parent: the child is gone */
+	"	call folio_vfork_parent\n"
+	"	pop %rax\n"
+	"1:	ret\n"
+	"2:	neg %eax\n"
+	"	mov %eax, %edi\n"
+	"	sub $8, %rsp\n"
+	"	call folio_vfork_failed\n"
+	"	add $8, %rsp\n"
+	"	ret\n"
 	".size vfork, .-vfork\n");
 #else
 #error "vfork interposition is written for x86_64 only"

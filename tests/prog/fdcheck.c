@@ -198,6 +198,31 @@ static void check_fork(void)
 		_exit(!tracked(fd) && mine >= 0 && !tracked(mine) ? 0 : 4);
 	}
 	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/*
+	 * A vfork child shares folio's memory: what it closes, dups or opens
+	 * before exec must leave the parent's table alone.
+	 */
+	pid = vfork();
+	if (pid == 0) {
+		int plain = open(path("v.txt"), O_RDWR | O_CREAT, 0600);
+
+		dup2(plain, fd);
+		close(plain);
+		open(path("v.dat"), O_RDWR | O_CREAT, 0600);
+		closefrom(3);
+		_exit(tracked(fd) ? 5 : 0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(tracked(fd));
+	for (int other = 0; other < 1024; other++)
+		CHECK(other == fd || !tracked(other));
+	pid = vfork();
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", "exit 6", (char *)NULL);
+		_exit(127);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 6);
+	CHECK(tracked(fd));
 	close(fd);
 }
 
