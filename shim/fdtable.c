@@ -234,46 +234,71 @@ static struct ofile *ofile_new(const struct stat *st, int flags, const char *pat
 	return of;
 }
 
-/* Does @path (as opened relative to @dirfd) match a FOLIO_FILES pattern? */
-bool path_selected(int dirfd, const char *path)
+/*
+ * Does the absolute, normalised form of @path (opened relative to @dirfd)
+ * match a pattern containing '/'?  Out of line, with the one path buffer, so
+ * that opens with only base-name patterns cost no stack: programs open files
+ * on small signal stacks.
+ */
+static __attribute__((noinline)) bool full_path_selected(int dirfd, const char *path)
 {
-	char name[NAME_MAX + 1], base[PATH_MAX], full[PATH_MAX];
-	bool have_full = false;
+	char full[PATH_MAX];
+	size_t len = 0, n = strlen(path);
 
-	path_basename(path, name, sizeof(name));
+	if (path[0] != '/') {
+		if (dirfd == AT_FDCWD) {
+			if (!getcwd(full, sizeof(full)))
+				return false;
+			len = strlen(full);
+		} else {
+			char link[32];
+			ssize_t got;
+
+			snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+			got = readlink(link, full, sizeof(full) - 1);
+			if (got <= 0)
+				return false;
+			len = got;
+		}
+		full[len++] = '/';
+	}
+	if (len + n >= sizeof(full))
+		return false;
+	memcpy(full + len, path, n + 1);
+	if (path_normalize("/", full, full, sizeof(full)))
+		return false;
 	for (size_t i = 0; i < folio_config.npatterns; i++) {
 		const char *pattern = folio_config.patterns[i];
 
-		if (!strchr(pattern, '/')) {
-			if (path_match(pattern, name))
-				return true;
-			continue;
-		}
-		if (!have_full) {
-			base[0] = '\0';
-			if (path[0] != '/') {
-				char link[32];
-				ssize_t n;
-
-				if (dirfd == AT_FDCWD) {
-					if (!getcwd(base, sizeof(base)))
-						return false;
-				} else {
-					snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
-					n = readlink(link, base, sizeof(base) - 1);
-					if (n <= 0)
-						return false;
-					base[n] = '\0';
-				}
-			}
-			if (path_normalize(base, path, full, sizeof(full)))
-				return false;
-			have_full = true;
-		}
-		if (path_match(pattern, full))
+		if (strchr(pattern, '/') && path_match(pattern, full))
 			return true;
 	}
 	return false;
+}
+
+/*
+ * Does @path (as opened relative to @dirfd) match a FOLIO_FILES pattern?
+ * Preserves errno.
+ */
+bool path_selected(int dirfd, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *name = slash ? slash + 1 : path;
+	int saved_errno = errno;
+	bool selected = false;
+
+	/* A name ending in '/' is a directory, never a file folio tracks. */
+	if (*name == '\0')
+		return false;
+	for (size_t i = 0; i < folio_config.npatterns && !selected; i++) {
+		const char *pattern = folio_config.patterns[i];
+
+		selected = !strchr(pattern, '/') && path_match(pattern, name);
+	}
+	if (!selected && folio_config.match_full_path)
+		selected = full_path_selected(dirfd, path);
+	errno = saved_errno;
+	return selected;
 }
 
 static bool fs_type_cached(unsigned long type)

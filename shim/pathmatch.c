@@ -179,7 +179,7 @@ int path_normalize(const char *base, const char *path, char *out, size_t size)
 				return -1;
 			if (len > 1)
 				out[len++] = '/';
-			memcpy(out + len, comp, n);
+			memmove(out + len, comp, n);	/* @out may be @path */
 			len += n;
 		}
 	}

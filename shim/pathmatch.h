@@ -38,7 +38,8 @@ const char *pattern_error(const char *pattern);
  * taken relative to @base (an absolute directory) unless it starts with '/';
  * empty, "." components and repeated slashes are dropped, ".." removes the
  * previous component (never above "/").  Symbolic links are not followed: the
- * result names the path as the program spelled it.
+ * result names the path as the program spelled it.  @out may be @path
+ * itself when @path is absolute.
  * Returns 0, or -1 if @base and @path together do not fit in @size bytes
  * (checked as components are added, before ".." removes any).
  */

@@ -278,6 +278,32 @@ static void check_threads_and_signals(void)
 	close(signal_fd);
 }
 
+/* Crash handlers open files on small alternate stacks: folio must fit. */
+static volatile int altstack_result = -1;
+
+static void altstack_handler(int sig)
+{
+	int plain = open(path("alt.txt"), O_RDWR | O_CREAT, 0600);
+	int fd = open(path("alt.dat"), O_RDWR | O_CREAT, 0600);
+
+	(void)sig;
+	altstack_result = plain >= 0 && fd >= 0 && !tracked(plain) && tracked(fd);
+	close(plain);
+	close(fd);
+}
+
+static void check_small_signal_stack(void)
+{
+	static char stack[8192];
+	stack_t ss = { .ss_sp = stack, .ss_size = sizeof(stack) };
+	struct sigaction sa = { .sa_handler = altstack_handler, .sa_flags = SA_ONSTACK };
+
+	CHECK(sigaltstack(&ss, NULL) == 0);
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	raise(SIGUSR1);
+	CHECK(altstack_result == 1);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--probe")) {
@@ -299,6 +325,7 @@ int main(int argc, char **argv)
 	check_errno();
 	check_fork();
 	check_threads_and_signals();
+	check_small_signal_stack();
 	printf("ok\n");
 	return 0;
 }
