@@ -39,8 +39,7 @@ FOLIO_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 
 FOLIO_EXPORT void closefrom(int lowfd)
 {
-	if (lowfd >= 0)
-		fdtable_forget_range(lowfd, ~0u);
+	fdtable_forget_range(lowfd < 0 ? 0 : lowfd, ~0u);	/* as glibc clamps it */
 	real_closefrom(lowfd);
 }
 

@@ -104,6 +104,7 @@ X(FILE *, freopen, (const char *, const char *, FILE *), (const char *p, const c
 X(FILE *, freopen64, (const char *, const char *, FILE *), (const char *p, const char *m, FILE *s), \
   (p, m, s), ENOSYS_FAIL(NULL)) \
 X(FILE *, fdopen, (int, const char *), (int fd, const char *m), (fd, m), ENOSYS_FAIL(NULL)) \
+X(int, fclose, (FILE *), (FILE *s), (s), ENOSYS_FAIL(EOF)) \
 X(ssize_t, read, (int, void *, size_t), (int fd, void *b, size_t n), (fd, b, n), \
   syscall(SYS_read, fd, b, n)) \
 X(ssize_t, write, (int, const void *, size_t), (int fd, const void *b, size_t n), (fd, b, n), \

@@ -189,8 +189,6 @@ static FILE *fdopen_tracked(int fd, const char *mode)
 
 	if (have < 0)
 		return NULL;
-	if (want < 0)
-		return real_fdopen(fd, mode);
 	if (((want & O_ACCMODE) != O_WRONLY && (have & O_ACCMODE) == O_WRONLY) ||
 	    ((want & O_ACCMODE) != O_RDONLY && (have & O_ACCMODE) == O_RDONLY)) {
 		errno = EINVAL;
@@ -204,11 +202,42 @@ static FILE *fdopen_tracked(int fd, const char *mode)
 	return tracked_stream(fd, mode);
 }
 
+/* Stop tracking @fd: a libc stream is about to read and write it unseen. */
+static void untrack_for_libc_stream(int fd)
+{
+	struct ofile *of = fdtable_take(fd);
+
+	if (of) {
+		log_info("fd %d passes through from now on: a libc stream uses it", fd);
+		ofile_put(of);
+	}
+}
+
 FOLIO_EXPORT FILE *fdopen(int fd, const char *mode)
 {
 	if (likely(!fd_tracked(fd)) || !mode)
 		return real_fdopen(fd, mode);
+	if (mode_flags(mode) < 0) {	/* e.g. ",ccs=": only libc can */
+		FILE *stream = real_fdopen(fd, mode);
+
+		if (stream)
+			untrack_for_libc_stream(fd);
+		return stream;
+	}
 	return fdopen_tracked(fd, mode);
+}
+
+/*
+ * fclose() of a libc stream closes its fd inside libc, unseen: if that fd is
+ * tracked (a stream opened before folio tracked the inode, or stdin reopened
+ * onto a tracked file), empty its slot first, as close() does.
+ */
+FOLIO_EXPORT int fclose(FILE *stream)
+{
+	if (stream && stream->_fileno >= 0 && unlikely(fd_tracked(stream->_fileno)) &&
+	    !find_stream(stream))
+		untrack_for_libc_stream(stream->_fileno);
+	return real_fclose(stream);
 }
 
 /*

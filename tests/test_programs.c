@@ -332,7 +332,7 @@ static const char *const required_symbols[] = {
 	"open", "open64", "openat", "openat64", "creat", "creat64", "__open_2", "__open64_2",
 	"__openat_2", "__openat64_2", "mkstemp", "mkstemp64", "mkostemp", "mkostemp64",
 	"mkstemps", "mkstemps64", "mkostemps", "mkostemps64", "fopen", "fopen64", "freopen",
-	"freopen64", "fdopen", "read", "write", "pread", "pread64", "pwrite", "pwrite64",
+	"freopen64", "fdopen", "fclose", "read", "write", "pread", "pread64", "pwrite", "pwrite64",
 	"__read_chk", "__pread_chk", "__pread64_chk", "readv", "writev", "preadv", "preadv64",
 	"pwritev", "pwritev64", "preadv2", "preadv64v2", "pwritev2", "pwritev64v2", "lseek",
 	"lseek64", "ftruncate", "ftruncate64", "truncate", "truncate64", "fallocate",

@@ -150,6 +150,44 @@ static void check_descriptors(void)
 	CHECK(!tracked(300) && fcntl(300, F_GETFD) == -1);
 	close(plain);
 	close(fd);
+	/* closefrom(negative) closes from 0, as glibc clamps it: in a child,
+	 * whose stdout may go. */
+	if (fork() == 0) {
+		fd = open(path("d.dat"), O_RDWR);
+		if (!tracked(fd) || dup2(fd, 400) != 400 || !tracked(400))
+			_exit(2);
+		closefrom(-5);
+		_exit(tracked(400) || tracked(fd) ? 3 : 0);
+	}
+	CHECK(wait(&d) > 0 && WIFEXITED(d) && WEXITSTATUS(d) == 0);
+}
+
+/*
+ * libc streams close their fds inside libc: no slot may outlive them, or a
+ * later pipe or socket with the same number would look tracked.
+ */
+static void check_libc_streams(void)
+{
+	int fd = open(path("l.dat"), O_RDWR | O_CREAT | O_TRUNC, 0600), pipefd[2];
+	int saved_stdin = dup(0);
+	FILE *f;
+
+	CHECK(tracked(fd));
+	f = fdopen(fd, "r+,ccs=UTF-8");
+	CHECK(f && !tracked(fd));
+	CHECK(fclose(f) == 0);
+	CHECK(pipe(pipefd) == 0 && !tracked(pipefd[0]) && !tracked(pipefd[1]));
+	close(pipefd[0]);
+	close(pipefd[1]);
+	/* stdin reopened onto a tracked file, then closed by fclose. */
+	close(0);
+	CHECK(open(path("l.dat"), O_RDONLY) == 0 && tracked(0));
+	CHECK(fclose(stdin) == 0 && !tracked(0));
+	CHECK(pipe(pipefd) == 0 && !tracked(pipefd[0]) && !tracked(pipefd[1]));
+	close(pipefd[0]);
+	close(pipefd[1]);
+	CHECK(dup2(saved_stdin, 0) == 0);
+	close(saved_stdin);
 }
 
 static void check_errno(void)
@@ -322,6 +360,7 @@ int main(int argc, char **argv)
 	}
 	check_tracking_rules();
 	check_descriptors();
+	check_libc_streams();
 	check_errno();
 	check_fork();
 	check_threads_and_signals();
