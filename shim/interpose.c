@@ -14,6 +14,7 @@
 
 static void before_fork(void)
 {
+	stdio_before_fork();
 	fdtable_before_fork();
 	folio_rcu_before_fork();
 }
@@ -22,12 +23,14 @@ static void after_fork_parent(void)
 {
 	folio_rcu_after_fork_parent();
 	fdtable_after_fork_parent();
+	stdio_after_fork_parent();
 }
 
 static void after_fork_child(void)
 {
 	folio_rcu_after_fork_child();
 	fdtable_after_fork_child();
+	stdio_after_fork_child();
 }
 
 void folio_passthrough_child(void)
@@ -55,6 +58,7 @@ __attribute__((constructor(101))) static void folio_init(void)
 
 __attribute__((destructor)) static void folio_fini(void)
 {
+	stdio_flush_all();
 	cache_writeback_all();
 }
 

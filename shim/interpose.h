@@ -37,6 +37,12 @@ ssize_t tracked_write(int fd, const void *buf, size_t count);
 off_t tracked_lseek(int fd, off_t offset, int whence);
 int tracked_close(int fd);
 
+/* stdio.c: flush folio's streams into folio (exit); fork handlers. */
+void stdio_flush_all(void);
+void stdio_before_fork(void);
+void stdio_after_fork_parent(void);
+void stdio_after_fork_child(void);
+
 /*
  * In a child made by _Fork (no fork handlers ran): forget every tracked fd
  * and stop tracking for good.  Async-signal-safe.

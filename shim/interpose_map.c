@@ -46,7 +46,7 @@ FOLIO_EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size, i
 	void *new_address = NULL;
 	va_list ap;
 
-	if (flags & MREMAP_FIXED) {
+	if (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) {	/* as glibc reads it */
 		va_start(ap, flags);
 		new_address = va_arg(ap, void *);
 		va_end(ap);

@@ -249,6 +249,7 @@ FOLIO_EXPORT int execle(const char *path, const char *arg, ...)
 
 FOLIO_EXPORT void exit(int status)
 {
+	stdio_flush_all();
 	cache_writeback_all();
 	real_exit(status);
 	__builtin_unreachable();

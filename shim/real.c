@@ -11,6 +11,8 @@ struct folio_real folio_real;
 
 /* Set while this thread is inside real_resolve(): nested calls use fallbacks. */
 static __thread int resolving;
+/* The table is complete: an entry still NULL does not exist in this libc. */
+static int resolved;
 
 static void *lookup(const char *name)
 {
@@ -35,7 +37,7 @@ void real_resolve(void)
 {
 	int saved_errno = errno;
 
-	if (resolving)
+	if (resolving || __atomic_load_n(&resolved, __ATOMIC_ACQUIRE))
 		return;
 	resolving = 1;
 #define RESOLVE(ret, name, proto, params, args, fallback) \
@@ -45,6 +47,7 @@ void real_resolve(void)
 	STORE(posix_spawn_2_2_5, (posix_spawn_fn)lookup_version("posix_spawn", "GLIBC_2.2.5"));
 	STORE(posix_spawnp_2_2_5, (posix_spawn_fn)lookup_version("posix_spawnp", "GLIBC_2.2.5"));
 	resolving = 0;
+	__atomic_store_n(&resolved, 1, __ATOMIC_RELEASE);
 	errno = saved_errno;
 }
 

@@ -81,7 +81,26 @@ static const cookie_io_functions_t tracked_stream_io = {
 	.close = cookie_close,
 };
 
-static FILE *tracked_stream(int fd, const char *mode)
+/*
+ * The fopencookie() mode for open(2) @flags: it reads only the direction
+ * and append flag, and only in this spelling ("wx+" would be write-only).
+ */
+static const char *cookie_mode(int flags)
+{
+	bool append = flags & O_APPEND;
+
+	switch (flags & O_ACCMODE) {
+	case O_RDONLY:
+		return "r";
+	case O_WRONLY:
+		return append ? "a" : "w";
+	default:
+		return append ? "a+" : "r+";
+	}
+}
+
+/* A folio stream on @fd, opened with open(2) @flags. */
+static FILE *tracked_stream(int fd, int flags)
 {
 	struct folio_stream *fs = malloc(sizeof(*fs));
 	FILE *stream;
@@ -89,7 +108,7 @@ static FILE *tracked_stream(int fd, const char *mode)
 	if (!fs)
 		return NULL;
 	fs->fd = fd;
-	stream = fopencookie(fs, mode, tracked_stream_io);
+	stream = fopencookie(fs, cookie_mode(flags), tracked_stream_io);
 	if (!stream) {
 		free(fs);
 		return NULL;
@@ -100,7 +119,40 @@ static FILE *tracked_stream(int fd, const char *mode)
 	fs->next = streams;
 	streams = fs;
 	pthread_mutex_unlock(&streams_lock);
+	/* Like glibc, a write-only append stream starts at the end. */
+	if ((flags & O_APPEND) && (flags & O_ACCMODE) == O_WRONLY)
+		tracked_lseek(fd, 0, SEEK_END);
 	return stream;
+}
+
+/*
+ * Flush every folio stream into folio, before folio's final write-back: at
+ * exit glibc flushes streams only after the destructors ran.  Unlocked, as
+ * glibc's own exit-time flush, so a thread stopped inside a stream cannot
+ * hang the exit.
+ */
+void stdio_flush_all(void)
+{
+	if (pthread_mutex_trylock(&streams_lock))
+		return;
+	for (struct folio_stream *fs = streams; fs; fs = fs->next)
+		fflush_unlocked(fs->stream);
+	pthread_mutex_unlock(&streams_lock);
+}
+
+void stdio_before_fork(void)
+{
+	pthread_mutex_lock(&streams_lock);
+}
+
+void stdio_after_fork_parent(void)
+{
+	pthread_mutex_unlock(&streams_lock);
+}
+
+void stdio_after_fork_child(void)
+{
+	pthread_mutex_init(&streams_lock, NULL);
 }
 
 static struct folio_stream *find_stream(FILE *stream)
@@ -149,7 +201,7 @@ static FILE *open_stream(const char *path, const char *mode, int flags)
 	if (fd < 0)
 		return NULL;
 	fdtable_open(fd, AT_FDCWD, path, flags);
-	stream = fd_tracked(fd) ? tracked_stream(fd, mode) : real_fdopen(fd, mode);
+	stream = fd_tracked(fd) ? tracked_stream(fd, flags) : real_fdopen(fd, mode);
 	if (!stream) {
 		int saved_errno = errno;
 
@@ -199,7 +251,7 @@ static FILE *fdopen_tracked(int fd, const char *mode)
 			return NULL;
 		fdtable_set_flags(fd, have | O_APPEND);
 	}
-	return tracked_stream(fd, mode);
+	return tracked_stream(fd, want);
 }
 
 /* Stop tracking @fd: a libc stream is about to read and write it unseen. */
@@ -268,11 +320,20 @@ static FILE *reopen_folio_stream(struct folio_stream *fs, const char *path, cons
 	if (!path) {
 		snprintf(self, sizeof(self), "/proc/self/fd/%d", fs->fd);
 		path = self;
-		flags &= ~(O_CREAT | O_EXCL | O_TRUNC);
+		flags &= ~O_EXCL;
 	}
 	fd = real_open(path, flags, 0666);
-	if (fd < 0)
+	if (fd < 0) {
+		/* As glibc: the old stream is closed either way.  The FILE stays
+		 * allocated (fclose() frees it) and fails every call. */
+		int saved_errno = errno;
+
+		tracked_close(fs->fd);
+		fs->fd = -1;
+		fs->stream->_fileno = -1;
+		errno = saved_errno;
 		return NULL;
+	}
 	fdtable_open(fd, AT_FDCWD, path, flags);
 	if (fd != fs->fd) {
 		if (real_dup3(fd, fs->fd, flags & O_CLOEXEC) < 0) {
@@ -295,6 +356,8 @@ static FILE *reopen_folio_stream(struct folio_stream *fs, const char *path, cons
 		io |= LIBIO_IS_APPENDING;
 	fs->stream->_flags = (fs->stream->_flags &
 			      ~(LIBIO_NO_READS | LIBIO_NO_WRITES | LIBIO_IS_APPENDING)) | io;
+	if ((flags & O_APPEND) && (flags & O_ACCMODE) == O_WRONLY)
+		tracked_lseek(fs->fd, 0, SEEK_END);
 	return fs->stream;
 }
 

@@ -210,6 +210,21 @@ static void check_errno(void)
 	close(fd);
 }
 
+/* The number of threads of this process, from /proc/self/status. */
+static int threads(void)
+{
+	char line[256];
+	int n = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Threads:", 8))
+			n = atoi(line + 8);
+	if (f)
+		fclose(f);
+	return n;
+}
+
 static void check_fork(void)
 {
 	int fd = open(path("f.dat"), O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -224,6 +239,9 @@ static void check_fork(void)
 		/* Inherited fds are pass-through in the child; new opens track. */
 		if (tracked(fd) || write(fd, "child", 5) != 5)
 			_exit(2);
+		/* No folio thread was started in the child. */
+		if (threads() != 1)
+			_exit(4);
 		mine = open(path("f.dat"), O_RDONLY);
 		_exit(mine >= 0 && tracked(mine) ? 0 : 3);
 	}
