@@ -195,6 +195,12 @@ static void slot_install(int fd, struct ofile *of)
 		ofile_put(old);
 }
 
+void fdtable_restore(int fd, struct ofile *of)
+{
+	slot_install(fd, of);
+	ofile_put(of);
+}
+
 struct ofile *fdtable_take(int fd)
 {
 	if (!fd_tracked(fd) || in_vfork_child)

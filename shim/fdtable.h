@@ -96,6 +96,9 @@ void fdtable_dup(int oldfd, int newfd);
  */
 struct ofile *fdtable_take(int fd);
 
+/* Give back to @fd the ofile fdtable_take() took, with its reference. */
+void fdtable_restore(int fd, struct ofile *of);
+
 /* Forget every tracked fd in [@first, @last] (close_range, closefrom). */
 void fdtable_forget_range(unsigned int first, unsigned int last);
 

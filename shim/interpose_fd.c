@@ -55,14 +55,33 @@ FOLIO_EXPORT int dup(int fd)
 	return duplicated(fd, real_dup(fd));
 }
 
+/*
+ * dup2 and dup3 close @newfd if it is open: its slot is emptied first, as
+ * close() does, and given back if the call fails (then nothing was closed).
+ */
+static int duplicated_onto(int oldfd, int newfd, int ret, struct ofile *replaced)
+{
+	if (replaced) {
+		if (ret < 0)
+			fdtable_restore(newfd, replaced);
+		else
+			ofile_put(replaced);
+	}
+	return duplicated(oldfd, ret);
+}
+
 FOLIO_EXPORT int dup2(int oldfd, int newfd)
 {
-	return duplicated(oldfd, real_dup2(oldfd, newfd));
+	struct ofile *replaced = oldfd != newfd ? fdtable_take(newfd) : NULL;
+
+	return duplicated_onto(oldfd, newfd, real_dup2(oldfd, newfd), replaced);
 }
 
 FOLIO_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
-	return duplicated(oldfd, real_dup3(oldfd, newfd, flags));
+	struct ofile *replaced = oldfd != newfd ? fdtable_take(newfd) : NULL;
+
+	return duplicated_onto(oldfd, newfd, real_dup3(oldfd, newfd, flags), replaced);
 }
 
 /* What fcntl's answer means for the fd slots. */

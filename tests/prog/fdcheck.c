@@ -133,6 +133,7 @@ static void check_descriptors(void)
 	CHECK(dup2(plain, 100) == 100 && !tracked(100));
 	CHECK(dup2(fd, fd) == fd && tracked(fd));
 	CHECK(dup2(-1, 101) == -1 && errno == EBADF && tracked(101));
+	CHECK(dup3(plain, 101, 0x1234) == -1 && errno == EINVAL && tracked(101));
 	/* High fd numbers: the table grows past any initial size. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max >= 70000) {
 		rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
