@@ -29,12 +29,18 @@ SHIM_OBJS := $(SHIM_SRCS:shim/%.c=$(BUILD)/shim/%.o)
 .PHONY: all test install uninstall clean deps rcu-flavour
 all: $(BUILD)/libfolio.so
 
-$(BUILD)/shim/%.o: shim/%.c $(wildcard shim/*.h) include/folio.h | $(BUILD)/shim
+$(BUILD)/shim/%.o: shim/%.c $(wildcard shim/*.h) include/folio.h | $(BUILD)/shim need-libs
 	$(CC) $(SHIM_CFLAGS) -MMD -c $< -o $@
 
 $(BUILD)/libfolio.so: $(SHIM_OBJS) shim/folio.map
 	$(CC) -shared -o $@ $(SHIM_OBJS) -Wl,--version-script=shim/folio.map \
 		-Wl,-z,now -Wl,-z,relro $(SHIM_LDLIBS)
+
+# A clear message instead of a missing header when a library is absent.
+.PHONY: need-libs
+need-libs:
+	@pkg-config --exists $(PKGS) || { echo "folio: missing build dependencies" \
+		"($(PKGS)): run 'make deps' or scripts/install-deps" >&2; exit 1; }
 
 $(BUILD)/shim $(BUILD)/tests:
 	mkdir -p $@
