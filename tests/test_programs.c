@@ -168,6 +168,43 @@ Test(fdtable, follows_the_kernel, .timeout = 120)
 }
 
 /*
+ * The random-operation model checker: every read checked against an
+ * in-memory model inside the process, the file compared with the model by
+ * this process (not under folio) afterwards.  Natively first, so that a bug
+ * in the checker itself shows as such.
+ */
+static void check_fsx(const char *prog, const char *preload, int seeds, int ops)
+{
+	char *d = new_dir(), *out;
+
+	for (int seed = 1; seed <= seeds; seed++) {
+		int status = sh("cd %s && %s %s . %d %d > out 2>&1", d, preload, prog, seed, ops);
+
+		out = slurp("%s/out", d);
+		cr_assert_eq(status, 0, "%s %s seed %d: %s", preload, prog, seed, out);
+		free(out);
+		cr_assert_eq(sh("cmp -s %s/fsx.dat %s/fsx.expected", d, d), 0,
+			     "%s %s seed %d: the file differs from the model", preload, prog, seed);
+	}
+	remove_dir(d);
+}
+
+Test(fsx, model_checker_native, .timeout = 120)
+{
+	check_fsx(PROG("fsx"), "", 2, 3000);
+}
+
+Test(fsx, model_checker_under_folio_plain, .timeout = 180)
+{
+	check_fsx(PROG("fsx"), PRELOAD "FOLIO_FILES='*.dat'", 12, 3000);
+}
+
+Test(fsx, model_checker_under_folio_fortified, .timeout = 180)
+{
+	check_fsx(PROG("fsx-fortify"), PRELOAD "FOLIO_FILES='*.dat'", 12, 3000);
+}
+
+/*
  * Real Debian programs, every file tracked: the same outputs as natively,
  * and folio did track their files.
  */

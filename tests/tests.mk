@@ -15,7 +15,8 @@ FORTIFY     := -D_FORTIFY_SOURCE=2 -D_FILE_OFFSET_BITS=64
 UNIT_SHIM   := shim/config.c shim/pathmatch.c shim/log.c shim/real.c
 UNIT_TESTS  := $(TESTS_DIR)/test_config $(TESTS_DIR)/test_pathmatch
 PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
-	       $(TESTS_DIR)/fdcheck $(TESTS_DIR)/fdcheck-fortify
+	       $(TESTS_DIR)/fdcheck $(TESTS_DIR)/fdcheck-fortify \
+	       $(TESTS_DIR)/fsx $(TESTS_DIR)/fsx-fortify
 PROGRAM_TESTS := $(TESTS_DIR)/test_programs
 
 .PHONY: check
