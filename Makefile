@@ -14,8 +14,12 @@ CFLAGS    ?= -O2 -g
 WARN      := -Wall -Wextra -Werror
 # -fno-delete-null-pointer-checks: libc declares many arguments nonnull, and
 # folio must pass NULL through to libc (which reports EFAULT) unharmed.
+# -ftls-model=initial-exec: folio is loaded at start-up (LD_PRELOAD), so its
+# thread-local data and liburcu's can be reached without __tls_get_addr();
+# an RCU read-side section then costs 2.6 ns instead of 13 (see shim/rcu.h).
 SHIM_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden \
-	-fno-delete-null-pointer-checks -D_GNU_SOURCE -U_FORTIFY_SOURCE \
+	-fno-delete-null-pointer-checks -ftls-model=initial-exec \
+	-D_GNU_SOURCE -U_FORTIFY_SOURCE \
 	-DFOLIO_VERSION='"$(VERSION)"' -Iinclude -Ishim \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libunwind is a build dependency for the call-site statistics to come; it

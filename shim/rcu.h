@@ -9,13 +9,14 @@
  * tests/bench/rcu_flavour.c (`make rcu-flavour`): median of 7 rounds of 50M
  * read-side sections around a dependent load, kernel 6.18, 2 cores,
  * 2026-11-25, ns per rcu_read_lock()/rcu_read_unlock():
- *                     loop in a program   loop in a shared library
- *   urcu-bp              2.2 - 2.6              13.7 - 14.0
- *   memb + lazy reg.     1.7 - 2.6              13.4 - 14.2
- * The flavours cost the same; in a shared library both pay for reaching
- * liburcu's thread-local reader through __tls_get_addr() (general-dynamic
- * TLS), which the page cache's hit path will have to keep to one section
- * per call.  bp needs no registration bookkeeping, so folio uses urcu-bp.
+ *                     in a program   in a shared library   same, initial-exec TLS
+ *   urcu-bp             2.2 - 2.6         13.6 - 14.4             2.4 - 2.6
+ *   memb + lazy reg.    1.7 - 2.6         12.3 - 14.2             2.6
+ * The flavours cost the same.  In a shared library the default TLS model
+ * reaches liburcu's thread-local reader through __tls_get_addr(); folio is
+ * preloaded, so it is built with -ftls-model=initial-exec and pays the
+ * program's price.  bp needs no registration bookkeeping, so folio uses
+ * urcu-bp.
  *
  * Everything RCU-protected in folio uses the explicit urcu_bp_* names so a
  * reader never has to guess the flavour.

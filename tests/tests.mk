@@ -52,10 +52,17 @@ rcu-flavour: deps | $(TESTS_DIR)
 		$(CC) -O2 -fPIC -shared -DFLAVOUR_$$F -DLOOP_IN_LIBRARY -DBUILD_LIBRARY \
 			$(RCU_BENCH) -o $(TESTS_DIR)/librcu-$$f.so -lurcu-$$f && \
 		$(CC) -O2 -DFLAVOUR_$$F -DLOOP_IN_LIBRARY $(RCU_BENCH) -o $(TESTS_DIR)/rcu-$$f-lib \
-			$(TESTS_DIR)/librcu-$$f.so -Wl,-rpath,$(abspath $(TESTS_DIR)) -lurcu-$$f || exit 1; \
+			$(TESTS_DIR)/librcu-$$f.so -Wl,-rpath,$(abspath $(TESTS_DIR)) -lurcu-$$f && \
+		mkdir -p $(TESTS_DIR)/ie && \
+		$(CC) -O2 -fPIC -shared -ftls-model=initial-exec -DFLAVOUR_$$F -DLOOP_IN_LIBRARY \
+			-DBUILD_LIBRARY $(RCU_BENCH) -o $(TESTS_DIR)/ie/librcu-$$f.so -lurcu-$$f && \
+		$(CC) -O2 -DFLAVOUR_$$F -DLOOP_IN_LIBRARY -DTLS_NOTE='" (initial-exec TLS)"' \
+			$(RCU_BENCH) -o $(TESTS_DIR)/rcu-$$f-lib-ie $(TESTS_DIR)/ie/librcu-$$f.so \
+			-Wl,-rpath,$(abspath $(TESTS_DIR))/ie -lurcu-$$f || exit 1; \
 	done
 	@for r in 1 2; do for f in bp memb; do \
-		$(TESTS_DIR)/rcu-$$f; $(TESTS_DIR)/rcu-$$f-lib; done; done
+		$(TESTS_DIR)/rcu-$$f; $(TESTS_DIR)/rcu-$$f-lib; $(TESTS_DIR)/rcu-$$f-lib-ie; \
+	done; done
 
 # What folio adds to a call on an untracked fd (the wrapper's fast path).
 $(TESTS_DIR)/untracked: tests/bench/untracked.c | $(TESTS_DIR)

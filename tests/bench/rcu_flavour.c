@@ -8,7 +8,8 @@
  * load, median of 7 rounds.  Built and run by `make rcu-flavour`, twice per
  * flavour: as a program, and with the loop in a shared library
  * (-DLOOP_IN_LIBRARY), which is folio's case: liburcu's thread-local reader
- * state is then reached through __tls_get_addr().
+ * state is then reached through __tls_get_addr(), unless the library is
+ * built with -ftls-model=initial-exec as folio is.
  */
 #define _LGPL_SOURCE
 #include <stdio.h>
@@ -82,14 +83,17 @@ int main(void)
 		ns[r] = (now_ns() - t0) / N;
 	}
 	qsort(ns, ROUNDS, sizeof(ns[0]), cmp);
-	printf("%-10s %-8s %.2f ns per read-side section (median of %d, min %.2f max %.2f) [%ld]\n",
+#ifndef TLS_NOTE
+#define TLS_NOTE ""
+#endif
+	printf("%-10s %-8s %.2f ns per read-side section (median of %d, min %.2f max %.2f)%s [%ld]\n",
 	       NAME,
 #ifdef LOOP_IN_LIBRARY
 	       "library",
 #else
 	       "program",
 #endif
-	       ns[ROUNDS / 2], ROUNDS, ns[0], ns[ROUNDS - 1], sum);
+	       ns[ROUNDS / 2], ROUNDS, ns[0], ns[ROUNDS - 1], TLS_NOTE, sum);
 	return 0;
 }
 #endif
