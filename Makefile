@@ -25,7 +25,7 @@ SHIM_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden \
 # libunwind is a build dependency for the call-site statistics to come; it
 # is not linked until used: a preloaded libunwind.so would also put its
 # _Unwind_* in front of libgcc_s's for the whole host program.
-SHIM_LDLIBS = $(shell pkg-config --libs liburcu-bp 2>/dev/null) -ldl -lpthread
+SHIM_LDLIBS = $(shell pkg-config --libs liburcu-bp liburcu-cds 2>/dev/null) -ldl -lpthread
 
 SHIM_SRCS := $(wildcard shim/*.c)
 SHIM_OBJS := $(SHIM_SRCS:shim/%.c=$(BUILD)/shim/%.o)

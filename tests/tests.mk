@@ -12,8 +12,9 @@ PROG_CFLAGS := -O2 -g $(WARN) -Iinclude
 FORTIFY     := -D_FORTIFY_SOURCE=2 -D_FILE_OFFSET_BITS=64
 
 # Unit tests link the pure shim modules directly.
-UNIT_SHIM   := shim/config.c shim/pathmatch.c shim/log.c shim/real.c
-UNIT_TESTS  := $(TESTS_DIR)/test_config $(TESTS_DIR)/test_pathmatch
+UNIT_SHIM   := shim/config.c shim/pathmatch.c shim/log.c shim/real.c shim/page.c shim/rcu.c
+UNIT_LIBS    = $(shell pkg-config --cflags --libs liburcu-bp liburcu-cds) -lcriterion -ldl -lpthread
+UNIT_TESTS  := $(TESTS_DIR)/test_config $(TESTS_DIR)/test_pathmatch $(TESTS_DIR)/test_page
 PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
 	       $(TESTS_DIR)/fdcheck $(TESTS_DIR)/fdcheck-fortify \
 	       $(TESTS_DIR)/fsx $(TESTS_DIR)/fsx-fortify
@@ -31,7 +32,7 @@ check: all $(UNIT_TESTS) $(PROGRAMS) $(PROGRAM_TESTS)
 	@echo "make test: all tests passed"
 
 $(TESTS_DIR)/test_%: tests/unit/test_%.c $(UNIT_SHIM) $(wildcard shim/*.h) | $(TESTS_DIR)
-	$(CC) $(TEST_CFLAGS) $< $(UNIT_SHIM) -o $@ -lcriterion -ldl
+	$(CC) $(TEST_CFLAGS) $< $(UNIT_SHIM) -o $@ $(UNIT_LIBS)
 
 $(TESTS_DIR)/test_programs: tests/test_programs.c | $(TESTS_DIR)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lcriterion

@@ -1,0 +1,117 @@
+/*
+ * page.h - the page store: the cache's 4 KiB pages of file data.
+ *
+ * Owns the arena (page memory and descriptors, allocated once, so the hit
+ * path never allocates), the page hash (a liburcu cds_lfht keyed by owner
+ * and page index, sized once for the arena: it never resizes), the free
+ * list and the clock hand that reclaims clean pages.  The owner is the
+ * cache's per-inode state; the store never looks inside it.
+ *
+ * Rules, following mm/filemap.c's shape:
+ *   - Lookups (page_find) and untorn copies (page_copy_out) run inside
+ *     urcu_bp_read_lock() and take no lock and no reference: a page stays
+ *     readable until a grace period after its removal.
+ *   - A page's data changes only between page_write_begin() and
+ *     page_write_end(), which take the page's lock and make its sequence
+ *     count odd; readers retry a copy that overlapped a change.
+ *   - Dirty pages are never reclaimed; the cache writes them back first.
+ *   - page_alloc() may wait for a grace period, holding the free list's
+ *     lock: never call it, or page_free(), inside a read-side section.
+ *
+ * Calls rcu and real only.
+ */
+#ifndef FOLIO_PAGE_H
+#define FOLIO_PAGE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rcu.h"
+#include <urcu/rculfhash.h>
+
+#define FOLIO_PAGE_SHIFT	12
+#define FOLIO_PAGE_BYTES	(1u << FOLIO_PAGE_SHIFT)
+
+enum page_flags {
+	PAGE_HASHED = 1 << 0,	/* findable in the page hash */
+	PAGE_DIRTY = 1 << 1,	/* newer than the kernel's copy */
+};
+
+struct page {
+	struct cds_lfht_node node;	/* in the page hash */
+	const void *owner;		/* key: the inode state the page belongs to */
+	uint64_t index;			/* key: file offset >> FOLIO_PAGE_SHIFT */
+	unsigned int seq;		/* odd while a writer changes the data */
+	unsigned int flags;		/* enum page_flags; under the page lock */
+	unsigned char referenced;	/* touched since the clock hand passed */
+	pthread_mutex_t lock;		/* orders the writers of this page */
+	struct rcu_head rcu;
+	unsigned char *data;		/* FOLIO_PAGE_BYTES in the arena */
+};
+
+/*
+ * Allocate the arena for @bytes of pages (rounded down to whole pages, at
+ * least 16) and the page hash.  Returns 0, or -1 with errno if the memory is
+ * not there (folio then stays pass-through).  Not thread-safe: once.
+ */
+int page_store_init(size_t bytes);
+
+/* Release everything page_store_init() made; no page may be in use. */
+void page_store_destroy(void);
+
+/* Pages in the arena, and pages neither free nor being reclaimed. */
+size_t page_store_capacity(void);
+size_t page_store_used(void);
+
+/* The page of @owner at @index, or NULL.  Inside urcu_bp_read_lock(). */
+struct page *page_find(const void *owner, uint64_t index);
+
+/*
+ * Copy @len bytes from offset @off of @page into @dst, never torn by a
+ * concurrent writer.  Marks the page referenced.  Inside urcu_bp_read_lock().
+ */
+void page_copy_out(struct page *page, size_t off, size_t len, void *dst);
+
+/*
+ * A free page (data unspecified, not hashed), reclaiming clean pages if the
+ * free list is empty.  NULL when every page is dirty or locked.  Outside
+ * any read-side section: it may wait for a grace period.
+ */
+struct page *page_alloc(void);
+
+/*
+ * Give back a page page_alloc() returned and that was never inserted.
+ * Outside any read-side section (reclaim holds the free list's lock while it
+ * waits for a grace period).
+ */
+void page_free(struct page *page);
+
+/*
+ * Make @page (filled by the caller) the page of @owner at @index.  If another
+ * thread inserted that page first, @page is freed and the winner returned
+ * (add-unique, as filemap_add_folio() loses a race).  Inside
+ * urcu_bp_read_lock().
+ */
+struct page *page_insert(struct page *page, const void *owner, uint64_t index);
+
+/*
+ * Take @page out of the hash; its memory returns to the free list after a
+ * grace period.  Inside urcu_bp_read_lock(), with the page lock held.
+ * Returns false if it was already removed.
+ */
+bool page_remove(struct page *page);
+
+/* Change the data of @page: take its lock and make its count odd / even. */
+void page_write_begin(struct page *page);
+void page_write_end(struct page *page);
+
+/*
+ * Call @fn on every hashed page of @owner (in hash order), inside
+ * urcu_bp_read_lock() taken here.  O(capacity): for truncation and the last
+ * close, not for the hot path.
+ */
+void page_for_each_of(const void *owner, void (*fn)(struct page *page, void *arg), void *arg);
+
+#endif
