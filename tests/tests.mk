@@ -71,3 +71,10 @@ $(TESTS_DIR)/untracked: tests/bench/untracked.c | $(TESTS_DIR)
 
 bench-untracked: all $(TESTS_DIR)/untracked
 	scripts/bench-untracked $(BUILD) 9
+
+# The page store's hit path alone (lookup + untorn copy), as folio builds it.
+$(TESTS_DIR)/pagehit: tests/bench/pagehit.c shim/page.c shim/rcu.c shim/real.c | $(TESTS_DIR)
+	$(CC) $(SHIM_CFLAGS) -fPIE $^ -o $@ $(UNIT_LIBS)
+
+bench-pagehit: $(TESTS_DIR)/pagehit
+	$(TESTS_DIR)/pagehit
