@@ -28,7 +28,7 @@ static pthread_mutex_t fdtable_lock = PTHREAD_MUTEX_INITIALIZER;
  * parent, so it must not change folio's state: to the child every fd is
  * untracked.
  */
-static __thread int in_vfork_child __attribute__((tls_model("initial-exec")));
+static __thread int in_vfork_child __attribute__((tls_model("initial-exec")));	/* depth */
 static sigset_t fork_sigmask;		/* the forking thread's mask, under the lock */
 
 #define INODE_BUCKETS	256
@@ -121,17 +121,17 @@ static void ofile_free(struct rcu_head *head)
 
 void fdtable_vfork_begin(void)
 {
-	in_vfork_child = 1;
+	in_vfork_child++;	/* a count: a vfork child may vfork again */
 }
 
 void fdtable_vfork_end(void)
 {
-	in_vfork_child = 0;
+	in_vfork_child--;
 }
 
 bool fdtable_in_vfork_child(void)
 {
-	return in_vfork_child;
+	return in_vfork_child > 0;
 }
 
 struct ofile *ofile_get(int fd)
@@ -185,12 +185,14 @@ static void slot_install(int fd, struct ofile *of)
 
 	if (of)
 		__atomic_add_fetch(&of->refs, 1, __ATOMIC_RELAXED);
-	old = __atomic_exchange_n(&fd_slots[fd], of, __ATOMIC_RELEASE);
+	/* Raise the bound before the slot is filled: a fork in between must
+	 * not give a child a filled slot above the range it clears. */
 	high = __atomic_load_n(&fd_high, __ATOMIC_RELAXED);
 	while (of && (unsigned int)fd >= high &&
 	       !__atomic_compare_exchange_n(&fd_high, &high, fd + 1, true,
-					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		;
+	old = __atomic_exchange_n(&fd_slots[fd], of, __ATOMIC_SEQ_CST);
 	if (old)
 		ofile_put(old);
 }

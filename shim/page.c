@@ -21,6 +21,7 @@ static struct {
 	struct page **free;		/* stack of free pages */
 	size_t nr_free;
 	size_t hand;			/* the clock hand, a descriptor index */
+	unsigned long reclaimed;	/* pages the clock hand took, in all */
 } store = {
 	.free_lock = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -70,16 +71,28 @@ int page_store_init(size_t bytes)
 		nr = 16;
 	while (buckets < nr)
 		buckets <<= 1;
+	store.nr_pages = nr;
 	store.arena = map_anonymous(nr * FOLIO_PAGE_BYTES);
 	store.pages = map_anonymous(nr * sizeof(struct page));
 	store.free = map_anonymous(nr * sizeof(struct page *));
-	store.hash = cds_lfht_new_flavor(buckets, buckets, buckets, 0, &urcu_bp_flavor, NULL);
+	/*
+	 * liburcu asserts (aborts the process) when it cannot map a bucket
+	 * table: see first that the memory is there.
+	 */
+	if (store.arena && store.pages && store.free) {
+		void *probe = map_anonymous(buckets * sizeof(struct cds_lfht_node));
+
+		if (probe) {
+			real_munmap(probe, buckets * sizeof(struct cds_lfht_node));
+			store.hash = cds_lfht_new_flavor(buckets, buckets, buckets, 0,
+							 &urcu_bp_flavor, NULL);
+		}
+	}
 	if (!store.arena || !store.pages || !store.free || !store.hash) {
 		page_store_destroy();
 		errno = ENOMEM;
 		return -1;
 	}
-	store.nr_pages = nr;
 	for (size_t i = 0; i < nr; i++) {
 		struct page *page = &store.pages[i];
 
@@ -121,6 +134,16 @@ void page_store_destroy(void)
 size_t page_store_capacity(void)
 {
 	return store.nr_pages;
+}
+
+unsigned long page_store_reclaimed(void)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&store.free_lock);
+	n = store.reclaimed;
+	pthread_mutex_unlock(&store.free_lock);
+	return n;
 }
 
 size_t page_store_used(void)
@@ -214,6 +237,7 @@ static void reclaim_locked(void)
 	urcu_bp_synchronize_rcu();
 	for (size_t i = 0; i < nr; i++)
 		store.free[store.nr_free++] = victims[i];
+	store.reclaimed += nr;
 }
 
 struct page *page_alloc(void)
@@ -246,19 +270,26 @@ struct page *page_insert(struct page *page, const void *owner, uint64_t index)
 	struct page_key key = { owner, index };
 	struct cds_lfht_node *node;
 
+	/*
+	 * Under the page lock, and marked hashed only once it is: the clock
+	 * hand must never take a page that is still being added.
+	 */
+	pthread_mutex_lock(&page->lock);
 	page->owner = owner;
 	page->index = index;
 	page->referenced = 1;
-	page->flags = PAGE_HASHED;
 	node = cds_lfht_add_unique(store.hash, page_hash(owner, index), page_match, &key,
 				   &page->node);
-	if (node == &page->node)
+	if (node == &page->node) {
+		__atomic_store_n(&page->flags, PAGE_HASHED, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&page->lock);
 		return page;
+	}
+	pthread_mutex_unlock(&page->lock);
 	/*
 	 * Never visible, but not freed here: page_free() takes the free-list
 	 * lock, which reclaim holds while it waits for this read-side section.
 	 */
-	page->flags = 0;
 	urcu_bp_call_rcu(&page->rcu, page_free_rcu);
 	return caa_container_of(node, struct page, node);
 }

@@ -13,10 +13,17 @@
  *     readable until a grace period after its removal.
  *   - A page's data changes only between page_write_begin() and
  *     page_write_end(), which take the page's lock and make its sequence
- *     count odd; readers retry a copy that overlapped a change.
+ *     count odd; readers retry a copy that overlapped a change.  A page
+ *     found by page_find() may be reclaimed or removed before its lock is
+ *     taken: after page_write_begin(), check PAGE_HASHED and retry the
+ *     lookup if it is clear.
  *   - Dirty pages are never reclaimed; the cache writes them back first.
  *   - page_alloc() may wait for a grace period, holding the free list's
- *     lock: never call it, or page_free(), inside a read-side section.
+ *     lock: never call it, page_free(), page_store_used() or
+ *     page_store_reclaimed() inside a read-side section, while holding a
+ *     page lock or between page_write_begin() and page_write_end() (a
+ *     reader spinning on that page would keep the grace period from
+ *     ending).  Allocate first, then lock.
  *
  * Calls rcu and real only.
  */
@@ -61,9 +68,10 @@ int page_store_init(size_t bytes);
 /* Release everything page_store_init() made; no page may be in use. */
 void page_store_destroy(void);
 
-/* Pages in the arena, and pages neither free nor being reclaimed. */
+/* Pages in the arena, pages not on the free list, pages reclaimed so far. */
 size_t page_store_capacity(void);
 size_t page_store_used(void);
+unsigned long page_store_reclaimed(void);
 
 /* The page of @owner at @index, or NULL.  Inside urcu_bp_read_lock(). */
 struct page *page_find(const void *owner, uint64_t index);

@@ -15,6 +15,7 @@
  * passes through.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio_ext.h>
 #include <stdlib.h>
@@ -133,8 +134,16 @@ static FILE *tracked_stream(int fd, int flags)
  */
 void stdio_flush_all(void)
 {
-	if (pthread_mutex_trylock(&streams_lock))
+	int tries = 0;
+
+	if (fdtable_in_vfork_child())	/* the parent's streams, not ours */
 		return;
+	/* Others hold the lock only briefly; never wait for ever at exit. */
+	while (pthread_mutex_trylock(&streams_lock)) {
+		if (++tries == 1000)
+			return;
+		sched_yield();
+	}
 	for (struct folio_stream *fs = streams; fs; fs = fs->next)
 		fflush_unlocked(fs->stream);
 	pthread_mutex_unlock(&streams_lock);
@@ -336,13 +345,24 @@ static FILE *reopen_folio_stream(struct folio_stream *fs, const char *path, cons
 	}
 	fdtable_open(fd, AT_FDCWD, path, flags);
 	if (fd != fs->fd) {
+		/* As dup2(): empty the old number's slot before the kernel
+		 * closes it. */
+		struct ofile *replaced = fdtable_take(fs->fd);
+
 		if (real_dup3(fd, fs->fd, flags & O_CLOEXEC) < 0) {
 			int saved_errno = errno;
 
+			if (replaced)
+				fdtable_restore(fs->fd, replaced);
 			tracked_close(fd);
+			tracked_close(fs->fd);	/* closed either way, as glibc */
+			fs->fd = -1;
+			fs->stream->_fileno = -1;
 			errno = saved_errno;
 			return NULL;
 		}
+		if (replaced)
+			ofile_put(replaced);
 		fdtable_dup(fd, fs->fd);
 		tracked_close(fd);
 	}

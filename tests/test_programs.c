@@ -182,6 +182,9 @@ static void check_fsx(const char *prog, const char *preload, int seeds, int ops)
 
 		out = slurp("%s/out", d);
 		cr_assert_eq(status, 0, "%s %s seed %d: %s", preload, prog, seed, out);
+		cr_assert_eq(strstr(out, "under folio") != NULL, *preload != '\0',
+			     "%s %s: the file was %stracked: %s", preload, prog,
+			     *preload ? "not " : "", out);
 		free(out);
 		cr_assert_eq(sh("cmp -s %s/fsx.dat %s/fsx.expected", d, d), 0,
 			     "%s %s seed %d: the file differs from the model", preload, prog, seed);

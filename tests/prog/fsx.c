@@ -15,6 +15,7 @@
  * and the last operations, and exits 1.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -295,8 +296,10 @@ static void op_fallocate(void)
 	if (off + len > MAX_SIZE)
 		return;
 	note("fallocate %ld+%ld%s", (long)off, (long)len, keep ? " keep size" : "");
-	CHECK(fallocate(fd_a, keep, off, len) == 0 || errno == EOPNOTSUPP, "fallocate: errno %d",
-	      errno);
+	if (fallocate(fd_a, keep, off, len) != 0) {
+		CHECK(errno == EOPNOTSUPP, "fallocate: errno %d", errno);
+		return;
+	}
 	if (!keep && off + len > model_size)
 		model_truncate(off + len);
 }
@@ -371,7 +374,8 @@ int main(int argc, char **argv)
 		op_mmap, op_stdio, op_reopen,
 	};
 	unsigned long nops;
-	int out;
+	int out, tracked;
+	int (*tracked_fn)(int);
 
 	if (argc != 4) {
 		fprintf(stderr, "usage: fsx DIR SEED OPS\n");
@@ -389,6 +393,9 @@ int main(int argc, char **argv)
 		perror(file);
 		return 2;
 	}
+	/* Whether folio serves the file: the caller checks it did. */
+	tracked_fn = (int (*)(int))dlsym(RTLD_DEFAULT, "folio_fd_tracked");
+	tracked = tracked_fn && tracked_fn(fd_a) && tracked_fn(fd_b) && tracked_fn(fd_app);
 	for (op_index = 0; op_index < nops; op_index++)
 		ops[rnd(sizeof(ops) / sizeof(ops[0]))]();
 	op_stat();
@@ -397,6 +404,7 @@ int main(int argc, char **argv)
 	out = syscall(SYS_openat, AT_FDCWD, expected, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	CHECK(out >= 0 && syscall(SYS_write, out, model, model_size) == model_size &&
 	      syscall(SYS_close, out) == 0, "writing %s failed", expected);
-	printf("fsx: seed %lu: %lu operations, final size %ld\n", seed, nops, (long)model_size);
+	printf("fsx: seed %lu: %lu operations, final size %ld%s\n", seed, nops, (long)model_size,
+	       tracked ? ", under folio" : "");
 	return 0;
 }
