@@ -5,8 +5,8 @@
  * (dlvsym for the versions folio also exports under an old version).  This
  * is folio's "kernel" side: every layer may call real_*(); no layer may call
  * an interposed name directly, because inside libfolio.so that name binds to
- * folio's own wrapper.  tests/test_symbols.c checks the library for such
- * calls.
+ * folio's own wrapper.  The symbols tests in tests/test_programs.c check
+ * the library for such calls.
  *
  * Resolution is lazy and lock-free: the first real_*() call (or the
  * constructor, whichever comes first) resolves the whole table.  dlsym() may
