@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
@@ -17,6 +18,10 @@
 #include "real.h"
 
 struct ofile *fd_slots[FD_SLOTS];
+
+/* The slot value of an owned fd: never dereferenced. */
+static struct ofile owned_marker;
+#define FD_OWNED	(&owned_marker)
 /* One past the highest fd ever given a slot: bounds the range scans. */
 static unsigned int fd_high;
 
@@ -56,6 +61,9 @@ static const unsigned long cached_fs_types[] = {
 	0x4D44,		/* vfat, msdos */
 	0x2011BAB0,	/* exfat */
 };
+
+static void close_own_fd(struct finode *fi);
+static void own_fd_lost(int fd);
 
 static void lock_table(sigset_t *old)
 {
@@ -143,6 +151,8 @@ struct ofile *ofile_get(int fd)
 		return NULL;
 	urcu_bp_read_lock();
 	of = rcu_dereference(fd_slots[fd]);
+	if (of == FD_OWNED)
+		of = NULL;
 	if (of) {
 		refs = __atomic_load_n(&of->refs, __ATOMIC_RELAXED);
 		do {
@@ -168,6 +178,7 @@ void ofile_put(struct ofile *of)
 	saved_errno = errno;
 	lock_table(&old);
 	if (--fi->nopen == 0) {
+		close_own_fd(fi);
 		cds_hlist_del_rcu(&fi->hnode);
 		__atomic_store_n(&ninodes, ninodes - 1, __ATOMIC_RELAXED);
 		urcu_bp_call_rcu(&fi->rcu, finode_free);
@@ -193,7 +204,9 @@ static void slot_install(int fd, struct ofile *of)
 					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		;
 	old = __atomic_exchange_n(&fd_slots[fd], of, __ATOMIC_SEQ_CST);
-	if (old)
+	if (old == FD_OWNED)
+		own_fd_lost(fd);
+	else if (old)
 		ofile_put(old);
 }
 
@@ -205,12 +218,200 @@ void fdtable_restore(int fd, struct ofile *of)
 
 struct ofile *fdtable_take(int fd)
 {
-	if (!fd_tracked(fd) || in_vfork_child)
+	struct ofile *of;
+
+	if (!fd_tracked(fd) || in_vfork_child || fdtable_is_owned(fd))
 		return NULL;
-	return __atomic_exchange_n(&fd_slots[fd], NULL, __ATOMIC_ACQ_REL);
+	of = __atomic_exchange_n(&fd_slots[fd], NULL, __ATOMIC_ACQ_REL);
+	if (of == FD_OWNED) {	/* raced with an owned fd taking the number */
+		__atomic_store_n(&fd_slots[fd], FD_OWNED, __ATOMIC_RELEASE);
+		return NULL;
+	}
+	return of;
 }
 
-static struct ofile *ofile_new(const struct stat *st, int flags, const char *path)
+bool fdtable_is_owned(int fd)
+{
+	return (unsigned int)fd < FD_SLOTS &&
+	       __atomic_load_n(&fd_slots[fd], __ATOMIC_RELAXED) == FD_OWNED;
+}
+
+/* Make @fd owned (or not): its slot, and the bound of the range scans. */
+static void mark_owned(int fd, bool owned)
+{
+	unsigned int high = __atomic_load_n(&fd_high, __ATOMIC_RELAXED);
+
+	while (owned && (unsigned int)fd >= high &&
+	       !__atomic_compare_exchange_n(&fd_high, &high, fd + 1, true,
+					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		;
+	__atomic_store_n(&fd_slots[fd], owned ? FD_OWNED : NULL, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Move @fd to a number in the top quarter of the fd space (below FD_SLOTS),
+ * out of the way of programs that expect low numbers.  Keeps @fd where it is
+ * if there is no room.  Returns the fd to use.
+ */
+static int move_high(int fd)
+{
+	struct rlimit rl;
+	unsigned long hint = FD_SLOTS / 4 * 3;
+	int high;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < FD_SLOTS)
+		hint = rl.rlim_cur / 4 * 3;
+	if ((unsigned long)fd >= hint)
+		return fd;
+	high = real_fcntl(fd, F_DUPFD_CLOEXEC, (void *)hint);
+	if (high < 0 || (unsigned int)high >= FD_SLOTS) {
+		if (high >= 0)
+			real_close(high);
+		return fd;
+	}
+	real_close(fd);
+	return high;
+}
+
+/*
+ * folio's own descriptor for the file open as @app_fd with access @accmode:
+ * a new open file description (its own offset, no O_APPEND), through
+ * /proc/self/fd so that it names the same inode even if unlinked.  -1 if
+ * the file cannot be reopened (permissions changed since, for example).
+ * Under fdtable_lock.
+ */
+static int open_own_fd(int app_fd, int accmode)
+{
+	char link[32];
+	int fd;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", app_fd);
+	fd = real_open(link, accmode | O_CLOEXEC | O_NOCTTY, 0);
+	if (fd < 0)
+		return -1;
+	fd = move_high(fd);
+	mark_owned(fd, true);
+	return fd;
+}
+
+/*
+ * The kernel gave the number of an owned fd to a new open: something closed
+ * folio's descriptor behind its back (a raw close system call).  Forget it;
+ * folio reopens the file when it needs it again.
+ */
+static void own_fd_lost(int fd)
+{
+	sigset_t old;
+
+	lock_table(&old);
+	for (size_t i = 0; i < INODE_BUCKETS; i++) {
+		struct finode *fi;
+
+		cds_hlist_for_each_entry_2(fi, &inode_hash[i], hnode)
+			if (fi->kfd == fd)
+				fi->kfd = -1;
+	}
+	unlock_table(&old);
+	log_warn("folio's own descriptor %d was closed by the program", fd);
+}
+
+/* Close folio's own descriptor of @fi.  Under fdtable_lock. */
+static void close_own_fd(struct finode *fi)
+{
+	if (fi->kfd < 0)
+		return;
+	mark_owned(fi->kfd, false);
+	real_close(fi->kfd);
+	fi->kfd = -1;
+}
+
+/* Does access mode @want grant more than @have? */
+static bool wider_access(int want, int have)
+{
+	return want != have && have != O_RDWR;
+}
+
+/*
+ * Give @fi an own descriptor at least as wide as @accmode (the access of a
+ * new app open @app_fd), never wider than the program's opens.  Under
+ * fdtable_lock.
+ */
+static void widen_own_fd(struct finode *fi, int app_fd, int accmode)
+{
+	int want = fi->kfd < 0 ? accmode :
+		   wider_access(accmode, fi->kfd_accmode) ? O_RDWR : fi->kfd_accmode;
+	int fd;
+
+	if (fi->kfd >= 0 && want == fi->kfd_accmode)
+		return;
+	fd = open_own_fd(app_fd, want);
+	if (fd < 0) {
+		if (fi->kfd < 0)
+			log_info("%s: folio cannot reopen it (%s)", fi->name, strerror(errno));
+		return;
+	}
+	close_own_fd(fi);
+	fi->kfd = fd;
+	fi->kfd_accmode = want;
+}
+
+int fdtable_move_owned(int fd)
+{
+	struct finode *fi = NULL;
+	sigset_t old;
+	int moved = -1;
+
+	if (in_vfork_child)
+		return -1;	/* the child's table is its own copy */
+	lock_table(&old);
+	for (size_t i = 0; i < INODE_BUCKETS && !fi; i++) {
+		struct finode *each;
+
+		cds_hlist_for_each_entry_2(each, &inode_hash[i], hnode)
+			if (each->kfd == fd)
+				fi = each;
+	}
+	if (fi) {
+		int to = real_fcntl(fd, F_DUPFD_CLOEXEC, (void *)(long)(fd + 1));
+
+		if (to >= 0 && (unsigned int)to < FD_SLOTS) {
+			mark_owned(to, true);
+			fi->kfd = to;
+		} else {
+			if (to >= 0)
+				real_close(to);
+			fi->kfd = -1;	/* dup2 takes the number: folio loses its fd */
+		}
+		moved = fd;
+	}
+	mark_owned(fd, false);
+	unlock_table(&old);
+	return moved;
+}
+
+int fdtable_close_range_unowned(unsigned int first, unsigned int last, int flags)
+{
+	unsigned int high = __atomic_load_n(&fd_high, __ATOMIC_RELAXED);
+	int ret = 0;
+
+	if (in_vfork_child)
+		return real_close_range(first, last, flags);
+	for (unsigned int fd = first; fd <= last && fd < high; fd++) {
+		if (!fdtable_is_owned(fd))
+			continue;
+		if (fd > first && real_close_range(first, fd - 1, flags) < 0)
+			ret = -1;
+		first = fd + 1;
+		if (first == 0)		/* wrapped past ~0u */
+			return ret;
+	}
+	if (first <= last && real_close_range(first, last, flags) < 0)
+		ret = -1;
+	return ret;
+}
+
+static struct ofile *ofile_new(int fd, const struct stat *st, int flags, const char *path)
 {
 	struct ofile *of = calloc(1, sizeof(*of));
 	struct finode *fi;
@@ -233,10 +434,12 @@ static struct ofile *ofile_new(const struct stat *st, int flags, const char *pat
 		fi->dev = st->st_dev;
 		fi->ino = st->st_ino;
 		fi->name = strdup(path);
+		fi->kfd = -1;
 		cds_hlist_add_head_rcu(&fi->hnode, inode_bucket(fi->dev, fi->ino));
 		__atomic_store_n(&ninodes, ninodes + 1, __ATOMIC_RELAXED);
 	}
 	fi->nopen++;
+	widen_own_fd(fi, fd, flags & O_ACCMODE);
 	of->inode = fi;
 	unlock_table(&old);
 	return of;
@@ -361,7 +564,7 @@ void fdtable_open(int fd, int dirfd, const char *path, int flags)
 			 (unsigned long)sfs.f_type);
 		goto out;
 	}
-	of = ofile_new(&st, flags, path);
+	of = ofile_new(fd, &st, flags, path);
 	if (!of) {
 		log_warn("not tracking %s: out of memory", path);
 		goto out;
@@ -439,6 +642,10 @@ void fdtable_after_fork_child(void)
 
 void fdtable_forget_all(void)
 {
+	/* folio's own fds were inherited too: the child has no use for them. */
+	for (unsigned int fd = 0; fd < fd_high; fd++)
+		if (fd_slots[fd] == FD_OWNED)
+			real_close(fd);
 	memset(fd_slots, 0, sizeof(fd_slots[0]) * fd_high);
 	fd_high = 0;
 	for (size_t i = 0; i < INODE_BUCKETS; i++)

@@ -32,6 +32,14 @@ struct finode {
 	ino_t ino;
 	unsigned long nopen;		/* ofiles on this inode; fdtable_lock */
 	char *name;			/* the path of its first open, for messages */
+	/*
+	 * folio's own open of the file, for misses and write-back: O_CLOEXEC,
+	 * the widest access mode an app open had (never wider), placed high
+	 * in the fd space and hidden from the program (see "owned fds").  -1
+	 * if the file could not be reopened.  Changes under fdtable_lock.
+	 */
+	int kfd;
+	int kfd_accmode;
 	struct rcu_head rcu;
 };
 
@@ -110,6 +118,27 @@ void fdtable_set_flags(int fd, int flags);
  * path-based calls (stat, truncate) that must stay coherent with the cache.
  */
 bool fdtable_inode_tracked(dev_t dev, ino_t ino);
+
+/*
+ * Owned fds: folio's own descriptors.  The program must not see them: close()
+ * of one fails with EBADF as if it were not open, dup2()/dup3() onto one
+ * first moves folio's elsewhere, close_range()/closefrom() close around
+ * them, a fork child closes them, exec closes them (O_CLOEXEC).
+ */
+bool fdtable_is_owned(int fd);
+
+/*
+ * @fd is owned and the program dup2()s onto it: move folio's descriptor to
+ * another number.  Returns @fd if it must be closed should the dup2 fail
+ * (folio no longer uses it), else -1.
+ */
+int fdtable_move_owned(int fd);
+
+/*
+ * close_range(@first, @last, @flags) without closing owned fds: libc's
+ * close_range on the pieces between them.  Returns 0 or -1 with errno.
+ */
+int fdtable_close_range_unowned(unsigned int first, unsigned int last, int flags);
 
 /* Is any file tracked at all?  A quick exit for path-based wrappers. */
 bool fdtable_any_tracked(void);

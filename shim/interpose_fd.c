@@ -10,9 +10,14 @@
 
 int tracked_close(int fd)
 {
-	struct ofile *of = fdtable_take(fd);
+	struct ofile *of;
 	int ret;
 
+	if (fdtable_is_owned(fd)) {	/* folio's own: not open for the program */
+		errno = EBADF;
+		return -1;
+	}
+	of = fdtable_take(fd);
 	if (!of)
 		return real_close(fd);
 	ret = cache_close(of, fd);
@@ -32,15 +37,21 @@ FOLIO_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 	const int known = CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC;
 
 	/* Forget only what the kernel is about to close: never on EINVAL. */
-	if (first <= last && !(flags & ~known) && !(flags & CLOSE_RANGE_CLOEXEC))
-		fdtable_forget_range(first, last);
-	return real_close_range(first, last, flags);
+	if (first > last || (flags & ~known) || (flags & CLOSE_RANGE_CLOEXEC))
+		return real_close_range(first, last, flags);
+	fdtable_forget_range(first, last);
+	return fdtable_close_range_unowned(first, last, flags);
 }
 
 FOLIO_EXPORT void closefrom(int lowfd)
 {
-	fdtable_forget_range(lowfd < 0 ? 0 : lowfd, ~0u);	/* as glibc clamps it */
-	real_closefrom(lowfd);
+	unsigned int first = lowfd < 0 ? 0 : lowfd;	/* as glibc clamps it */
+	int saved_errno = errno;
+
+	fdtable_forget_range(first, ~0u);
+	if (fdtable_close_range_unowned(first, ~0u, 0) < 0 && errno == ENOSYS)
+		real_closefrom(lowfd);
+	errno = saved_errno;
 }
 
 static int duplicated(int oldfd, int newfd)
@@ -70,18 +81,42 @@ static int duplicated_onto(int oldfd, int newfd, int ret, struct ofile *replaced
 	return duplicated(oldfd, ret);
 }
 
+/*
+ * Before dup2/dup3 onto @newfd: if folio owns that number, move folio's fd
+ * away (the program may use any number it likes).  Returns the number to
+ * close if the call then fails, or -1.
+ */
+static int make_room(int newfd)
+{
+	return unlikely(fdtable_is_owned(newfd)) ? fdtable_move_owned(newfd) : -1;
+}
+
+static int room_used(int ret, int lost)
+{
+	if (ret < 0 && lost >= 0) {
+		int saved_errno = errno;
+
+		real_close(lost);
+		errno = saved_errno;
+	}
+	return ret;
+}
+
 FOLIO_EXPORT int dup2(int oldfd, int newfd)
 {
+	int lost = oldfd != newfd ? make_room(newfd) : -1;
 	struct ofile *replaced = oldfd != newfd ? fdtable_take(newfd) : NULL;
 
-	return duplicated_onto(oldfd, newfd, real_dup2(oldfd, newfd), replaced);
+	return room_used(duplicated_onto(oldfd, newfd, real_dup2(oldfd, newfd), replaced), lost);
 }
 
 FOLIO_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
+	int lost = oldfd != newfd ? make_room(newfd) : -1;
 	struct ofile *replaced = oldfd != newfd ? fdtable_take(newfd) : NULL;
 
-	return duplicated_onto(oldfd, newfd, real_dup3(oldfd, newfd, flags), replaced);
+	return room_used(duplicated_onto(oldfd, newfd, real_dup3(oldfd, newfd, flags), replaced),
+			 lost);
 }
 
 /* What fcntl's answer means for the fd slots. */

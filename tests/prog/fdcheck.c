@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -190,6 +191,61 @@ static void check_libc_streams(void)
 	close(pipefd[1]);
 	CHECK(dup2(saved_stdin, 0) == 0);
 	close(saved_stdin);
+}
+
+/* folio's own fd for the file open as @app_fd, or -1. */
+static int own_fd_of(int app_fd)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct stat app, st;
+	struct dirent *e;
+	int found = -1;
+
+	CHECK(d && fstat(app_fd, &app) == 0);
+	while ((e = readdir(d))) {
+		int n = atoi(e->d_name);
+
+		if (e->d_name[0] != '.' && n != app_fd && n != dirfd(d) && fstat(n, &st) == 0 &&
+		    st.st_dev == app.st_dev && st.st_ino == app.st_ino)
+			found = n;
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * folio keeps one descriptor of its own per tracked file: high, close-on-
+ * exec, invisible to close(), moved away by dup2(), skipped by close_range()
+ * and closefrom(), closed in fork children and with the file's last close.
+ */
+static void check_own_fds(void)
+{
+	int fd, own, plain;
+	pid_t pid;
+
+	fd = open(path("own.dat"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(tracked(fd));
+	own = own_fd_of(fd);
+	CHECK(own > fd + 10 && (fcntl(own, F_GETFD) & FD_CLOEXEC));
+	CHECK(close(own) == -1 && errno == EBADF && fcntl(own, F_GETFD) >= 0);
+	CHECK(close_range(own, own, 0) == 0 && fcntl(own, F_GETFD) >= 0);
+	CHECK(dup2(fd, 100) == 100 && close_range(99, 101, 0) == 0 && fcntl(100, F_GETFD) == -1);
+	CHECK(tracked(fd) && own_fd_of(fd) == own);
+	pid = fork();
+	if (pid == 0)
+		_exit(own_fd_of(fd) < 0 ? 0 : 7);
+	CHECK(waitpid(pid, &plain, 0) == pid && WIFEXITED(plain) && WEXITSTATUS(plain) == 0);
+	/* The program takes folio's number: folio moves. */
+	plain = open(path("own.txt"), O_RDWR | O_CREAT, 0600);
+	CHECK(dup2(plain, own) == own && !tracked(own));
+	CHECK(own_fd_of(fd) >= 0 && own_fd_of(fd) != own);
+	CHECK(close(own) == 0 && close(plain) == 0);
+	own = own_fd_of(fd);
+	/* closefrom() closes everything else above fd, not folio's fd. */
+	closefrom(fd + 1);
+	CHECK(fcntl(own, F_GETFD) >= 0 && tracked(fd) && write(fd, "still works", 11) == 11);
+	/* The file's last close closes folio's fd: nothing leaks. */
+	CHECK(close(fd) == 0 && fcntl(own, F_GETFD) == -1);
 }
 
 static void check_errno(void)
@@ -384,6 +440,7 @@ int main(int argc, char **argv)
 	check_tracking_rules();
 	check_descriptors();
 	check_libc_streams();
+	check_own_fds();
 	check_errno();
 	check_fork();
 	check_threads_and_signals();
