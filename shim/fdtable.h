@@ -7,7 +7,10 @@
  *   - struct ofile, the open file description as folio sees it (access mode
  *     and status flags), shared by every fd dup()ed from one open;
  *   - struct finode, the per-inode state keyed by st_dev + st_ino, shared by
- *     every open of one file, found through an RCU hash.
+ *     every open of one file, found through an RCU hash, with folio's own
+ *     descriptor for the file;
+ *   - the owned fds: which fd numbers are folio's own, hidden from the
+ *     program (see fdtable_is_owned()).
  *
  * Lock rules: readers of the slots and of the inode hash take no lock (the
  * hash under urcu_bp_read_lock()).  Changes to the hash and to finode open

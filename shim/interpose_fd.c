@@ -2,7 +2,9 @@
  * interpose_fd.c - calls that close, duplicate or change fds.  The fd slots
  * follow the kernel's fd table exactly: a slot is emptied before libc closes
  * its fd (so a racing open of the same number is never forgotten), and
- * filled after libc created a duplicate.
+ * filled after libc created a duplicate.  folio's own fds stay out of the
+ * program's reach: close() does not see them, dup2() moves them first,
+ * close_range() and closefrom() close around them.
  */
 #include <stdarg.h>
 
