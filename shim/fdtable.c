@@ -18,12 +18,12 @@
 #include "real.h"
 
 struct ofile *fd_slots[FD_SLOTS];
+/* One past the highest fd ever given a slot: bounds the range scans. */
+static unsigned int fd_high;
 
 /* The slot value of an owned fd: never dereferenced. */
 static struct ofile owned_marker;
 #define FD_OWNED	(&owned_marker)
-/* One past the highest fd ever given a slot: bounds the range scans. */
-static unsigned int fd_high;
 
 static pthread_mutex_t fdtable_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -188,21 +188,29 @@ void ofile_put(struct ofile *of)
 	errno = saved_errno;
 }
 
+/*
+ * Make fd_high cover @fd.  Called before the slot is filled: a fork in
+ * between must not give a child a filled slot above the range it clears.
+ */
+static void cover_fd(int fd)
+{
+	unsigned int high = __atomic_load_n(&fd_high, __ATOMIC_RELAXED);
+
+	while ((unsigned int)fd >= high &&
+	       !__atomic_compare_exchange_n(&fd_high, &high, fd + 1, true,
+					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		;
+}
+
 /* Put @of (which may be NULL) into the slot of @fd, taking a reference. */
 static void slot_install(int fd, struct ofile *of)
 {
 	struct ofile *old;
-	unsigned int high;
 
-	if (of)
+	if (of) {
 		__atomic_add_fetch(&of->refs, 1, __ATOMIC_RELAXED);
-	/* Raise the bound before the slot is filled: a fork in between must
-	 * not give a child a filled slot above the range it clears. */
-	high = __atomic_load_n(&fd_high, __ATOMIC_RELAXED);
-	while (of && (unsigned int)fd >= high &&
-	       !__atomic_compare_exchange_n(&fd_high, &high, fd + 1, true,
-					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-		;
+		cover_fd(fd);
+	}
 	old = __atomic_exchange_n(&fd_slots[fd], of, __ATOMIC_SEQ_CST);
 	if (old == FD_OWNED)
 		own_fd_lost(fd);
@@ -239,12 +247,8 @@ bool fdtable_is_owned(int fd)
 /* Make @fd owned (or not): its slot, and the bound of the range scans. */
 static void mark_owned(int fd, bool owned)
 {
-	unsigned int high = __atomic_load_n(&fd_high, __ATOMIC_RELAXED);
-
-	while (owned && (unsigned int)fd >= high &&
-	       !__atomic_compare_exchange_n(&fd_high, &high, fd + 1, true,
-					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-		;
+	if (owned)
+		cover_fd(fd);
 	__atomic_store_n(&fd_slots[fd], owned ? FD_OWNED : NULL, __ATOMIC_SEQ_CST);
 }
 
