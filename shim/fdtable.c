@@ -114,17 +114,17 @@ bool fdtable_any_tracked(void)
 	return __atomic_load_n(&ninodes, __ATOMIC_RELAXED) != 0;
 }
 
-static void finode_free(struct rcu_head *head)
+static void finode_free(struct folio_deferred *d)
 {
-	struct finode *fi = caa_container_of(head, struct finode, rcu);
+	struct finode *fi = caa_container_of(d, struct finode, free_later);
 
 	free(fi->name);
 	free(fi);
 }
 
-static void ofile_free(struct rcu_head *head)
+static void ofile_free(struct folio_deferred *d)
 {
-	free(caa_container_of(head, struct ofile, rcu));
+	free(caa_container_of(d, struct ofile, free_later));
 }
 
 void fdtable_vfork_begin(void)
@@ -167,9 +167,19 @@ struct ofile *ofile_get(int fd)
 	return of;
 }
 
+struct ofile *ofile_rcu(int fd)
+{
+	struct ofile *of;
+
+	if ((unsigned int)fd >= FD_SLOTS || in_vfork_child)
+		return NULL;
+	of = rcu_dereference(fd_slots[fd]);
+	return of == FD_OWNED ? NULL : of;
+}
+
 void ofile_put(struct ofile *of)
 {
-	struct finode *fi = of->inode;
+	struct finode *fi = of->inode, *fi_gone = NULL;
 	int saved_errno;
 	sigset_t old;
 
@@ -181,10 +191,12 @@ void ofile_put(struct ofile *of)
 		close_own_fd(fi);
 		cds_hlist_del_rcu(&fi->hnode);
 		__atomic_store_n(&ninodes, ninodes - 1, __ATOMIC_RELAXED);
-		urcu_bp_call_rcu(&fi->rcu, finode_free);
+		fi_gone = fi;
 	}
 	unlock_table(&old);
-	urcu_bp_call_rcu(&of->rcu, ofile_free);
+	if (fi_gone)
+		folio_defer(&fi_gone->free_later, finode_free);
+	folio_defer(&of->free_later, ofile_free);
 	errno = saved_errno;
 }
 
@@ -425,8 +437,6 @@ static struct ofile *ofile_new(int fd, const struct stat *st, int flags, const c
 		return NULL;
 	of->flags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC);
 	lock_table(&old);
-	/* Under the lock, so the fork handlers see liburcu started or not. */
-	folio_rcu_start();
 	fi = inode_lookup(st->st_dev, st->st_ino);
 	if (!fi) {
 		fi = calloc(1, sizeof(*fi));

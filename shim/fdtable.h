@@ -43,14 +43,14 @@ struct finode {
 	 */
 	int kfd;
 	int kfd_accmode;
-	struct rcu_head rcu;
+	struct folio_deferred free_later;
 };
 
 struct ofile {
 	struct finode *inode;
 	int flags;			/* O_ACCMODE and status flags, as F_GETFL */
 	unsigned long refs;		/* fd slots + callers in flight; atomic */
-	struct rcu_head rcu;
+	struct folio_deferred free_later;
 };
 
 /*
@@ -76,6 +76,14 @@ static inline bool fd_tracked(int fd)
 
 /* Reference the ofile of @fd, or NULL if it is not (or no longer) tracked. */
 struct ofile *ofile_get(int fd);
+
+/*
+ * The ofile of @fd, or NULL, inside urcu_bp_read_lock(): valid until the
+ * read-side section ends, with no reference taken (no shared write, so
+ * threads using one fd do not bounce a cache line).  For calls that do not
+ * block for long; ofile_get() for the others (fsync, fallocate, ...).
+ */
+struct ofile *ofile_rcu(int fd);
 
 /* Drop a reference from ofile_get() or a slot; the last one frees.
  * Preserves errno. */

@@ -1,66 +1,75 @@
 /*
  * interpose_io.c - read, write and everything that moves data, positions,
  * sizes or syncs an fd.  See interpose.h for the rules every wrapper follows.
+ *
+ * The data calls reach the cache inside one RCU read-side section, holding
+ * the ofile without a reference count: two threads on one fd write no
+ * shared cache line (a reference count measured 27% fewer 2-thread pwrites,
+ * make bench).  The calls that may block for long (fsync, fallocate, ...)
+ * take a reference instead.
  */
 #include "interpose.h"
+#include "rcu.h"
 
 ssize_t tracked_read(int fd, void *buf, size_t count)
 {
-	struct ofile *of = ofile_get(fd);
+	struct ofile *of;
 	ssize_t ret;
 
-	if (!of)
-		return real_read(fd, buf, count);
-	ret = cache_read(of, fd, buf, count);
-	ofile_put(of);
+	urcu_bp_read_lock();
+	of = ofile_rcu(fd);
+	ret = of ? cache_read(of, fd, buf, count) : real_read(fd, buf, count);
+	urcu_bp_read_unlock();
 	return ret;
 }
 
 ssize_t tracked_write(int fd, const void *buf, size_t count)
 {
-	struct ofile *of = ofile_get(fd);
+	struct ofile *of;
 	ssize_t ret;
 
-	if (!of)
-		return real_write(fd, buf, count);
-	ret = cache_write(of, fd, buf, count);
-	ofile_put(of);
+	urcu_bp_read_lock();
+	of = ofile_rcu(fd);
+	ret = of ? cache_write(of, fd, buf, count) : real_write(fd, buf, count);
+	urcu_bp_read_unlock();
 	return ret;
 }
 
 off_t tracked_lseek(int fd, off_t offset, int whence)
 {
-	struct ofile *of = ofile_get(fd);
+	struct ofile *of;
 	off_t ret;
 
-	if (!of)
-		return real_lseek64(fd, offset, whence);
-	ret = cache_lseek(of, fd, offset, whence);
-	ofile_put(of);
+	urcu_bp_read_lock();
+	of = ofile_rcu(fd);
+	ret = of ? cache_lseek(of, fd, offset, whence) : real_lseek64(fd, offset, whence);
+	urcu_bp_read_unlock();
 	return ret;
 }
 
 static ssize_t tracked_pread(int fd, void *buf, size_t count, off_t offset)
 {
-	struct ofile *of = ofile_get(fd);
+	struct ofile *of;
 	ssize_t ret;
 
-	if (!of)
-		return real_pread64(fd, buf, count, offset);
-	ret = cache_pread(of, fd, buf, count, offset);
-	ofile_put(of);
+	urcu_bp_read_lock();
+	of = ofile_rcu(fd);
+	ret = of ? cache_pread(of, fd, buf, count, offset) :
+		   real_pread64(fd, buf, count, offset);
+	urcu_bp_read_unlock();
 	return ret;
 }
 
 static ssize_t tracked_pwrite(int fd, const void *buf, size_t count, off_t offset)
 {
-	struct ofile *of = ofile_get(fd);
+	struct ofile *of;
 	ssize_t ret;
 
-	if (!of)
-		return real_pwrite64(fd, buf, count, offset);
-	ret = cache_pwrite(of, fd, buf, count, offset);
-	ofile_put(of);
+	urcu_bp_read_lock();
+	of = ofile_rcu(fd);
+	ret = of ? cache_pwrite(of, fd, buf, count, offset) :
+		   real_pwrite64(fd, buf, count, offset);
+	urcu_bp_read_unlock();
 	return ret;
 }
 
@@ -68,26 +77,28 @@ static ssize_t tracked_pwrite(int fd, const void *buf, size_t count, off_t offse
 static ssize_t tracked_readv(int fd, const struct iovec *iov, int iovcnt, off_t offset,
 			     int flags)
 {
-	struct ofile *of = ofile_get(fd);
+	struct ofile *of;
 	ssize_t ret;
 
-	if (!of)
-		return real_preadv64v2(fd, iov, iovcnt, offset, flags);
-	ret = cache_readv(of, fd, iov, iovcnt, offset, flags);
-	ofile_put(of);
+	urcu_bp_read_lock();
+	of = ofile_rcu(fd);
+	ret = of ? cache_readv(of, fd, iov, iovcnt, offset, flags) :
+		   real_preadv64v2(fd, iov, iovcnt, offset, flags);
+	urcu_bp_read_unlock();
 	return ret;
 }
 
 static ssize_t tracked_writev(int fd, const struct iovec *iov, int iovcnt, off_t offset,
 			      int flags)
 {
-	struct ofile *of = ofile_get(fd);
+	struct ofile *of;
 	ssize_t ret;
 
-	if (!of)
-		return real_pwritev64v2(fd, iov, iovcnt, offset, flags);
-	ret = cache_writev(of, fd, iov, iovcnt, offset, flags);
-	ofile_put(of);
+	urcu_bp_read_lock();
+	of = ofile_rcu(fd);
+	ret = of ? cache_writev(of, fd, iov, iovcnt, offset, flags) :
+		   real_pwritev64v2(fd, iov, iovcnt, offset, flags);
+	urcu_bp_read_unlock();
 	return ret;
 }
 

@@ -29,6 +29,27 @@
 #include <urcu/rcuhlist.h>
 
 /*
+ * Freeing after a grace period without a thread.  A helper thread in the
+ * host (liburcu's call_rcu worker) is not free: once a process has two
+ * threads the kernel takes the slow path of fdget() and the file position
+ * lock on every read, write and lseek of every fd (measured: +90 to +150 ns
+ * per call on this machine).  So folio's own objects wait on a list until
+ * 32 of them are there and a thread that is not inside a read-side section
+ * frees them after one urcu_bp_synchronize_rcu() (1.6 us here).
+ */
+struct folio_deferred {
+	struct folio_deferred *next;
+	void (*fn)(struct folio_deferred *d);
+};
+
+/*
+ * Call @fn(@d) some time after a grace period.  Lock-free and safe in a
+ * signal handler; may run earlier deferred work (never from inside a
+ * read-side section of the calling thread).
+ */
+void folio_defer(struct folio_deferred *d, void (*fn)(struct folio_deferred *d));
+
+/*
  * Start liburcu's call_rcu worker with every signal blocked, so that no
  * signal meant for the host program is ever delivered to a folio thread.
  * Idempotent; call before the first urcu_bp_call_rcu(), under the fdtable
@@ -36,7 +57,7 @@
  */
 void folio_rcu_start(void);
 
-/* fork() handlers for liburcu's locks and call_rcu worker. */
+/* fork() handlers for liburcu's locks and, if started, call_rcu worker. */
 void folio_rcu_before_fork(void);
 void folio_rcu_after_fork_parent(void);
 void folio_rcu_after_fork_child(void);

@@ -438,6 +438,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	check_tracking_rules();
+	/* folio starts no thread of its own: a second thread would make the
+	 * kernel lock the file position on every read of every fd. */
+	CHECK(threads() == 1);
 	check_descriptors();
 	check_libc_streams();
 	check_own_fds();
