@@ -78,3 +78,13 @@ $(TESTS_DIR)/pagehit: tests/bench/pagehit.c shim/page.c shim/rcu.c shim/real.c |
 
 bench-pagehit: $(TESTS_DIR)/pagehit
 	$(TESTS_DIR)/pagehit
+
+# make bench: folio against native, side by side (QUICK=1: under a minute).
+$(TESTS_DIR)/micro: tests/bench/micro.c | $(TESTS_DIR)
+	$(CC) $(PROG_CFLAGS) $< -o $@ -lpthread
+
+.PHONY: bench
+bench: deps
+	@command -v gnuplot >/dev/null || scripts/install-deps
+	@$(MAKE) --no-print-directory all $(TESTS_DIR)/micro
+	@scripts/bench $(BUILD) $(QUICK)

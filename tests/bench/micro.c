@@ -1,0 +1,306 @@
+/*
+ * micro - folio's micro workloads.  One binary, run natively and under folio
+ * by scripts/bench: only LD_PRELOAD differs.
+ *
+ *	micro WORKLOAD FILE SECONDS
+ *
+ * Prints one line: "<value> <unit>" (higher is better for ops/s and MB/s,
+ * lower for ns).  FILE must exist and be at least 64 MiB, except for the
+ * writing workloads, which make their own.
+ *
+ *   tiny-pread      100-byte random preads of a hot file            ops/s
+ *   pread-4k        4 KiB random preads of a hot file                ops/s
+ *   mmap-4k         4 KiB memcpy from an mmap of it (the limit)      ops/s
+ *   pwrite-4k-1t    4 KiB in-place random pwrites, 1 thread          ops/s
+ *   pwrite-4k-2t    the same from 2 threads on one file              ops/s
+ *   read-p50/p99    100-byte pread latency while a thread overwrites ns
+ *   seq-write       64 KiB writes of 256 MiB, then fsync             MB/s
+ *   append          4 threads appending 100-byte records (O_APPEND)  ops/s
+ *   cold-seq        sequential 128 KiB reads of a file just dropped  MB/s
+ *                   from the kernel's cache (posix_fadvise DONTNEED)
+ *   cold-rand       4 KiB random preads of such a file               ops/s
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FILE_SIZE	(64L << 20)
+
+static const char *file;
+static double seconds;
+static volatile int stop;
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static unsigned long long next(unsigned long long *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static int open_or_die(int flags)
+{
+	int fd;
+
+	if (flags & O_TRUNC)	/* a new file each run: no truncation cost */
+		unlink(file);
+	fd = open(file, flags, 0644);
+
+	if (fd < 0) {
+		perror(file);
+		exit(1);
+	}
+	return fd;
+}
+
+/* Random preads of @len bytes for the given time; ops/s. */
+static double random_preads(size_t len, long size)
+{
+	static char buf[4096];
+	unsigned long long x = 88172645463325252ull;
+	int fd = open_or_die(O_RDONLY);
+	long ops = 0;
+	double t0 = now(), t;
+
+	do {
+		for (int i = 0; i < 1000; i++) {
+			off_t off = next(&x) % (size - len);
+
+			if (len == 4096)
+				off &= ~4095L;
+			if (pread(fd, buf, len, off) != (ssize_t)len)
+				exit(1);
+		}
+		ops += 1000;
+	} while ((t = now()) - t0 < seconds);
+	close(fd);
+	return ops / (t - t0);
+}
+
+static double mmap_copies(void)
+{
+	static char buf[4096];
+	unsigned long long x = 88172645463325252ull;
+	int fd = open_or_die(O_RDONLY);
+	char *map = mmap(NULL, FILE_SIZE, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+	long ops = 0;
+	double t0 = now(), t;
+
+	if (map == MAP_FAILED)
+		exit(1);
+	do {
+		for (int i = 0; i < 1000; i++) {
+			memcpy(buf, map + (next(&x) % (FILE_SIZE / 4096)) * 4096, 4096);
+			__asm__ volatile("" : : "r"(buf) : "memory");
+		}
+		ops += 1000;
+	} while ((t = now()) - t0 < seconds);
+	munmap(map, FILE_SIZE);
+	close(fd);
+	return ops / (t - t0);
+}
+
+struct writer {
+	int fd;
+	unsigned long long seed;
+	long ops;
+	size_t len;
+	int append;
+};
+
+static void *write_loop(void *arg)
+{
+	struct writer *w = arg;
+	char buf[4096];
+
+	memset(buf, 'w', sizeof(buf));
+	while (!stop) {
+		for (int i = 0; i < 100; i++) {
+			ssize_t n = w->append ? write(w->fd, buf, w->len) :
+				    pwrite(w->fd, buf, w->len,
+					   (next(&w->seed) % (FILE_SIZE / 4096)) * 4096);
+
+			if (n != (ssize_t)w->len)
+				exit(1);
+		}
+		w->ops += 100;
+	}
+	return NULL;
+}
+
+/* @threads writers for the given time; total ops/s. */
+static double writers(int threads, size_t len, int append)
+{
+	struct writer w[8];
+	pthread_t tid[8];
+	double t0 = now(), t;
+	long ops = 0;
+	int fd = open_or_die(append ? O_WRONLY | O_APPEND | O_CREAT | O_TRUNC : O_RDWR);
+
+	stop = 0;
+	for (int i = 0; i < threads; i++) {
+		w[i] = (struct writer){ fd, 88172645463325252ull * (i + 1), 0, len, append };
+		pthread_create(&tid[i], NULL, write_loop, &w[i]);
+	}
+	while ((t = now()) - t0 < seconds)
+		usleep(10000);
+	stop = 1;
+	for (int i = 0; i < threads; i++) {
+		pthread_join(tid[i], NULL);
+		ops += w[i].ops;
+	}
+	t = now();
+	close(fd);
+	return ops / (t - t0);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* p50 or p99 (@pct) of 100-byte pread latency under a nonstop overwriter. */
+static double latency_under_write(int pct)
+{
+	enum { SAMPLES = 200000 };
+	static double lat[SAMPLES];
+	unsigned long long x = 1234567ull;
+	struct writer w = { open_or_die(O_RDWR), 99, 0, 4096, 0 };
+	int fd = open_or_die(O_RDONLY);
+	pthread_t tid;
+	double t0 = now();
+	char buf[100];
+	long n = 0;
+
+	stop = 0;
+	pthread_create(&tid, NULL, write_loop, &w);
+	while (n < SAMPLES && now() - t0 < seconds) {
+		double a = now();
+
+		if (pread(fd, buf, sizeof(buf), next(&x) % (FILE_SIZE - 100)) != sizeof(buf))
+			exit(1);
+		lat[n++] = (now() - a) * 1e9;
+	}
+	stop = 1;
+	pthread_join(tid, NULL);
+	close(fd);
+	close(w.fd);
+	qsort(lat, n, sizeof(lat[0]), cmp_double);
+	return lat[(n - 1) * pct / 100];
+}
+
+static double sequential_write(void)
+{
+	static char buf[65536];
+	long total = 256L << 20;
+	int fd = open_or_die(O_WRONLY | O_CREAT | O_TRUNC);
+	double t0 = now(), t;
+
+	memset(buf, 's', sizeof(buf));
+	for (long done = 0; done < total; done += sizeof(buf))
+		if (write(fd, buf, sizeof(buf)) != sizeof(buf))
+			exit(1);
+	if (fsync(fd))
+		exit(1);
+	t = now();
+	close(fd);
+	return total / (t - t0) / 1e6;
+}
+
+/*
+ * Drop @fd's file from the kernel's page cache (clean pages go at once).
+ * Only this file: a global drop_caches would make every other workload of
+ * the run cold too.
+ */
+static void drop_caches(int fd)
+{
+	fdatasync(fd);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+}
+
+static double cold_read(int random)
+{
+	static char buf[131072];
+	unsigned long long x = 55555ull;
+	int fd = open_or_die(O_RDONLY);
+	long ops = 0, bytes = 0;
+	double t0, t;
+
+	drop_caches(fd);
+	t0 = now();
+	do {
+		ssize_t n;
+
+		if (random)
+			n = pread(fd, buf, 4096, (next(&x) % (FILE_SIZE / 4096)) * 4096);
+		else
+			n = pread(fd, buf, sizeof(buf), bytes % FILE_SIZE);
+		if (n <= 0)
+			exit(1);
+		bytes += n;
+		ops++;
+	} while ((t = now()) - t0 < seconds && (random || bytes < FILE_SIZE));
+	close(fd);
+	return random ? ops / (t - t0) : bytes / (t - t0) / 1e6;
+}
+
+int main(int argc, char **argv)
+{
+	const char *w;
+	double v;
+	const char *unit = "ops/s";
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: micro WORKLOAD FILE SECONDS\n");
+		return 2;
+	}
+	w = argv[1];
+	file = argv[2];
+	seconds = atof(argv[3]);
+	if (!strcmp(w, "tiny-pread"))
+		v = random_preads(100, FILE_SIZE);
+	else if (!strcmp(w, "pread-4k"))
+		v = random_preads(4096, FILE_SIZE);
+	else if (!strcmp(w, "mmap-4k"))
+		v = mmap_copies();
+	else if (!strcmp(w, "pwrite-4k-1t"))
+		v = writers(1, 4096, 0);
+	else if (!strcmp(w, "pwrite-4k-2t"))
+		v = writers(2, 4096, 0);
+	else if (!strcmp(w, "read-p50"))
+		v = latency_under_write(50), unit = "ns";
+	else if (!strcmp(w, "read-p99"))
+		v = latency_under_write(99), unit = "ns";
+	else if (!strcmp(w, "seq-write"))
+		v = sequential_write(), unit = "MB/s";
+	else if (!strcmp(w, "append"))
+		v = writers(4, 100, 1);
+	else if (!strcmp(w, "cold-seq"))
+		v = cold_read(0), unit = "MB/s";
+	else if (!strcmp(w, "cold-rand"))
+		v = cold_read(1);
+	else {
+		fprintf(stderr, "micro: unknown workload %s\n", w);
+		return 2;
+	}
+	printf("%.1f %s\n", v, unit);
+	return 0;
+}
