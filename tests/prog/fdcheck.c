@@ -362,11 +362,17 @@ static int signal_fd;
 
 static void handler(int sig)
 {
+	int saved_errno = errno, d;
 	char c;
 
 	(void)sig;
 	if (pwrite(signal_fd, "s", 1, 0) != 1 || pread(signal_fd, &c, 1, 0) != 1 || c != 's')
 		handler_failed = 1;
+	/* dup and close are async-signal-safe: also on tracked fds. */
+	d = dup(signal_fd);
+	if (d < 0 || !tracked(d) || pread(d, &c, 1, 0) != 1 || close(d) != 0)
+		handler_failed = 1;
+	errno = saved_errno;
 }
 
 static void check_threads_and_signals(void)
