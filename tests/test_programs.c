@@ -207,6 +207,19 @@ Test(fsx, model_checker_under_folio_fortified, .timeout = 180)
 	check_fsx(PROG("fsx-fortify"), PRELOAD "FOLIO_FILES='*.dat'", 12, 3000);
 }
 
+Test(fdtable, survives_an_allocator_that_does_file_io, .timeout = 120)
+{
+	char *d = new_dir();
+
+	cr_assert_eq(sh("cd %s && LD_PRELOAD='%s %s' FOLIO_FILES='*.dat' %s . > out 2>&1", d,
+			PROG("allocator.so"), LIB, PROG("fdcheck")), 0, "fdcheck: %s",
+		     slurp("%s/out", d));
+	cr_assert_eq(sh("cd %s && LD_PRELOAD='%s %s' FOLIO_FILES='*' sh -c "
+			"'seq 1 1000 > a.txt && sort -r a.txt | cat > b.txt' && "
+			"[ \"$(sort -r a.txt)\" = \"$(cat b.txt)\" ]", d, PROG("allocator.so"), LIB), 0);
+	remove_dir(d);
+}
+
 /*
  * Real Debian programs, every file tracked: the same outputs as natively,
  * and folio did track their files.

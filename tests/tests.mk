@@ -18,6 +18,7 @@ UNIT_TESTS  := $(TESTS_DIR)/test_config $(TESTS_DIR)/test_pathmatch $(TESTS_DIR)
 PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
 	       $(TESTS_DIR)/fdcheck $(TESTS_DIR)/fdcheck-fortify \
 	       $(TESTS_DIR)/fsx $(TESTS_DIR)/fsx-fortify
+PROGRAMS    += $(TESTS_DIR)/allocator.so
 PROGRAM_TESTS := $(TESTS_DIR)/test_programs
 
 .PHONY: check
@@ -36,6 +37,9 @@ $(TESTS_DIR)/test_%: tests/unit/test_%.c $(UNIT_SHIM) $(wildcard shim/*.h) | $(T
 
 $(TESTS_DIR)/test_programs: tests/test_programs.c | $(TESTS_DIR)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lcriterion
+
+$(TESTS_DIR)/allocator.so: tests/prog/allocator.c | $(TESTS_DIR)
+	$(CC) $(PROG_CFLAGS) -fPIC -shared $< -o $@
 
 $(TESTS_DIR)/%-fortify: tests/prog/%.c include/folio.h | $(TESTS_DIR)
 	$(CC) $(PROG_CFLAGS) $(FORTIFY) $< -o $@ -lpthread
