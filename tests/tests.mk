@@ -6,9 +6,13 @@
 #                every test.
 
 TESTS_DIR   := $(BUILD)/tests
-TEST_CFLAGS  = -O2 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -Ishim -Iinclude \
-	-DBUILD_DIR='"$(abspath $(BUILD))"' -DSOURCE_DIR='"$(abspath .)"'
-PROG_CFLAGS := -O2 -g $(WARN) -Iinclude
+TEST_CFLAGS  = -O2 -g $(SAN_FLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Ishim -Iinclude \
+	-DBUILD_DIR='"$(abspath $(BUILD))"' -DSOURCE_DIR='"$(abspath .)"' \
+	-DSANITIZER_RUNTIME='"$(SAN_RUNTIME)"'
+PROG_CFLAGS := -O2 -g $(SAN_FLAGS) $(WARN) -Iinclude
+# Leaks are not what the sanitizer runs look for: folio's fork children and
+# the test harness keep memory on purpose.
+SAN_ENV     := $(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1)
 FORTIFY     := -D_FORTIFY_SOURCE=2 -D_FILE_OFFSET_BITS=64
 
 # Unit tests link the pure shim modules directly.
@@ -28,9 +32,9 @@ test: deps
 check: all $(UNIT_TESTS) $(PROGRAMS) $(PROGRAM_TESTS)
 	@for t in $(UNIT_TESTS) $(PROGRAM_TESTS); do \
 		echo "== $$t"; \
-		$$t --jobs=2 || exit 1; \
+		$(SAN_ENV) $$t --jobs=2 || exit 1; \
 	done
-	@echo "make test: all tests passed"
+	@echo "make test$(if $(SANITIZE), SANITIZE=$(SANITIZE)): all tests passed"
 
 $(TESTS_DIR)/test_%: tests/unit/test_%.c $(UNIT_SHIM) $(wildcard shim/*.h) | $(TESTS_DIR)
 	$(CC) $(TEST_CFLAGS) $< $(UNIT_SHIM) -o $@ $(UNIT_LIBS)
