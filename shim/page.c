@@ -115,7 +115,7 @@ void page_store_destroy(void)
 		cds_lfht_for_each_entry(store.hash, &iter, page, node)
 			cds_lfht_del(store.hash, &page->node);
 		urcu_bp_read_unlock();
-		urcu_bp_barrier();	/* callbacks touching the store have run */
+		folio_defer_flush();	/* deferred frees into the store have run */
 		cds_lfht_destroy(store.hash, NULL);
 	}
 	if (store.arena)
@@ -244,6 +244,10 @@ struct page *page_alloc(void)
 {
 	struct page *page = NULL;
 
+	/* Pages removed inside read-side sections wait on the deferred list:
+	 * give them back first (outside the free list's lock, which they take). */
+	if (!__atomic_load_n(&store.nr_free, __ATOMIC_RELAXED))
+		folio_defer_flush();
 	pthread_mutex_lock(&store.free_lock);
 	if (!store.nr_free)
 		reclaim_locked();
@@ -260,9 +264,9 @@ void page_free(struct page *page)
 	pthread_mutex_unlock(&store.free_lock);
 }
 
-static void page_free_rcu(struct rcu_head *head)
+static void page_free_deferred(struct folio_deferred *d)
 {
-	page_free(caa_container_of(head, struct page, rcu));
+	page_free(caa_container_of(d, struct page, free_later));
 }
 
 struct page *page_insert(struct page *page, const void *owner, uint64_t index)
@@ -290,7 +294,7 @@ struct page *page_insert(struct page *page, const void *owner, uint64_t index)
 	 * Never visible, but not freed here: page_free() takes the free-list
 	 * lock, which reclaim holds while it waits for this read-side section.
 	 */
-	urcu_bp_call_rcu(&page->rcu, page_free_rcu);
+	folio_defer(&page->free_later, page_free_deferred);
 	return caa_container_of(node, struct page, node);
 }
 
@@ -299,7 +303,7 @@ bool page_remove(struct page *page)
 	if (!(page->flags & PAGE_HASHED) || cds_lfht_del(store.hash, &page->node))
 		return false;
 	__atomic_store_n(&page->flags, 0, __ATOMIC_RELAXED);
-	urcu_bp_call_rcu(&page->rcu, page_free_rcu);
+	folio_defer(&page->free_later, page_free_deferred);
 	return true;
 }
 

@@ -54,7 +54,7 @@ struct page {
 	unsigned int flags;		/* enum page_flags; under the page lock */
 	unsigned char referenced;	/* touched since the clock hand passed */
 	pthread_mutex_t lock;		/* orders the writers of this page */
-	struct rcu_head rcu;
+	struct folio_deferred free_later;
 	unsigned char *data;		/* FOLIO_PAGE_BYTES in the arena */
 };
 

@@ -7,30 +7,6 @@
 
 #include "rcu.h"
 
-static bool started;		/* the call_rcu worker runs in this process */
-/* A fork child whose call_rcu state is still the parent's copy. */
-static bool child_needs_worker;
-
-void folio_rcu_start(void)
-{
-	sigset_t all, old;
-
-	if (__atomic_load_n(&started, __ATOMIC_ACQUIRE))
-		return;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	if (child_needs_worker) {
-		/* Rebuilds the worker the parent had; deferred here so that a
-		 * child that tracks nothing stays single-threaded. */
-		urcu_bp_call_rcu_after_fork_child();
-		child_needs_worker = false;
-	} else {
-		(void)urcu_bp_get_default_call_rcu_data();
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	__atomic_store_n(&started, true, __ATOMIC_RELEASE);
-}
-
 #define DEFER_BATCH	32
 
 static struct folio_deferred *deferred;	/* pushed lock-free */
@@ -64,8 +40,13 @@ void folio_defer(struct folio_deferred *d, void (*fn)(struct folio_deferred *d))
 	while (!__atomic_compare_exchange_n(&deferred, &d->next, d, true, __ATOMIC_RELEASE,
 					    __ATOMIC_RELAXED))
 		;
-	if (__atomic_add_fetch(&nr_deferred, 1, __ATOMIC_RELAXED) >= DEFER_BATCH &&
-	    !running_deferred && !urcu_bp_read_ongoing())
+	if (__atomic_add_fetch(&nr_deferred, 1, __ATOMIC_RELAXED) >= DEFER_BATCH)
+		folio_defer_flush();
+}
+
+void folio_defer_flush(void)
+{
+	if (!running_deferred && !urcu_bp_read_ongoing())
 		run_deferred();
 }
 
@@ -75,23 +56,15 @@ void folio_defer(struct folio_deferred *d, void (*fn)(struct folio_deferred *d))
  */
 void folio_rcu_before_fork(void)
 {
-	if (started)
-		urcu_bp_call_rcu_before_fork();
 	urcu_bp_before_fork();
 }
 
 void folio_rcu_after_fork_parent(void)
 {
 	urcu_bp_after_fork_parent();
-	if (started)
-		urcu_bp_call_rcu_after_fork_parent();
 }
 
 void folio_rcu_after_fork_child(void)
 {
 	urcu_bp_after_fork_child();
-	if (started) {
-		started = false;
-		child_needs_worker = true;
-	}
 }

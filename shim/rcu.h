@@ -50,14 +50,13 @@ struct folio_deferred {
 void folio_defer(struct folio_deferred *d, void (*fn)(struct folio_deferred *d));
 
 /*
- * Start liburcu's call_rcu worker with every signal blocked, so that no
- * signal meant for the host program is ever delivered to a folio thread.
- * Idempotent; call before the first urcu_bp_call_rcu(), under the fdtable
- * lock (the fork handlers read whether it ran under that lock).
+ * Run the deferred work now (after one grace period), unless the calling
+ * thread is inside a read-side section.  For allocators that need the
+ * memory back (page_alloc), tests and tear-down.
  */
-void folio_rcu_start(void);
+void folio_defer_flush(void);
 
-/* fork() handlers for liburcu's locks and, if started, call_rcu worker. */
+/* fork() handlers for liburcu's registry lock. */
 void folio_rcu_before_fork(void);
 void folio_rcu_after_fork_parent(void);
 void folio_rcu_after_fork_child(void);

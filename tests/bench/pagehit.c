@@ -70,7 +70,6 @@ int main(int argc, char **argv)
 	static unsigned char buf[FOLIO_PAGE_BYTES];
 	unsigned long long x = 88172645463325252ull, sum = 0;
 
-	folio_rcu_start();
 	if (page_store_init((size_t)FILE_PAGES * FOLIO_PAGE_BYTES))
 		return 1;
 	for (uint64_t i = 0; i < FILE_PAGES; i++) {

@@ -12,7 +12,6 @@
 
 static void setup(size_t pages)
 {
-	folio_rcu_start();
 	cr_assert_eq(page_store_init(pages * FOLIO_PAGE_BYTES), 0);
 	cr_assert_eq(page_store_capacity(), pages);
 }
@@ -71,7 +70,7 @@ Test(page, find_copy_remove, .fini = teardown)
 	cr_expect_null(page_find(&owner_a, 5));
 	urcu_bp_read_unlock();
 	pthread_mutex_unlock(&page->lock);
-	urcu_bp_barrier();		/* the removed page went back to the free list */
+	folio_defer_flush();		/* the removed page went back to the free list */
 	cr_expect_eq(page_store_used(), 0);
 }
 
@@ -101,7 +100,7 @@ Test(page, add_unique_has_one_winner, .fini = teardown)
 		pthread_join(threads[i], NULL);
 	for (int i = 1; i < RACERS; i++)
 		cr_expect_eq(race_result[i], race_result[0], "two pages for one key");
-	urcu_bp_barrier();		/* losers are freed after a grace period */
+	folio_defer_flush();		/* losers are freed after a grace period */
 	cr_expect_eq(page_store_used(), 1, "the losers' pages were not freed");
 }
 
@@ -261,6 +260,6 @@ Test(page, lookups_inserts_removals_and_reclaim_race, .fini = teardown, .timeout
 	cr_expect_eq(wrong_bytes, 0, "%lu copies served the wrong data", wrong_bytes);
 	cr_expect_gt(hits, 1000, "the race barely hit: %lu hits", hits);
 	cr_expect_gt(page_store_reclaimed(), 0, "reclaim never ran (%lu inserts)", inserts);
-	urcu_bp_barrier();
+	folio_defer_flush();
 	cr_expect_leq(page_store_used(), 64);
 }
