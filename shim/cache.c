@@ -1,156 +1,1403 @@
 /*
- * cache.c - see cache.h.  Until the page cache lands every entry point is a
- * traced pass-through; FOLIO_LOG=debug shows each call crossing the boundary
- * (the whole-program tests rely on that to prove every wrapper reaches it).
+ * cache.c - see cache.h.
+ *
+ * The read path has the shape of mm/filemap.c's filemap_read(): copy what is
+ * cached (copy_hits), and on a miss fill a window of pages from the kernel
+ * (fill_window, readahead when the reader is sequential) and copy again.
+ * Hits run inside the caller's read-side section and write nothing shared
+ * but the page's referenced bit.  The write path copies into pages under the
+ * mapping's write lock (lock_for_write has the rule) and marks them dirty.
  */
-#include "cache.h"
-#include "log.h"
-#include "real.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 
-#define trace(op, fd)	log_debug("%s: fd %d", op, fd)
+#include "cache.h"
+#include "config.h"
+#include "log.h"
+#include "mapping.h"
+#include "real.h"
+#include "writeback.h"
+
+/* What the kernel clamps one read or write to (MAX_RW_COUNT). */
+#define MAX_RW_COUNT	((size_t)INT_MAX & ~(size_t)(FOLIO_PAGE_BYTES - 1))
+/*
+ * Buffers that fault: past the user address space (the kernel's access_ok()
+ * refuses those at once) or below vm.mmap_min_addr's default (those fault
+ * when copied, so a read at the end of the file still returns 0).  An
+ * unmapped buffer in between is copied by folio and faults, as it would in
+ * a libc memcpy; see folio(7).
+ */
+#define USER_ADDR_MIN	65536ul
+#define USER_ADDR_END	((1ul << 47) - FOLIO_PAGE_BYTES)
+/* Pages one miss fills at most (one preadv of 1 MiB). */
+#define FILL_MAX	256
+/* Misses in a row that find their pages gone again before copying falls
+ * back to reading from the kernel directly. */
+#define FILL_TRIES	3
+
+#ifndef RWF_NOAPPEND
+#define RWF_NOAPPEND	0x20
+#endif
+#define RWF_ATOMIC_	0x40
+#define RWF_KNOWN	0xff	/* every flag this kernel knows */
+
+static uint64_t last_mapping_id;
+
+/* Where pages come from and go to: an iovec array being consumed. */
+struct uio {
+	const struct iovec *iov;
+	int cnt;
+	size_t skip;		/* bytes of iov[0] already consumed */
+	size_t valid;		/* bytes before the first buffer that would fault */
+};
+
+/* Empty iovecs are stepped over, so iov[0] has room unless cnt is 0. */
+static void uio_advance(struct uio *u, size_t n)
+{
+	u->skip += n;
+	while (u->cnt > 0 && u->skip >= u->iov->iov_len) {
+		u->skip -= u->iov->iov_len;
+		u->iov++;
+		u->cnt--;
+	}
+}
+
+static size_t uio_room(const struct uio *u)
+{
+	return u->cnt > 0 ? u->iov->iov_len - u->skip : 0;
+}
+
+static char *uio_base(const struct uio *u)
+{
+	return (char *)u->iov->iov_base + u->skip;
+}
+
+/* Copy @len bytes of @page at @off to @u, untorn. */
+static void uio_copy_page(struct uio *u, struct page *page, size_t off, size_t len)
+{
+	unsigned char bounce[FOLIO_PAGE_BYTES];
+
+	uio_advance(u, 0);
+	if (uio_room(u) >= len) {
+		page_copy_out(page, off, len, uio_base(u));
+		uio_advance(u, len);
+		return;
+	}
+	page_copy_out(page, off, len, bounce);	/* spans iovecs: one copy, then scatter */
+	for (size_t done = 0; done < len;) {
+		size_t n = uio_room(u) < len - done ? uio_room(u) : len - done;
+
+		memcpy(uio_base(u), bounce + done, n);
+		done += n;
+		uio_advance(u, n);
+	}
+}
+
+static void uio_copy_to(struct uio *u, const void *src, size_t len)
+{
+	for (size_t done = 0; done < len;) {
+		size_t n;
+
+		uio_advance(u, 0);
+		n = uio_room(u) < len - done ? uio_room(u) : len - done;
+		memcpy(uio_base(u), (const char *)src + done, n);
+		done += n;
+		uio_advance(u, n);
+	}
+}
+
+static void uio_copy_from(struct uio *u, void *dst, size_t len)
+{
+	for (size_t done = 0; done < len;) {
+		size_t n;
+
+		uio_advance(u, 0);
+		n = uio_room(u) < len - done ? uio_room(u) : len - done;
+		memcpy((char *)dst + done, uio_base(u), n);
+		done += n;
+		uio_advance(u, n);
+	}
+}
+
+static ssize_t fail(int err)
+{
+	errno = err;
+	return -1;
+}
+
+static bool beyond_user_space(const void *buf, size_t count)
+{
+	uintptr_t p = (uintptr_t)buf;
+
+	return count && (p > USER_ADDR_END || count > USER_ADDR_END - p);
+}
+
+static bool in_low_page(const void *buf, size_t count)
+{
+	return count && (uintptr_t)buf < USER_ADDR_MIN;
+}
+
+/*
+ * How much of @count bytes the kernel would copy before faulting: @count,
+ * fewer, or -1 with EFAULT if nothing.
+ */
+static ssize_t copyable(const struct uio *u, size_t count)
+{
+	if (count && !u->valid)
+		return fail(EFAULT);
+	return count < u->valid ? count : u->valid;
+}
+
+/*
+ * Check an iovec array as import_iovec() does and set up @u.  Returns the
+ * bytes it holds (clamped to MAX_RW_COUNT) or -1 with errno.
+ */
+static ssize_t uio_init(struct uio *u, const struct iovec *iov, int cnt)
+{
+	size_t total = 0;
+
+	bool faults = false;
+
+	if (cnt < 0 || cnt > IOV_MAX)
+		return fail(EINVAL);
+	if (cnt && (beyond_user_space(iov, cnt * sizeof(*iov)) ||
+		    in_low_page(iov, cnt * sizeof(*iov))))
+		return fail(EFAULT);
+	u->valid = 0;
+	for (int i = 0; i < cnt; i++) {
+		if ((ssize_t)iov[i].iov_len < 0)
+			return fail(EINVAL);
+		if (beyond_user_space(iov[i].iov_base, iov[i].iov_len))
+			return fail(EFAULT);
+		faults |= in_low_page(iov[i].iov_base, iov[i].iov_len);
+		total += iov[i].iov_len;
+		if (total > MAX_RW_COUNT)
+			total = MAX_RW_COUNT;
+		if (!faults)
+			u->valid = total;
+	}
+	u->iov = iov;
+	u->cnt = cnt;
+	u->skip = 0;
+	return total;
+}
+
+static bool readable(const struct ofile *of)
+{
+	return (of->flags & O_ACCMODE) != O_WRONLY;
+}
+
+static bool writable(const struct ofile *of)
+{
+	return (of->flags & O_ACCMODE) != O_RDONLY;
+}
+
+static struct mapping *mapping_of(const struct ofile *of)
+{
+	return of->inode->mapping;
+}
+
+static bool bypassed(const struct mapping *m)
+{
+	return __atomic_load_n(&m->bypass, __ATOMIC_ACQUIRE);
+}
+
+/* rw_verify_area(): @pos + @count must not overflow. */
+static bool range_overflows(off_t pos, size_t count)
+{
+	off_t end;
+
+	return __builtin_add_overflow(pos, (off_t)count, &end);
+}
+
+/* ---- Finding and changing pages ---- */
+
+/*
+ * The page of @m at @index with its data locked (page_write_begin), or NULL
+ * if it is not cached.  Outside any read-side section.
+ */
+static struct page *find_locked(struct mapping *m, uint64_t index)
+{
+	for (;;) {
+		struct page *page;
+
+		urcu_bp_read_lock();
+		page = page_find(m->id, index);
+		urcu_bp_read_unlock();
+		if (!page)
+			return NULL;
+		/* Arena memory: safe to lock even if it was reclaimed meanwhile. */
+		page_write_begin(page);
+		if ((page->flags & PAGE_HASHED) && page->owner == m->id && page->index == index)
+			return page;
+		page_write_end(page);
+	}
+}
+
+/* Dirty a page whose data the caller changed.  Under the page lock. */
+static void set_dirty(struct mapping *m, struct page *page)
+{
+	if (page->flags & PAGE_DIRTY)
+		return;
+	__atomic_store_n(&page->flags, page->flags | PAGE_DIRTY, __ATOMIC_RELAXED);
+	mapping_account_dirty(m, page);
+}
+
+/*
+ * Call @fn on each cached page of @m from page @first on.  Looks the indexes
+ * up one by one when there are fewer of them than pages in the store, else
+ * walks the whole hash.
+ */
+static void for_each_page_from(struct mapping *m, uint64_t first,
+			       void (*fn)(struct page *page, void *arg), void *arg)
+{
+	off_t end = mapping_size(m) > mapping_ksize(m) ? mapping_size(m) : mapping_ksize(m);
+	uint64_t last = ((uint64_t)end + FOLIO_PAGE_BYTES - 1) >> FOLIO_PAGE_SHIFT;
+
+	if (last <= first)
+		return;
+	if (last - first > page_store_capacity()) {
+		page_for_each_of(m->id, fn, arg);
+		return;
+	}
+	urcu_bp_read_lock();
+	for (uint64_t index = first; index < last; index++) {
+		struct page *page = page_find(m->id, index);
+
+		if (page)
+			fn(page, arg);
+	}
+	urcu_bp_read_unlock();
+}
+
+struct drop_args {
+	uint64_t first;
+	bool keep_dirty;
+};
+
+/* Inside a read-side section (the page lock is never held across a wait). */
+static void drop_page(struct page *page, void *arg)
+{
+	const struct drop_args *a = arg;
+
+	if (page->index < a->first)
+		return;
+	pthread_mutex_lock(&page->lock);
+	if (!(a->keep_dirty && (page->flags & (PAGE_DIRTY | PAGE_WRITEBACK))))
+		page_remove(page);
+	pthread_mutex_unlock(&page->lock);
+}
+
+/*
+ * Forget the cached pages of @m from page @first on (dirty ones too, unless
+ * @keep_dirty).  With @lock exclusive.
+ */
+static void drop_pages(struct mapping *m, uint64_t first, bool keep_dirty)
+{
+	struct drop_args a = { first, keep_dirty };
+
+	if (!keep_dirty)
+		mapping_forget_dirty_from(m, first);
+	for_each_page_from(m, first, drop_page, &a);
+}
+
+/*
+ * The file is now @size long in the kernel and for the program (truncate,
+ * or an fallocate that may move data): cached pages past it go, the tail of
+ * the last one is zeroed.  With @lock exclusive.
+ */
+static void resize_locked(struct mapping *m, off_t size)
+{
+	uint64_t first = ((uint64_t)size + FOLIO_PAGE_BYTES - 1) >> FOLIO_PAGE_SHIFT;
+	size_t tail = size & (FOLIO_PAGE_BYTES - 1);
+
+	drop_pages(m, first, false);
+	if (tail) {
+		struct page *page = find_locked(m, size >> FOLIO_PAGE_SHIFT);
+
+		if (page) {
+			memset(page->data + tail, 0, FOLIO_PAGE_BYTES - tail);
+			page_write_end(page);
+		}
+	}
+	mapping_set_size(m, size);
+	__atomic_store_n(&m->ksize, size, __ATOMIC_RELEASE);
+	mapping_kernel_changed(m);
+}
+
+/* ---- Reading ---- */
+
+/*
+ * Copy from the cached pages of @m at @pos to @u, until @count bytes or the
+ * first page that is not cached.  Inside a read-side section.  Returns the
+ * bytes copied.
+ */
+static size_t copy_hits(struct mapping *m, struct uio *u, size_t count, off_t pos)
+{
+	size_t done = 0;
+
+	while (done < count) {
+		off_t at = pos + done;
+		size_t off = at & (FOLIO_PAGE_BYTES - 1);
+		size_t len = FOLIO_PAGE_BYTES - off < count - done ? FOLIO_PAGE_BYTES - off :
+								     count - done;
+		struct page *page = page_find(m->id, at >> FOLIO_PAGE_SHIFT);
+
+		if (!page)
+			break;
+		uio_copy_page(u, page, off, len);
+		done += len;
+	}
+	return done;
+}
+
+/*
+ * Read @n pages of @m from page @first into @pages from the kernel (zeros
+ * past its end) and insert them.  With @lock held.  Returns 0, or -1 with
+ * errno (the pages are freed either way if not inserted).
+ */
+static int fill_run(struct mapping *m, struct page **pages, int n, uint64_t first)
+{
+	off_t start = (off_t)first << FOLIO_PAGE_SHIFT;
+	uint64_t gen = __atomic_load_n(&m->kgen, __ATOMIC_ACQUIRE);
+	off_t ksize = mapping_ksize(m);
+	size_t got = 0;
+	bool stale;
+
+	if (start < ksize) {
+		struct iovec iov[FILL_MAX];
+
+		for (int i = 0; i < n; i++) {
+			iov[i].iov_base = pages[i]->data;
+			iov[i].iov_len = FOLIO_PAGE_BYTES;
+		}
+		for (;;) {
+			ssize_t r = m->kfd < 0 || m->kfd_accmode == O_WRONLY ?
+				    fail(EBADF) : real_preadv64(m->kfd, iov, n, start);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0) {
+				int err = errno;
+
+				for (int i = 0; i < n; i++)
+					page_free(pages[i]);
+				return fail(err);
+			}
+			got = r;
+			break;
+		}
+	}
+	for (int i = 0; i < n; i++) {	/* past the kernel's end: zeros */
+		size_t from = (size_t)i << FOLIO_PAGE_SHIFT;
+
+		if (got < from + FOLIO_PAGE_BYTES)
+			memset(pages[i]->data + (got > from ? got - from : 0), 0,
+			       FOLIO_PAGE_BYTES - (got > from ? got - from : 0));
+	}
+	urcu_bp_read_lock();
+	for (int i = 0; i < n; i++)
+		pages[i] = page_insert(pages[i], m->id, first + i, 0) == pages[i] ? pages[i] : NULL;
+	/*
+	 * Write-back changed the kernel's data while this was reading it: a
+	 * page written and reclaimed meanwhile would now be stale.  Take the
+	 * new pages out again (writers may have dirtied them: those stay).
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	stale = __atomic_load_n(&m->kgen, __ATOMIC_ACQUIRE) != gen;
+	for (int i = 0; stale && i < n; i++) {
+		if (!pages[i])
+			continue;
+		pthread_mutex_lock(&pages[i]->lock);
+		if (pages[i]->flags == PAGE_HASHED && pages[i]->owner == m->id)
+			page_remove(pages[i]);
+		pthread_mutex_unlock(&pages[i]->lock);
+	}
+	urcu_bp_read_unlock();
+	return 0;
+}
+
+static bool page_cached(struct mapping *m, uint64_t index)
+{
+	bool cached;
+
+	urcu_bp_read_lock();
+	cached = page_find(m->id, index) != NULL;
+	urcu_bp_read_unlock();
+	return cached;
+}
+
+/* A free page, writing back @m's dirty pages if there is none.  @lock held. */
+static struct page *alloc_page(struct mapping *m)
+{
+	struct page *page = page_alloc();
+
+	if (!page && mapping_writeback_locked(m) == 0)
+		page = page_alloc();
+	return page;
+}
+
+/*
+ * Make the pages of @m for [@pos, @pos + @count) cached, and those of the
+ * readahead window after them when @of reads sequentially.  With @lock
+ * held.  Returns 0, or -1 with errno.  Pages it could not allocate stay
+ * uncached: the caller reads those directly.
+ */
+static int fill_window(struct ofile *of, struct mapping *m, off_t pos, size_t count)
+{
+	uint64_t first = pos >> FOLIO_PAGE_SHIFT;
+	uint64_t end = ((uint64_t)pos + count + FOLIO_PAGE_BYTES - 1) >> FOLIO_PAGE_SHIFT;
+	uint64_t size_pages = ((uint64_t)mapping_size(m) + FOLIO_PAGE_BYTES - 1) >>
+			      FOLIO_PAGE_SHIFT;
+	uint64_t ra = folio_config.readahead >> FOLIO_PAGE_SHIFT;
+
+	if (first == __atomic_load_n(&of->ra_next, __ATOMIC_RELAXED) && end < first + ra)
+		end = first + ra;
+	if (end > size_pages)
+		end = size_pages;
+	if (end > first + FILL_MAX)
+		end = first + FILL_MAX;
+	__atomic_store_n(&of->ra_next, end, __ATOMIC_RELAXED);
+	for (uint64_t index = first; index < end;) {
+		struct page *pages[FILL_MAX];
+		int n = 0;
+
+		while (index + n < end && !page_cached(m, index + n)) {
+			if (!(pages[n] = alloc_page(m)))
+				break;
+			n++;
+		}
+		if (n && fill_run(m, pages, n, index) < 0)
+			return -1;
+		if (!n && index + n < end && !page_cached(m, index))
+			return 0;	/* no page to be had */
+		index += n ? n : 1;
+	}
+	return 0;
+}
+
+/*
+ * Read one piece of [@pos, @pos + @count) straight from the kernel into @u,
+ * for when the cache has no page to spare.  With @lock held.
+ */
+static ssize_t read_direct(struct mapping *m, struct uio *u, size_t count, off_t pos)
+{
+	unsigned char bounce[FOLIO_PAGE_BYTES];
+	size_t len = FOLIO_PAGE_BYTES - (pos & (FOLIO_PAGE_BYTES - 1));
+	off_t ksize = mapping_ksize(m);
+	ssize_t got = 0;
+
+	if (len > count)
+		len = count;
+	if (pos < ksize) {
+		got = real_pread64(m->kfd, bounce, len, pos);
+		if (got < 0)
+			return -1;
+	}
+	memset(bounce + got, 0, len - got);
+	uio_copy_to(u, bounce, len);
+	return len;
+}
+
+/*
+ * The slow half of a read: fill and copy, holding @lock shared.  @of is
+ * referenced; outside any read-side section.
+ */
+static ssize_t read_filled(struct ofile *of, struct mapping *m, struct uio *u, size_t count,
+			   off_t pos)
+{
+	size_t done = 0;
+	int tries = 0, err = 0;
+
+	pthread_rwlock_rdlock(&m->lock);
+	while (done < count) {
+		off_t at = pos + done, size = mapping_size(m);
+		size_t want = count - done, n;
+
+		if (at >= size)
+			break;
+		if ((off_t)want > size - at)
+			want = size - at;
+		if (fill_window(of, m, at, want) < 0) {
+			err = errno;
+			break;
+		}
+		urcu_bp_read_lock();
+		n = copy_hits(m, u, want, at);
+		urcu_bp_read_unlock();
+		if (!n && ++tries >= FILL_TRIES) {
+			ssize_t r = read_direct(m, u, want, at);
+
+			if (r < 0) {
+				err = errno;
+				break;
+			}
+			n = r;
+		}
+		if (n)
+			tries = 0;
+		done += n;
+	}
+	pthread_rwlock_unlock(&m->lock);
+	if (!done && err)
+		return fail(err);
+	return done;
+}
+
+/*
+ * Read @count bytes at @pos into @u: what is cached is copied in the
+ * caller's read-side section; a miss takes a reference on @of, leaves the
+ * section for the I/O and comes back.
+ */
+static ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count,
+		       off_t pos)
+{
+	off_t size = mapping_size(m);
+	unsigned long refs;
+	ssize_t n;
+	size_t done;
+
+	if (pos >= size)
+		return 0;
+	if ((off_t)count > size - pos)
+		count = size - pos;
+	if ((n = copyable(u, count)) < 0)
+		return -1;
+	count = n;
+	done = copy_hits(m, u, count, pos);
+	if (done == count)
+		return done;
+	/* Pin @of: a reference from zero would revive a closing description. */
+	refs = __atomic_load_n(&of->refs, __ATOMIC_RELAXED);
+	do {
+		if (!refs)
+			return done ? (ssize_t)done : fail(EBADF);
+	} while (!__atomic_compare_exchange_n(&of->refs, &refs, refs + 1, true, __ATOMIC_ACQUIRE,
+					      __ATOMIC_RELAXED));
+	urcu_bp_read_unlock();
+	n = read_filled(of, m, u, count - done, pos + done);
+	ofile_put(of);
+	urcu_bp_read_lock();
+	if (n < 0)
+		return done ? (ssize_t)done : -1;
+	return done + n;
+}
+
+/* ---- Writing ---- */
+
+/*
+ * Take @lock for a write of @count bytes at @pos (DESIGN.md §2): shared if
+ * the write ends within the logical size, is not an append and cannot need
+ * privileges dropped; checked again once locked, since the size may have
+ * shrunk meanwhile, and retaken exclusive then (there is no upgrade).
+ * Returns whether it is held exclusive.
+ */
+static bool lock_for_write(struct mapping *m, off_t pos, size_t count, bool append)
+{
+	if (!append && !m->privileged && pos + (off_t)count <= mapping_size(m)) {
+		pthread_rwlock_rdlock(&m->lock);
+		if (pos + (off_t)count <= mapping_size(m)) {
+			__atomic_add_fetch(&m->lock_shared, 1, __ATOMIC_RELAXED);
+			return false;
+		}
+		pthread_rwlock_unlock(&m->lock);
+		__atomic_add_fetch(&m->lock_retaken, 1, __ATOMIC_RELAXED);
+	}
+	pthread_rwlock_wrlock(&m->lock);
+	__atomic_add_fetch(&m->lock_exclusive, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* Write @len bytes from @u at @pos straight to the kernel.  @lock held. */
+static ssize_t write_direct(struct mapping *m, struct uio *u, size_t len, off_t pos)
+{
+	struct uio saved = *u;
+	unsigned char bounce[FOLIO_PAGE_BYTES];
+	ssize_t n;
+
+	uio_copy_from(u, bounce, len);
+	do
+		n = m->kfd < 0 ? fail(EBADF) : real_pwrite64(m->kfd, bounce, len, pos);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		*u = saved;
+		return -1;
+	}
+	if (n > 0) {
+		mapping_kernel_extends(m, pos + n);
+		mapping_kernel_changed(m);
+	}
+	if ((size_t)n < len) {
+		*u = saved;
+		uio_advance(u, n);
+	}
+	return n;
+}
+
+/*
+ * Write @len bytes from @u at @pos, within one page, into the cache.  @lock
+ * held.  Returns @len, a short count or -1 with errno.
+ */
+static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t pos)
+{
+	uint64_t index = pos >> FOLIO_PAGE_SHIFT;
+	size_t off = pos & (FOLIO_PAGE_BYTES - 1);
+	off_t page_start = pos - off;
+
+	for (;;) {
+		struct page *page = find_locked(m, index), *won;
+		struct uio saved = *u;
+		uint64_t gen;
+
+		if (page) {
+			uio_copy_from(u, page->data + off, len);
+			set_dirty(m, page);
+			page_write_end(page);
+			return len;
+		}
+		page = alloc_page(m);
+		if (!page)
+			return write_direct(m, u, len, pos);
+		gen = __atomic_load_n(&m->kgen, __ATOMIC_ACQUIRE);
+		if (len < FOLIO_PAGE_BYTES) {	/* the rest of the page, as it is now */
+			off_t ksize = mapping_ksize(m);
+			ssize_t got = 0;
+
+			if (page_start < ksize) {
+				if (m->kfd < 0 || m->kfd_accmode == O_WRONLY) {
+					page_free(page);	/* cannot read it: write through */
+					return write_direct(m, u, len, pos);
+				}
+				do
+					got = real_pread64(m->kfd, page->data, FOLIO_PAGE_BYTES,
+							   page_start);
+				while (got < 0 && errno == EINTR);
+				if (got < 0) {
+					page_free(page);
+					return -1;
+				}
+			}
+			memset(page->data + got, 0, FOLIO_PAGE_BYTES - got);
+		}
+		uio_copy_from(u, page->data + off, len);
+		if (__atomic_load_n(&m->kgen, __ATOMIC_ACQUIRE) != gen) {
+			page_free(page);	/* the kernel's copy changed under the read */
+			*u = saved;
+			continue;
+		}
+		urcu_bp_read_lock();
+		won = page_insert(page, m->id, index, PAGE_DIRTY);
+		urcu_bp_read_unlock();
+		if (won == page) {
+			mapping_account_dirty(m, page);
+			return len;
+		}
+		*u = saved;		/* lost the race: write into the winner */
+	}
+}
+
+static ssize_t write_pages(struct mapping *m, struct uio *u, size_t count, off_t pos)
+{
+	size_t done = 0;
+
+	while (done < count) {
+		size_t off = (pos + done) & (FOLIO_PAGE_BYTES - 1);
+		size_t len = FOLIO_PAGE_BYTES - off < count - done ? FOLIO_PAGE_BYTES - off :
+								     count - done;
+		ssize_t n = write_page(m, u, len, pos + done);
+
+		if (n < 0)
+			return done ? (ssize_t)done : -1;
+		done += n;
+		if ((size_t)n < len)
+			break;
+	}
+	return done;
+}
+
+static bool still_privileged(int fd)
+{
+	struct stat st;
+
+	if (real_fstat(fd, &st) == 0 &&
+	    (st.st_mode & S_ISUID || (st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)))
+		return true;
+	return fgetxattr(fd, "security.capability", NULL, 0) >= 0;
+}
+
+/*
+ * A write to a file with set-id bits or capabilities: through the kernel, so
+ * that it drops them, after everything cached went back and with the pages
+ * it overwrites dropped.  With @lock exclusive.
+ */
+static ssize_t write_privileged(struct mapping *m, struct uio *u, size_t count, off_t pos)
+{
+	size_t done = 0;
+
+	if (mapping_writeback_locked(m) < 0)
+		return -1;
+	drop_pages(m, pos >> FOLIO_PAGE_SHIFT, false);
+	while (done < count) {
+		size_t len = FOLIO_PAGE_BYTES < count - done ? FOLIO_PAGE_BYTES : count - done;
+		ssize_t n = write_direct(m, u, len, pos + done);
+
+		if (n < 0) {
+			if (!done)
+				return -1;
+			break;
+		}
+		done += n;
+		if ((size_t)n < len)
+			break;
+	}
+	if (done && m->kfd >= 0 && !still_privileged(m->kfd))
+		m->privileged = false;
+	return done;
+}
+
+/*
+ * Write @count bytes from @u at *@pos (at the end of the file if @append),
+ * and leave *@pos after them.  @of referenced; outside any read-side
+ * section.  Returns what write(2) returns, or -2 if the mapping is bypassed
+ * (the caller passes the call through).
+ */
+static ssize_t write_at(struct mapping *m, struct uio *u, size_t count, off_t *pos, bool append)
+{
+	bool exclusive;
+	off_t at;
+	ssize_t n = copyable(u, count);
+
+	if (n < 0)
+		return -1;
+	count = n;
+	exclusive = lock_for_write(m, *pos, count, append);
+
+	if (bypassed(m)) {		/* mapped while this waited for the lock */
+		pthread_rwlock_unlock(&m->lock);
+		return -2;
+	}
+	at = append ? mapping_size(m) : *pos;
+	if (range_overflows(at, count)) {
+		pthread_rwlock_unlock(&m->lock);
+		return fail(EFBIG);
+	}
+	n = m->privileged ? write_privileged(m, u, count, at) : write_pages(m, u, count, at);
+	if (n > 0 && exclusive && at + n > mapping_size(m))
+		mapping_set_size(m, at + n);
+	pthread_rwlock_unlock(&m->lock);
+	if (n > 0)
+		*pos = at + n;
+	return n;
+}
+
+/* ---- Entry points: data ---- */
+
+/* From now on the kernel keeps the position of @of.  Under its pos_lock. */
+static void pos_to_kernel(struct ofile *of, int fd)
+{
+	if (!of->pos_in_kernel && real_lseek64(fd, of->pos, SEEK_SET) >= 0)
+		of->pos_in_kernel = true;
+}
+
+/* Lock the file position of @of; false if the kernel's is the one to use. */
+static bool pos_lock(struct ofile *of, int fd)
+{
+	pthread_mutex_lock(&of->pos_lock);
+	if (!of->pos_in_kernel && bypassed(mapping_of(of)))
+		pos_to_kernel(of, fd);
+	return !of->pos_in_kernel;
+}
+
+/*
+ * The checks of preadv2/pwritev2 before any data moves, in the kernel's
+ * order: offset, access mode, the iovecs, the flags.  Returns the byte
+ * count with @u set up, or -1 with errno.
+ */
+static ssize_t rw_check(bool allowed, struct uio *u, const struct iovec *iov, int iovcnt,
+			off_t offset, int rwf_flags)
+{
+	ssize_t count;
+
+	if (offset < -1)
+		return fail(EINVAL);
+	if (!allowed)
+		return fail(EBADF);
+	count = uio_init(u, iov, iovcnt);
+	if (count >= 0 && ((rwf_flags & ~RWF_KNOWN) || (rwf_flags & RWF_ATOMIC_)))
+		return fail(EOPNOTSUPP);
+	return count;
+}
 
 ssize_t cache_read(struct ofile *of, int fd, void *buf, size_t count)
 {
-	(void)of;
-	trace("read", fd);
-	return real_read(fd, buf, count);
+	struct iovec iov = { buf, count };
+
+	return cache_readv(of, fd, &iov, 1, -1, 0);
 }
 
 ssize_t cache_pread(struct ofile *of, int fd, void *buf, size_t count, off_t offset)
 {
-	(void)of;
-	trace("pread", fd);
-	return real_pread64(fd, buf, count, offset);
+	struct iovec iov = { buf, count };
+
+	if (offset < 0)
+		return fail(EINVAL);
+	return cache_readv(of, fd, &iov, 1, offset, 0);
 }
 
 ssize_t cache_readv(struct ofile *of, int fd, const struct iovec *iov, int iovcnt,
 		    off_t offset, int rwf_flags)
 {
-	(void)of;
-	trace("readv", fd);
-	return real_preadv64v2(fd, iov, iovcnt, offset, rwf_flags);
+	struct mapping *m = mapping_of(of);
+	struct uio u;
+	ssize_t count = rw_check(readable(of), &u, iov, iovcnt, offset, rwf_flags), n;
+
+	if (count < 0)
+		return -1;
+	if (offset >= 0) {	/* inside the caller's read-side section */
+		if (range_overflows(offset, count))
+			return fail(EINVAL);
+		if (unlikely(bypassed(m)))
+			return real_preadv64v2(fd, iov, iovcnt, offset, rwf_flags);
+		return read_at(of, m, &u, count, offset);
+	}
+	if (!pos_lock(of, fd)) {
+		n = real_preadv64v2(fd, iov, iovcnt, -1, rwf_flags);
+	} else if (range_overflows(of->pos, count)) {
+		n = fail(EINVAL);
+	} else {
+		urcu_bp_read_lock();
+		n = read_at(of, m, &u, count, of->pos);
+		urcu_bp_read_unlock();
+		if (n > 0)
+			of->pos += n;
+	}
+	pthread_mutex_unlock(&of->pos_lock);
+	return n;
 }
 
 ssize_t cache_write(struct ofile *of, int fd, const void *buf, size_t count)
 {
-	(void)of;
-	trace("write", fd);
-	return real_write(fd, buf, count);
+	struct iovec iov = { (void *)buf, count };
+
+	return cache_writev(of, fd, &iov, 1, -1, 0);
 }
 
 ssize_t cache_pwrite(struct ofile *of, int fd, const void *buf, size_t count, off_t offset)
 {
-	(void)of;
-	trace("pwrite", fd);
-	return real_pwrite64(fd, buf, count, offset);
+	struct iovec iov = { (void *)buf, count };
+
+	if (offset < 0)
+		return fail(EINVAL);
+	return cache_writev(of, fd, &iov, 1, offset, 0);
+}
+
+/* RWF_DSYNC, RWF_SYNC or O_SYNC/O_DSYNC: the write is on disk when it returns. */
+static int write_sync(struct mapping *m, int rwf_flags, int flags)
+{
+	int ret;
+
+	if (!(rwf_flags & (RWF_DSYNC | RWF_SYNC)) && !(flags & (O_SYNC | O_DSYNC)))
+		return 0;
+	pthread_rwlock_rdlock(&m->lock);
+	ret = mapping_writeback_locked(m);
+	if (!ret)
+		ret = (rwf_flags & RWF_SYNC) || (flags & O_SYNC) == O_SYNC ? real_fsync(m->kfd) :
+								   real_fdatasync(m->kfd);
+	pthread_rwlock_unlock(&m->lock);
+	return ret;
 }
 
 ssize_t cache_writev(struct ofile *of, int fd, const struct iovec *iov, int iovcnt,
 		     off_t offset, int rwf_flags)
 {
-	(void)of;
-	trace("writev", fd);
-	return real_pwritev64v2(fd, iov, iovcnt, offset, rwf_flags);
+	struct mapping *m = mapping_of(of);
+	bool append = of->flags & O_APPEND;
+	struct uio u;
+	ssize_t count = rw_check(writable(of), &u, iov, iovcnt, offset, rwf_flags), n;
+	off_t pos;
+
+	if (count < 0)
+		return -1;
+	if (rwf_flags & RWF_APPEND)
+		append = true;
+	if (rwf_flags & RWF_NOAPPEND)
+		append = false;
+	if (offset >= 0) {
+		if (range_overflows(offset, count))
+			return fail(EINVAL);
+		if (!count)
+			return 0;
+		pos = offset;
+		n = bypassed(m) ? -2 : write_at(m, &u, count, &pos, append);
+		if (n == -2)
+			return real_pwritev64v2(fd, iov, iovcnt, offset, rwf_flags);
+	} else {
+		if (!pos_lock(of, fd)) {
+			n = real_pwritev64v2(fd, iov, iovcnt, -1, rwf_flags);
+		} else if (!count) {
+			n = 0;
+		} else if (range_overflows(of->pos, count)) {
+			n = fail(EINVAL);
+		} else {
+			n = write_at(m, &u, count, &of->pos, append);
+			if (n == -2) {		/* bypassed meanwhile */
+				pos_to_kernel(of, fd);
+				n = real_pwritev64v2(fd, iov, iovcnt, -1, rwf_flags);
+			}
+		}
+		pthread_mutex_unlock(&of->pos_lock);
+	}
+	if (n > 0 && write_sync(m, rwf_flags, of->flags) < 0)
+		return -1;
+	return n;
 }
+
+/* ---- Entry points: position and size ---- */
 
 off_t cache_lseek(struct ofile *of, int fd, off_t offset, int whence)
 {
-	(void)of;
-	trace("lseek", fd);
-	return real_lseek64(fd, offset, whence);
+	struct mapping *m = mapping_of(of);
+	off_t base, pos;
+
+	if (!pos_lock(of, fd)) {
+		pos = real_lseek64(fd, offset, whence);
+		goto out;
+	}
+	switch (whence) {
+	case SEEK_SET:
+		base = 0;
+		break;
+	case SEEK_CUR:
+		base = of->pos;
+		break;
+	case SEEK_END:
+		base = mapping_size(m);
+		break;
+	case SEEK_DATA:
+	case SEEK_HOLE:
+		/* Ask the kernel, once it has everything: holes are its business. */
+		pthread_rwlock_rdlock(&m->lock);
+		pos = mapping_writeback_locked(m) < 0 ? -1 :
+		      m->kfd < 0 ? fail(EBADF) : real_lseek64(m->kfd, offset, whence);
+		pthread_rwlock_unlock(&m->lock);
+		if (pos >= 0)
+			of->pos = pos;
+		goto out;
+	default:
+		pos = fail(EINVAL);
+		goto out;
+	}
+	if (__builtin_add_overflow(base, offset, &pos) || pos < 0)
+		pos = fail(EINVAL);
+	else
+		of->pos = pos;
+out:
+	pthread_mutex_unlock(&of->pos_lock);
+	return pos;
 }
 
 int cache_ftruncate(struct ofile *of, int fd, off_t length)
 {
-	(void)of;
-	trace("ftruncate", fd);
-	return real_ftruncate64(fd, length);
+	struct mapping *m = mapping_of(of);
+	int ret;
+
+	if (bypassed(m))
+		return real_ftruncate64(fd, length);
+	pthread_rwlock_wrlock(&m->lock);
+	ret = real_ftruncate64(fd, length);
+	if (ret == 0)
+		resize_locked(m, length);
+	pthread_rwlock_unlock(&m->lock);
+	return ret;
 }
 
 int cache_truncate(const char *path, off_t length)
 {
-	log_debug("truncate: %s", path);
-	return real_truncate64(path, length);
+	struct ofile *of;
+	struct stat st;
+	struct mapping *m;
+	int ret;
+
+	if (real_stat(path, &st) < 0 || !(of = fdtable_inode_ofile_get(st.st_dev, st.st_ino)))
+		return real_truncate64(path, length);
+	m = mapping_of(of);
+	if (bypassed(m)) {
+		ret = real_truncate64(path, length);
+	} else {
+		pthread_rwlock_wrlock(&m->lock);
+		ret = real_truncate64(path, length);
+		if (ret == 0)
+			resize_locked(m, length);
+		pthread_rwlock_unlock(&m->lock);
+	}
+	ofile_put(of);
+	return ret;
+}
+
+/*
+ * The kernel changed the file behind the cache in ways the cache cannot
+ * follow (fallocate that punches, zeroes or moves data; an in-kernel
+ * copy): forget clean pages, take the sizes from the kernel.  With @lock
+ * exclusive, after everything dirty went back.
+ */
+static void refresh_locked(struct mapping *m)
+{
+	struct stat st;
+
+	drop_pages(m, 0, true);
+	if (m->kfd >= 0 && real_fstat(m->kfd, &st) == 0) {
+		__atomic_store_n(&m->ksize, st.st_size, __ATOMIC_RELEASE);
+		if (st.st_size > mapping_size(m) || !__atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED))
+			mapping_set_size(m, st.st_size);
+	}
+	mapping_kernel_changed(m);
 }
 
 int cache_fallocate(struct ofile *of, int fd, int mode, off_t offset, off_t length)
 {
-	(void)of;
-	trace("fallocate", fd);
-	return real_fallocate64(fd, mode, offset, length);
+	struct mapping *m = mapping_of(of);
+	int ret;
+
+	if (bypassed(m))
+		return real_fallocate64(fd, mode, offset, length);
+	pthread_rwlock_wrlock(&m->lock);
+	if (mode & ~FALLOC_FL_KEEP_SIZE) {	/* punches, zeroes or moves data */
+		ret = mapping_writeback_locked(m);
+		if (ret == 0)
+			ret = real_fallocate64(fd, mode, offset, length);
+		if (ret == 0)
+			refresh_locked(m);
+	} else {				/* allocates: the data stays as it is */
+		ret = real_fallocate64(fd, mode, offset, length);
+		if (ret == 0 && !(mode & FALLOC_FL_KEEP_SIZE) && offset + length > mapping_size(m)) {
+			mapping_kernel_extends(m, offset + length);
+			mapping_set_size(m, offset + length);
+		}
+	}
+	pthread_rwlock_unlock(&m->lock);
+	return ret;
 }
 
 int cache_posix_fallocate(struct ofile *of, int fd, off_t offset, off_t length)
 {
-	(void)of;
-	trace("posix_fallocate", fd);
-	return real_posix_fallocate64(fd, offset, length);
+	struct mapping *m = mapping_of(of);
+	int ret;
+
+	if (bypassed(m))
+		return real_posix_fallocate64(fd, offset, length);
+	pthread_rwlock_wrlock(&m->lock);
+	/* glibc emulates it with writes where fallocate is missing: data first. */
+	ret = mapping_writeback_locked(m) < 0 ? errno : real_posix_fallocate64(fd, offset, length);
+	if (ret == 0 && offset + length > mapping_size(m)) {
+		mapping_kernel_extends(m, offset + length);
+		mapping_set_size(m, offset + length);
+	}
+	pthread_rwlock_unlock(&m->lock);
+	return ret;
 }
 
 int cache_fadvise(struct ofile *of, int fd, off_t offset, off_t length, int advice)
 {
 	(void)of;
-	trace("posix_fadvise", fd);
 	return real_posix_fadvise64(fd, offset, length, advice);
 }
 
 ssize_t cache_readahead(struct ofile *of, int fd, off64_t offset, size_t count)
 {
 	(void)of;
-	trace("readahead", fd);
 	return real_readahead(fd, offset, count);
+}
+
+/* ---- Sync points ---- */
+
+/* A write-back error recorded earlier and not reported yet, or 0. */
+static int take_wb_err(struct mapping *m)
+{
+	return __atomic_exchange_n(&m->wb_err, 0, __ATOMIC_RELAXED);
+}
+
+/* Write back @m for a sync point of the program's: 0 or -1 with errno. */
+static int writeback_for_sync(struct mapping *m)
+{
+	int err;
+
+	if (mapping_writeback(m) == 0 && !(err = take_wb_err(m)))
+		return 0;
+	err = take_wb_err(m);
+	return fail(err ? err : EIO);
 }
 
 int cache_fsync(struct ofile *of, int fd, bool datasync)
 {
-	(void)of;
-	trace(datasync ? "fdatasync" : "fsync", fd);
+	struct mapping *m = mapping_of(of);
+
+	if (!bypassed(m) && writeback_for_sync(m) < 0)
+		return -1;
 	return datasync ? real_fdatasync(fd) : real_fsync(fd);
 }
 
 int cache_sync_file_range(struct ofile *of, int fd, off64_t offset, off64_t nbytes,
 			  unsigned int flags)
 {
-	(void)of;
-	trace("sync_file_range", fd);
+	struct mapping *m = mapping_of(of);
+
+	if (!bypassed(m) && (flags & SYNC_FILE_RANGE_WRITE) && writeback_for_sync(m) < 0)
+		return -1;
 	return real_sync_file_range(fd, offset, nbytes, flags);
+}
+
+/* Before another process may use @fd: the kernel's position is folio's. */
+static void sync_position(int fd, struct ofile *of, void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&of->pos_lock);
+	if (!of->pos_in_kernel)
+		real_lseek64(fd, of->pos, SEEK_SET);
+	pthread_mutex_unlock(&of->pos_lock);
 }
 
 int cache_writeback_all(void)
 {
+	int saved_errno = errno, ret;
+
 	if (fdtable_in_vfork_child())	/* the parent writes back, not its vfork child */
 		return 0;
-	if (fdtable_any_tracked())
-		log_debug("writeback_all: every tracked file");
-	return 0;
+	if (!fdtable_any_tracked())
+		return 0;
+	ret = writeback_all();
+	fdtable_for_each(sync_position, NULL);
+	if (ret == 0)
+		errno = saved_errno;
+	return ret;
 }
 
 int cache_close(struct ofile *of, int fd)
 {
-	(void)of;
-	trace("close", fd);
-	return real_close(fd);
+	struct mapping *m = mapping_of(of);
+	int err = 0, ret;
+
+	/* The last fd of this open file description: close-to-open. */
+	if (writable(of) && __atomic_load_n(&of->refs, __ATOMIC_RELAXED) == 1 && !bypassed(m) &&
+	    writeback_for_sync(m) < 0)
+		err = errno;
+	ret = real_close(fd);
+	if (ret == 0 && err)
+		return fail(err);
+	return ret;
 }
+
+void cache_ofile_release(struct ofile *of)
+{
+	struct mapping *m = mapping_of(of);
+
+	if (writable(of) && !bypassed(m) && mapping_writeback(m) < 0)
+		log_warn("%s: write-back failed: %s", m->name, strerror(errno));
+}
+
+void cache_attr_begin(struct ofile *of)
+{
+	struct mapping *m = mapping_of(of);
+
+	if (!bypassed(m) && mapping_writeback(m) < 0)
+		log_warn("%s: write-back before a mode change failed: %s", m->name,
+			 strerror(errno));
+}
+
+void cache_attr_end(struct ofile *of)
+{
+	struct mapping *m = mapping_of(of);
+	int saved_errno = errno;
+
+	pthread_rwlock_wrlock(&m->lock);
+	m->privileged = m->kfd >= 0 && still_privileged(m->kfd);
+	pthread_rwlock_unlock(&m->lock);
+	errno = saved_errno;
+}
+
+/* ---- Maps and in-kernel copies ---- */
 
 void *cache_mmap(struct ofile *of, void *addr, size_t length, int prot, int flags, int fd,
 		 off_t offset)
 {
-	(void)of;
-	trace("mmap", fd);
+	struct mapping *m = mapping_of(of);
+
+	if (!bypassed(m)) {
+		pthread_rwlock_wrlock(&m->lock);
+		if (mapping_writeback_locked(m) == 0) {
+			drop_pages(m, 0, false);
+			__atomic_store_n(&m->bypass, true, __ATOMIC_RELEASE);
+			log_info("%s is mapped: passing it through from now on", m->name);
+		}
+		pthread_rwlock_unlock(&m->lock);
+	}
 	return real_mmap64(addr, length, prot, flags, fd, offset);
 }
 
-void cache_copy_prepare(struct ofile *in, struct ofile *out)
+/* Before an in-kernel copy: its data in the kernel, its position too. */
+static void copy_begin_one(struct ofile *of, int fd, bool destination)
 {
-	(void)in;
-	(void)out;
-	log_debug("copy_prepare:%s%s", in ? " source" : "", out ? " destination" : "");
+	struct mapping *m = mapping_of(of);
+
+	pthread_mutex_lock(&of->pos_lock);
+	if (!of->pos_in_kernel)
+		real_lseek64(fd, of->pos, SEEK_SET);
+	if (bypassed(m))
+		return;
+	pthread_rwlock_wrlock(&m->lock);
+	mapping_writeback_locked(m);
+	if (destination)
+		drop_pages(m, 0, true);
+	pthread_rwlock_unlock(&m->lock);
+}
+
+static void copy_end_one(struct ofile *of, int fd, bool destination)
+{
+	struct mapping *m = mapping_of(of);
+
+	if (!of->pos_in_kernel) {
+		off_t pos = real_lseek64(fd, 0, SEEK_CUR);
+
+		if (pos >= 0)
+			of->pos = pos;
+	}
+	pthread_mutex_unlock(&of->pos_lock);
+	if (!destination || bypassed(m))
+		return;
+	pthread_rwlock_wrlock(&m->lock);
+	refresh_locked(m);
+	pthread_rwlock_unlock(&m->lock);
+}
+
+void cache_copy_begin(struct ofile *in, int in_fd, struct ofile *out, int out_fd)
+{
+	if (in)
+		copy_begin_one(in, in_fd, in == out);
+	if (out && out != in)
+		copy_begin_one(out, out_fd, true);
+}
+
+void cache_copy_end(struct ofile *in, int in_fd, struct ofile *out, int out_fd)
+{
+	int saved_errno = errno;
+
+	if (out && out != in)
+		copy_end_one(out, out_fd, true);
+	if (in)
+		copy_end_one(in, in_fd, in == out);
+	errno = saved_errno;
 }
 
 void cache_stat_fixup(dev_t dev, ino_t ino, off_t *st_size, blkcnt_t *st_blocks)
 {
-	(void)st_size;
-	(void)st_blocks;
-	if (fdtable_inode_tracked(dev, ino))
-		log_debug("stat: inode %lu", (unsigned long)ino);
+	struct mapping *m;
+
+	urcu_bp_read_lock();
+	m = fdtable_inode_mapping(dev, ino);
+	if (m && !bypassed(m)) {
+		off_t size = mapping_size(m);
+
+		if (size > *st_size) {	/* dirty data past the kernel's end */
+			blkcnt_t blocks = (size + 4095) / 4096 * 8;
+
+			if (blocks > *st_blocks)
+				*st_blocks = blocks;
+		}
+		*st_size = size;
+	}
+	urcu_bp_read_unlock();
+}
+
+/* ---- Mappings: life cycle (fdtable's hooks) ---- */
+
+struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *st, int kfd,
+				  int kfd_accmode)
+{
+	static bool store_failed;
+	struct mapping *m;
+
+	if (!page_store_ready() && page_store_init(folio_config.cache_size) < 0) {
+		if (!store_failed)
+			log_warn("cannot reserve the %lluK cache: passing files through",
+				 (unsigned long long)folio_config.cache_size >> 10);
+		store_failed = true;
+		errno = EAGAIN;
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m || !(m->name = strdup(name))) {
+		free(m);
+		errno = ENOMEM;
+		return NULL;
+	}
+	m->id = __atomic_add_fetch(&last_mapping_id, 1, __ATOMIC_RELAXED);
+	pthread_rwlock_init(&m->lock, NULL);
+	pthread_mutex_init(&m->wb_lock, NULL);
+	m->size = m->ksize = st->st_size;
+	m->kfd = kfd;
+	m->kfd_accmode = kfd_accmode;
+	m->privileged = (st->st_mode & S_ISUID) ||
+			(st->st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) ||
+			fgetxattr(fd, "security.capability", NULL, 0) >= 0;
+	writeback_register(m);
+	return m;
+}
+
+void cache_mapping_reopened(struct mapping *m, int flags, const struct stat *st)
+{
+	/* Only O_TRUNC, or another process, changes the size behind folio. */
+	if (!(flags & O_TRUNC) && st->st_size == mapping_ksize(m))
+		return;
+	pthread_rwlock_wrlock(&m->lock);
+	if (bypassed(m))
+		;
+	else if (flags & O_TRUNC)
+		resize_locked(m, st->st_size);	/* what was written before is gone */
+	else if (st->st_size != mapping_ksize(m))
+		refresh_locked(m);
+	pthread_rwlock_unlock(&m->lock);
+}
+
+void cache_set_kfd(struct mapping *m, int kfd, int kfd_accmode)
+{
+	pthread_rwlock_wrlock(&m->lock);
+	m->kfd = kfd;
+	m->kfd_accmode = kfd_accmode;
+	pthread_rwlock_unlock(&m->lock);
+}
+
+void cache_mapping_retire(struct mapping *m)
+{
+	unsigned long lost = __atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED);
+
+	writeback_unregister(m);
+	log_debug("%s: writes took the lock shared %lu, retaken %lu, exclusive %lu times",
+		  m->name, m->lock_shared, m->lock_retaken, m->lock_exclusive);
+	if (!lost)
+		return;
+	/* Only after a failed write-back at the last close, already reported. */
+	log_error("%s: %lu pages could not be written back and are lost", m->name, lost);
+	pthread_rwlock_wrlock(&m->lock);
+	drop_pages(m, 0, false);
+	pthread_rwlock_unlock(&m->lock);
+}
+
+void cache_mapping_free(struct mapping *m)
+{
+	if (!m)
+		return;
+	pthread_rwlock_destroy(&m->lock);
+	pthread_mutex_destroy(&m->wb_lock);
+	free(m->name);
+	free(m);
+}
+
+void cache_after_fork_child(void)
+{
+	page_store_forget();
+	writeback_forget_all();
 }

@@ -1,20 +1,24 @@
 /*
  * cache.h - the page cache's entry points for tracked files.
  *
- * Every operation on a tracked fd reaches the cache through these functions,
- * after interpose has validated the arguments the way the kernel does and
- * fdtable has given a referenced ofile.  The page cache itself (DESIGN.md
- * §2.4) is the next step; until it lands each entry point serves the call
- * with the real libc function, so behaviour is exactly native and the
- * boundary is already where the cache will be.
+ * Every operation on a tracked fd reaches the cache through these functions
+ * (DESIGN.md §2.4): reads that hit are copied from the page store under RCU
+ * with no lock and no system call; misses read through folio's own fd with
+ * readahead; writes copy into pages under the mapping's write lock, taken
+ * shared unless the write may change the size; dirty pages go back to the
+ * kernel at the sync points (writeback.c).
  *
  * Conventions: functions return what the libc call they replace returns,
- * with errno set as it would set it; @of is referenced by the caller for the
- * duration of the call; an offset of -1 in the vectored calls means "at the
- * file position", as preadv2(2) defines it.
+ * with errno set as it would set it (and untouched on success); an offset of
+ * -1 in the vectored calls means "at the file position", as preadv2(2)
+ * defines it.  @of is referenced by the caller for the duration of the call,
+ * except for cache_pread() and positioned cache_readv(), which are called
+ * inside urcu_bp_read_lock() with an ofile from ofile_rcu(): on a miss they
+ * take a reference and leave the read-side section to do the I/O, and are
+ * back inside it when they return.
  *
- * Calls writeback (not yet: dirty data does not exist yet), fdtable, log and
- * real; called by interpose.
+ * Calls writeback, page, fdtable (to visit open files), log and real; called
+ * by interpose and fdtable.
  */
 #ifndef FOLIO_CACHE_H
 #define FOLIO_CACHE_H
@@ -24,6 +28,38 @@
 #include <sys/uio.h>
 
 #include "fdtable.h"
+
+struct stat;
+struct mapping;
+
+/*
+ * fdtable's hooks, each under fdtable_lock.  A new mapping for the file
+ * @name open as @fd with status @st, folio's own descriptor @kfd open with
+ * @kfd_accmode: NULL, with errno and a message, if the cache cannot take it.
+ */
+struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *st, int kfd,
+				  int kfd_accmode);
+/*
+ * Another open (@flags) of the inode of @m, which now has status @st: an
+ * O_TRUNC open truncated the file behind the cache; a size that changed
+ * otherwise means another process changed it (close-to-open).
+ */
+void cache_mapping_reopened(struct mapping *m, int flags, const struct stat *st);
+/* folio's own descriptor of @m is now @kfd (-1: none); waits for its users. */
+void cache_set_kfd(struct mapping *m, int kfd, int kfd_accmode);
+/* The last open of the inode is gone: nothing may use @m any more. */
+void cache_mapping_retire(struct mapping *m);
+/* Free @m, a grace period after it was retired. */
+void cache_mapping_free(struct mapping *m);
+
+/*
+ * The last reference to @of is gone (not under fdtable_lock, outside any
+ * read-side section): write back what it may have written.
+ */
+void cache_ofile_release(struct ofile *of);
+
+/* fork child, no other thread: forget the cache, start afresh when needed. */
+void cache_after_fork_child(void);
 
 /* Data. */
 ssize_t cache_read(struct ofile *of, int fd, void *buf, size_t count);
@@ -62,16 +98,26 @@ int cache_writeback_all(void);
  */
 int cache_close(struct ofile *of, int fd);
 
+/*
+ * chmod or chown of the inode of @of: begin writes its dirty data back,
+ * end (errno preserved) re-reads whether writes must drop set-id bits.
+ */
+void cache_attr_begin(struct ofile *of);
+void cache_attr_end(struct ofile *of);
+
 /* A tracked file is about to be mapped: write back and pass through. */
 void *cache_mmap(struct ofile *of, void *addr, size_t length, int prot, int flags, int fd,
 		 off_t offset);
 
 /*
- * sendfile, copy_file_range and splice are about to read from @in and/or
- * write to @out (either may be NULL when untracked): write back the source,
- * forget destination pages.
+ * sendfile, copy_file_range and splice read from @in and/or write to @out
+ * (either may be NULL when untracked) in the kernel, at the file positions
+ * or not.  Begin: write back, give the kernel folio's positions and hold
+ * them.  End: take the positions back, forget destination pages the copy
+ * overwrote, take the destination's size from the kernel.  Preserves errno.
  */
-void cache_copy_prepare(struct ofile *in, struct ofile *out);
+void cache_copy_begin(struct ofile *in, int in_fd, struct ofile *out, int out_fd);
+void cache_copy_end(struct ofile *in, int in_fd, struct ofile *out, int out_fd);
 
 /*
  * stat family: @st_size and @st_blocks as the kernel reported them for the

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
+#include "cache.h"
 #include "config.h"
 #include "fdtable.h"
 #include "log.h"
@@ -63,6 +64,7 @@ static const unsigned long cached_fs_types[] = {
 };
 
 static void close_own_fd(struct finode *fi);
+static void set_own_fd(struct finode *fi, int fd, int accmode);
 static void own_fd_lost(int fd);
 
 static void lock_table(sigset_t *old)
@@ -118,13 +120,17 @@ static void finode_free(struct folio_deferred *d)
 {
 	struct finode *fi = caa_container_of(d, struct finode, free_later);
 
+	cache_mapping_free(fi->mapping);
 	free(fi->name);
 	free(fi);
 }
 
 static void ofile_free(struct folio_deferred *d)
 {
-	free(caa_container_of(d, struct ofile, free_later));
+	struct ofile *of = caa_container_of(d, struct ofile, free_later);
+
+	pthread_mutex_destroy(&of->pos_lock);
+	free(of);
 }
 
 void fdtable_vfork_begin(void)
@@ -186,8 +192,10 @@ void ofile_put(struct ofile *of)
 	if (__atomic_sub_fetch(&of->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	saved_errno = errno;
+	cache_ofile_release(of);	/* writes back: outside the table lock */
 	lock_table(&old);
 	if (--fi->nopen == 0) {
+		cache_mapping_retire(fi->mapping);
 		close_own_fd(fi);
 		cds_hlist_del_rcu(&fi->hnode);
 		__atomic_store_n(&ninodes, ninodes - 1, __ATOMIC_RELAXED);
@@ -326,20 +334,34 @@ static void own_fd_lost(int fd)
 
 		cds_hlist_for_each_entry_2(fi, &inode_hash[i], hnode)
 			if (fi->kfd == fd)
-				fi->kfd = -1;
+				set_own_fd(fi, -1, 0);
 	}
 	unlock_table(&old);
 	log_warn("folio's own descriptor %d was closed by the program", fd);
 }
 
+/*
+ * @fi's own descriptor is now @fd (-1: none).  The cache stops using the old
+ * one before this returns.  Under fdtable_lock.
+ */
+static void set_own_fd(struct finode *fi, int fd, int accmode)
+{
+	fi->kfd = fd;
+	fi->kfd_accmode = accmode;
+	if (fi->mapping)
+		cache_set_kfd(fi->mapping, fd, accmode);
+}
+
 /* Close folio's own descriptor of @fi.  Under fdtable_lock. */
 static void close_own_fd(struct finode *fi)
 {
-	if (fi->kfd < 0)
+	int fd = fi->kfd;
+
+	if (fd < 0)
 		return;
-	mark_owned(fi->kfd, false);
-	real_close(fi->kfd);
-	fi->kfd = -1;
+	set_own_fd(fi, -1, 0);
+	mark_owned(fd, false);
+	real_close(fd);
 }
 
 /* Does access mode @want grant more than @have? */
@@ -357,19 +379,23 @@ static void widen_own_fd(struct finode *fi, int app_fd, int accmode)
 {
 	int want = fi->kfd < 0 ? accmode :
 		   wider_access(accmode, fi->kfd_accmode) ? O_RDWR : fi->kfd_accmode;
-	int fd;
+	int fd, old;
 
 	if (fi->kfd >= 0 && want == fi->kfd_accmode)
 		return;
 	fd = open_own_fd(app_fd, want);
 	if (fd < 0) {
 		if (fi->kfd < 0)
-			log_info("%s: folio cannot reopen it (%s)", fi->name, strerror(errno));
+			log_info("not tracking %s: folio cannot reopen it (%s)", fi->name,
+				 strerror(errno));
 		return;
 	}
-	close_own_fd(fi);
-	fi->kfd = fd;
-	fi->kfd_accmode = want;
+	old = fi->kfd;
+	set_own_fd(fi, fd, want);	/* the cache moves over before the old one closes */
+	if (old >= 0) {
+		mark_owned(old, false);
+		real_close(old);
+	}
 }
 
 int fdtable_move_owned(int fd)
@@ -393,11 +419,11 @@ int fdtable_move_owned(int fd)
 
 		if (to >= 0 && (unsigned int)to < FD_SLOTS) {
 			mark_owned(to, true);
-			fi->kfd = to;
+			set_own_fd(fi, to, fi->kfd_accmode);
 		} else {
 			if (to >= 0)
 				real_close(to);
-			fi->kfd = -1;	/* dup2 takes the number: folio loses its fd */
+			set_own_fd(fi, -1, 0);	/* dup2 takes the number: folio loses its fd */
 		}
 		moved = fd;
 	}
@@ -427,6 +453,39 @@ int fdtable_close_range_unowned(unsigned int first, unsigned int last, int flags
 	return ret;
 }
 
+/*
+ * A finode for the file open as @fd, with its own descriptor and a mapping,
+ * or NULL (with a message saying why) if folio cannot cache it.  Under
+ * fdtable_lock.
+ */
+static struct finode *finode_new(int fd, const struct stat *st, int accmode, const char *path)
+{
+	struct finode *fi = calloc(1, sizeof(*fi));
+
+	if (!fi || !(fi->name = strdup(path))) {
+		free(fi);
+		errno = ENOMEM;
+		return NULL;
+	}
+	fi->dev = st->st_dev;
+	fi->ino = st->st_ino;
+	fi->kfd = -1;
+	widen_own_fd(fi, fd, accmode);
+	if (fi->kfd < 0) {
+		free(fi->name);
+		free(fi);
+		return NULL;	/* widen_own_fd() said why */
+	}
+	fi->mapping = cache_mapping_new(fi->name, fd, st, fi->kfd, fi->kfd_accmode);
+	if (!fi->mapping) {
+		close_own_fd(fi);
+		free(fi->name);
+		free(fi);
+		return NULL;
+	}
+	return fi;
+}
+
 static struct ofile *ofile_new(int fd, const struct stat *st, int flags, const char *path)
 {
 	struct ofile *of = calloc(1, sizeof(*of));
@@ -436,24 +495,24 @@ static struct ofile *ofile_new(int fd, const struct stat *st, int flags, const c
 	if (!of)
 		return NULL;
 	of->flags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC);
+	pthread_mutex_init(&of->pos_lock, NULL);
 	lock_table(&old);
 	fi = inode_lookup(st->st_dev, st->st_ino);
 	if (!fi) {
-		fi = calloc(1, sizeof(*fi));
+		fi = finode_new(fd, st, flags & O_ACCMODE, path);
 		if (!fi) {
 			unlock_table(&old);
+			pthread_mutex_destroy(&of->pos_lock);
 			free(of);
 			return NULL;
 		}
-		fi->dev = st->st_dev;
-		fi->ino = st->st_ino;
-		fi->name = strdup(path);
-		fi->kfd = -1;
 		cds_hlist_add_head_rcu(&fi->hnode, inode_bucket(fi->dev, fi->ino));
 		__atomic_store_n(&ninodes, ninodes + 1, __ATOMIC_RELAXED);
+	} else {
+		widen_own_fd(fi, fd, flags & O_ACCMODE);
+		cache_mapping_reopened(fi->mapping, flags, st);
 	}
 	fi->nopen++;
-	widen_own_fd(fi, fd, flags & O_ACCMODE);
 	of->inode = fi;
 	unlock_table(&old);
 	return of;
@@ -580,7 +639,8 @@ void fdtable_open(int fd, int dirfd, const char *path, int flags)
 	}
 	of = ofile_new(fd, &st, flags, path);
 	if (!of) {
-		log_warn("not tracking %s: out of memory", path);
+		if (errno == ENOMEM)
+			log_warn("not tracking %s: out of memory", path);
 		goto out;
 	}
 	slot_install(fd, of);
@@ -628,6 +688,43 @@ void fdtable_set_flags(int fd, int flags)
 	__atomic_store_n(&of->flags, (of->flags & ~settable) | (flags & settable),
 			 __ATOMIC_RELAXED);
 	ofile_put(of);
+}
+
+void fdtable_for_each(void (*fn)(int fd, struct ofile *of, void *arg), void *arg)
+{
+	unsigned int high = __atomic_load_n(&fd_high, __ATOMIC_RELAXED);
+
+	for (unsigned int fd = 0; fd < high; fd++) {
+		struct ofile *of;
+
+		if (!fd_tracked(fd) || !(of = ofile_get(fd)))
+			continue;
+		fn(fd, of, arg);
+		ofile_put(of);
+	}
+}
+
+struct mapping *fdtable_inode_mapping(dev_t dev, ino_t ino)
+{
+	struct finode *fi = fdtable_any_tracked() ? inode_lookup(dev, ino) : NULL;
+
+	return fi ? fi->mapping : NULL;
+}
+
+struct ofile *fdtable_inode_ofile_get(dev_t dev, ino_t ino)
+{
+	unsigned int high = __atomic_load_n(&fd_high, __ATOMIC_RELAXED);
+
+	for (unsigned int fd = 0; fd < high; fd++) {
+		struct ofile *of;
+
+		if (!fd_tracked(fd) || !(of = ofile_get(fd)))
+			continue;
+		if (of->inode->dev == dev && of->inode->ino == ino)
+			return of;
+		ofile_put(of);
+	}
+	return NULL;
 }
 
 void fdtable_before_fork(void)

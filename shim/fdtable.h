@@ -23,7 +23,9 @@
 #ifndef FOLIO_FDTABLE_H
 #define FOLIO_FDTABLE_H
 
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "compiler.h"
@@ -43,6 +45,7 @@ struct finode {
 	 */
 	int kfd;
 	int kfd_accmode;
+	struct mapping *mapping;	/* the cache's state for the inode; never NULL */
 	struct folio_deferred free_later;
 };
 
@@ -50,6 +53,16 @@ struct ofile {
 	struct finode *inode;
 	int flags;			/* O_ACCMODE and status flags, as F_GETFL */
 	unsigned long refs;		/* fd slots + callers in flight; atomic */
+	/*
+	 * The file position of read(), write() and lseek(), kept by folio
+	 * (the kernel's stays where the open left it) unless @pos_in_kernel:
+	 * then the kernel's is the position (the file is bypassed, or a child
+	 * process may share it).  Under @pos_lock.
+	 */
+	pthread_mutex_t pos_lock;
+	off_t pos;
+	bool pos_in_kernel;
+	uint64_t ra_next;		/* the page a sequential reader wants next */
 	struct folio_deferred free_later;
 };
 
@@ -150,6 +163,21 @@ int fdtable_move_owned(int fd);
  * close_range on the pieces between them.  Returns 0 or -1 with errno.
  */
 int fdtable_close_range_unowned(unsigned int first, unsigned int last, int flags);
+
+/*
+ * Call @fn(@fd, @of, @arg) for every tracked fd, with a reference on @of
+ * held across the call.  For the sync points that visit every open file.
+ */
+void fdtable_for_each(void (*fn)(int fd, struct ofile *of, void *arg), void *arg);
+
+/*
+ * The mapping of the tracked inode @dev/@ino, or NULL.  Inside
+ * urcu_bp_read_lock(): valid until the read-side section ends.
+ */
+struct mapping *fdtable_inode_mapping(dev_t dev, ino_t ino);
+
+/* A referenced ofile open on the inode @dev/@ino, or NULL. */
+struct ofile *fdtable_inode_ofile_get(dev_t dev, ino_t ino);
 
 /* Is any file tracked at all?  A quick exit for path-based wrappers. */
 bool fdtable_any_tracked(void);

@@ -30,6 +30,7 @@ static void after_fork_child(void)
 {
 	folio_rcu_after_fork_child();
 	fdtable_after_fork_child();
+	cache_after_fork_child();
 	stdio_after_fork_child();
 }
 

@@ -2,9 +2,8 @@
  * interpose_map.c - memory maps and in-kernel copies, the two ways data
  * moves without read/write.  A tracked file being mapped, or copied by the
  * kernel, must first see everything folio holds for it (DESIGN.md §4).
- * munmap and mremap pass through for now; the page cache will follow the
- * mappings of tracked files here (a mapped file stays pass-through until its
- * last mapping is gone).
+ * munmap and mremap pass through: a tracked file once mapped passes through
+ * until its last close (see cache_mmap()).
  */
 #include <stdarg.h>
 
@@ -54,45 +53,51 @@ FOLIO_EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size, i
 	return real_mremap(old_address, old_size, new_size, flags, new_address);
 }
 
-/* Before the kernel copies between @in and @out, if either is tracked. */
-static void copy_prepare(int in, int out)
-{
-	struct ofile *in_of = ofile_get(in), *out_of = ofile_get(out);
-
-	if (in_of || out_of)
-		cache_copy_prepare(in_of, out_of);
-	if (in_of)
-		ofile_put(in_of);
-	if (out_of)
-		ofile_put(out_of);
-}
+/*
+ * The kernel copies between @in and @out, at least one tracked: around the
+ * copy, the cache writes back and lends the kernel its file positions.
+ */
+#define TRACKED_COPY(in, out, real_call) \
+	do { \
+		struct ofile *in_of = ofile_get(in), *out_of = ofile_get(out); \
+		ssize_t ret; \
+		cache_copy_begin(in_of, in, out_of, out); \
+		ret = real_call; \
+		cache_copy_end(in_of, in, out_of, out); \
+		if (in_of) \
+			ofile_put(in_of); \
+		if (out_of) \
+			ofile_put(out_of); \
+		return ret; \
+	} while (0)
 
 FOLIO_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 {
-	if (unlikely(fd_tracked(in_fd) || fd_tracked(out_fd)))
-		copy_prepare(in_fd, out_fd);
-	return real_sendfile(out_fd, in_fd, offset, count);
+	if (likely(!fd_tracked(in_fd) && !fd_tracked(out_fd)))
+		return real_sendfile(out_fd, in_fd, offset, count);
+	TRACKED_COPY(in_fd, out_fd, real_sendfile(out_fd, in_fd, offset, count));
 }
 
 FOLIO_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
 {
-	if (unlikely(fd_tracked(in_fd) || fd_tracked(out_fd)))
-		copy_prepare(in_fd, out_fd);
-	return real_sendfile64(out_fd, in_fd, offset, count);
+	if (likely(!fd_tracked(in_fd) && !fd_tracked(out_fd)))
+		return real_sendfile64(out_fd, in_fd, offset, count);
+	TRACKED_COPY(in_fd, out_fd, real_sendfile64(out_fd, in_fd, offset, count));
 }
 
 FOLIO_EXPORT ssize_t copy_file_range(int in_fd, off64_t *in_off, int out_fd, off64_t *out_off,
 				     size_t length, unsigned int flags)
 {
-	if (unlikely(fd_tracked(in_fd) || fd_tracked(out_fd)))
-		copy_prepare(in_fd, out_fd);
-	return real_copy_file_range(in_fd, in_off, out_fd, out_off, length, flags);
+	if (likely(!fd_tracked(in_fd) && !fd_tracked(out_fd)))
+		return real_copy_file_range(in_fd, in_off, out_fd, out_off, length, flags);
+	TRACKED_COPY(in_fd, out_fd,
+		     real_copy_file_range(in_fd, in_off, out_fd, out_off, length, flags));
 }
 
 FOLIO_EXPORT ssize_t splice(int in_fd, off64_t *in_off, int out_fd, off64_t *out_off,
 			    size_t length, unsigned int flags)
 {
-	if (unlikely(fd_tracked(in_fd) || fd_tracked(out_fd)))
-		copy_prepare(in_fd, out_fd);
-	return real_splice(in_fd, in_off, out_fd, out_off, length, flags);
+	if (likely(!fd_tracked(in_fd) && !fd_tracked(out_fd)))
+		return real_splice(in_fd, in_off, out_fd, out_off, length, flags);
+	TRACKED_COPY(in_fd, out_fd, real_splice(in_fd, in_off, out_fd, out_off, length, flags));
 }

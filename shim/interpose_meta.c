@@ -1,7 +1,9 @@
 /*
  * interpose_meta.c - calls on names or metadata that must agree with the
  * cache: the stat family reports the logical size of tracked files,
- * truncate(2) of a tracked file goes through the cache, rename and unlink
+ * truncate(2) of a tracked file goes through the cache, a mode or owner
+ * change waits for the file's data to reach the kernel first (a write-back
+ * after chmod u+s would make the kernel drop the bit), rename and unlink
  * pass through (folio keys files by inode, so a tracked file renamed or
  * unlinked while open keeps working; the wrappers are the place where names
  * in messages and statistics follow).
@@ -200,4 +202,87 @@ FOLIO_EXPORT int unlink(const char *path)
 FOLIO_EXPORT int unlinkat(int dirfd, const char *path, int flags)
 {
 	return real_unlinkat(dirfd, path, flags);
+}
+
+/*
+ * chmod and chown of a tracked inode: its data goes to the kernel before, as
+ * the program wrote it before; afterwards the cache learns whether writes
+ * must now drop set-id bits.  Returns the referenced ofile or NULL.
+ */
+static struct ofile *attr_begin(int fd, int dirfd, const char *path, int flags)
+{
+	struct ofile *of;
+	struct stat st;
+	int saved_errno = errno;
+
+	if (likely(!fdtable_any_tracked()))
+		return NULL;
+	if (path ? real_fstatat(dirfd, path, &st, flags & AT_SYMLINK_NOFOLLOW) :
+		   real_fstat(fd, &st)) {
+		errno = saved_errno;
+		return NULL;
+	}
+	of = fdtable_inode_ofile_get(st.st_dev, st.st_ino);
+	if (of)
+		cache_attr_begin(of);
+	errno = saved_errno;
+	return of;
+}
+
+static int attr_end(struct ofile *of, int ret)
+{
+	if (of) {
+		cache_attr_end(of);
+		ofile_put(of);
+	}
+	return ret;
+}
+
+FOLIO_EXPORT int chmod(const char *path, mode_t mode)
+{
+	struct ofile *of = attr_begin(-1, AT_FDCWD, path, 0);
+
+	return attr_end(of, real_chmod(path, mode));
+}
+
+FOLIO_EXPORT int fchmod(int fd, mode_t mode)
+{
+	struct ofile *of = attr_begin(fd, -1, NULL, 0);
+
+	return attr_end(of, real_fchmod(fd, mode));
+}
+
+FOLIO_EXPORT int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
+{
+	struct ofile *of = attr_begin(-1, dirfd, path, flags);
+
+	return attr_end(of, real_fchmodat(dirfd, path, mode, flags));
+}
+
+FOLIO_EXPORT int chown(const char *path, uid_t owner, gid_t group)
+{
+	struct ofile *of = attr_begin(-1, AT_FDCWD, path, 0);
+
+	return attr_end(of, real_chown(path, owner, group));
+}
+
+FOLIO_EXPORT int lchown(const char *path, uid_t owner, gid_t group)
+{
+	struct ofile *of = attr_begin(-1, AT_FDCWD, path, AT_SYMLINK_NOFOLLOW);
+
+	return attr_end(of, real_lchown(path, owner, group));
+}
+
+FOLIO_EXPORT int fchown(int fd, uid_t owner, gid_t group)
+{
+	struct ofile *of = attr_begin(fd, -1, NULL, 0);
+
+	return attr_end(of, real_fchown(fd, owner, group));
+}
+
+FOLIO_EXPORT int fchownat(int dirfd, const char *path, uid_t owner, gid_t group, int flags)
+{
+	struct ofile *of = attr_begin(-1, dirfd, path, flags);
+
+	return attr_end(of, real_fchownat(dirfd, path, owner, group, flags));
 }

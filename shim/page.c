@@ -27,13 +27,13 @@ static struct {
 };
 
 struct page_key {
-	const void *owner;
+	uint64_t owner;
 	uint64_t index;
 };
 
-static unsigned long page_hash(const void *owner, uint64_t index)
+static unsigned long page_hash(uint64_t owner, uint64_t index)
 {
-	uint64_t h = ((uintptr_t)owner >> 4) * 0x9E3779B97F4A7C15ull;
+	uint64_t h = owner * 0x9E3779B97F4A7C15ull;
 
 	h ^= (index + 0x632BE59BD9B4E019ull) * 0xC2B2AE3D27D4EB4Full;
 	return h ^ (h >> 31);
@@ -105,6 +105,22 @@ int page_store_init(size_t bytes)
 	return 0;
 }
 
+/* Give back the arena and the arrays; forget the hash. */
+static void unmap_store(void)
+{
+	if (store.arena)
+		real_munmap(store.arena, store.nr_pages * FOLIO_PAGE_BYTES);
+	if (store.pages)
+		real_munmap(store.pages, store.nr_pages * sizeof(struct page));
+	if (store.free)
+		real_munmap(store.free, store.nr_pages * sizeof(struct page *));
+	store.hash = NULL;
+	store.arena = NULL;
+	store.pages = NULL;
+	store.free = NULL;
+	store.nr_pages = store.nr_free = 0;
+}
+
 void page_store_destroy(void)
 {
 	if (store.hash) {
@@ -118,17 +134,18 @@ void page_store_destroy(void)
 		folio_defer_flush();	/* deferred frees into the store have run */
 		cds_lfht_destroy(store.hash, NULL);
 	}
-	if (store.arena)
-		real_munmap(store.arena, store.nr_pages * FOLIO_PAGE_BYTES);
-	if (store.pages)
-		real_munmap(store.pages, store.nr_pages * sizeof(struct page));
-	if (store.free)
-		real_munmap(store.free, store.nr_pages * sizeof(struct page *));
-	store.hash = NULL;
-	store.arena = NULL;
-	store.pages = NULL;
-	store.free = NULL;
-	store.nr_pages = store.nr_free = 0;
+	unmap_store();
+}
+
+void page_store_forget(void)
+{
+	unmap_store();		/* the hash is left behind: small */
+	pthread_mutex_init(&store.free_lock, NULL);
+}
+
+bool page_store_ready(void)
+{
+	return store.hash != NULL;
 }
 
 size_t page_store_capacity(void)
@@ -156,7 +173,7 @@ size_t page_store_used(void)
 	return used;
 }
 
-struct page *page_find(const void *owner, uint64_t index)
+struct page *page_find(uint64_t owner, uint64_t index)
 {
 	struct page_key key = { owner, index };
 	struct cds_lfht_iter iter;
@@ -269,7 +286,7 @@ static void page_free_deferred(struct folio_deferred *d)
 	page_free(caa_container_of(d, struct page, free_later));
 }
 
-struct page *page_insert(struct page *page, const void *owner, uint64_t index)
+struct page *page_insert(struct page *page, uint64_t owner, uint64_t index, unsigned int flags)
 {
 	struct page_key key = { owner, index };
 	struct cds_lfht_node *node;
@@ -285,7 +302,7 @@ struct page *page_insert(struct page *page, const void *owner, uint64_t index)
 	node = cds_lfht_add_unique(store.hash, page_hash(owner, index), page_match, &key,
 				   &page->node);
 	if (node == &page->node) {
-		__atomic_store_n(&page->flags, PAGE_HASHED, __ATOMIC_RELEASE);
+		__atomic_store_n(&page->flags, PAGE_HASHED | flags, __ATOMIC_RELEASE);
 		pthread_mutex_unlock(&page->lock);
 		return page;
 	}
@@ -307,7 +324,7 @@ bool page_remove(struct page *page)
 	return true;
 }
 
-void page_for_each_of(const void *owner, void (*fn)(struct page *page, void *arg), void *arg)
+void page_for_each_of(uint64_t owner, void (*fn)(struct page *page, void *arg), void *arg)
 {
 	struct cds_lfht_iter iter;
 	struct page *page;

@@ -4,8 +4,10 @@
  * Owns the arena (page memory and descriptors, allocated once, so the hit
  * path never allocates), the page hash (a liburcu cds_lfht keyed by owner
  * and page index, sized once for the arena: it never resizes), the free
- * list and the clock hand that reclaims clean pages.  The owner is the
- * cache's per-inode state; the store never looks inside it.
+ * list and the clock hand that reclaims clean pages.  The owner is a
+ * number the cache gives each open inode and never reuses: pages of an
+ * inode closed for good are never found again and the clock hand takes them
+ * back, so the last close costs nothing here.
  *
  * Rules, following mm/filemap.c's shape:
  *   - Lookups (page_find) and untorn copies (page_copy_out) run inside
@@ -43,18 +45,20 @@
 
 enum page_flags {
 	PAGE_HASHED = 1 << 0,	/* findable in the page hash */
-	PAGE_DIRTY = 1 << 1,	/* newer than the kernel's copy */
+	PAGE_DIRTY = 1 << 1,	/* newer than the kernel's copy; on its owner's dirty list */
+	PAGE_WRITEBACK = 1 << 2,	/* its data is being written to the kernel */
 };
 
 struct page {
 	struct cds_lfht_node node;	/* in the page hash */
-	const void *owner;		/* key: the inode state the page belongs to */
+	uint64_t owner;			/* key: the inode state the page belongs to */
 	uint64_t index;			/* key: file offset >> FOLIO_PAGE_SHIFT */
 	unsigned int seq;		/* odd while a writer changes the data */
 	unsigned int flags;		/* enum page_flags; under the page lock */
 	unsigned char referenced;	/* touched since the clock hand passed */
 	pthread_mutex_t lock;		/* orders the writers of this page */
 	struct folio_deferred free_later;
+	struct page *dirty_next;	/* the owner's dirty list, while PAGE_DIRTY */
 	unsigned char *data;		/* FOLIO_PAGE_BYTES in the arena */
 };
 
@@ -68,13 +72,23 @@ int page_store_init(size_t bytes);
 /* Release everything page_store_init() made; no page may be in use. */
 void page_store_destroy(void);
 
+/*
+ * In a fork child, with no other thread: abandon the store (another thread
+ * of the parent may have been changing it) and give back its memory.  The
+ * next page_store_init() starts afresh.
+ */
+void page_store_forget(void);
+
+/* Has page_store_init() succeeded (and not been undone)? */
+bool page_store_ready(void);
+
 /* Pages in the arena, pages not on the free list, pages reclaimed so far. */
 size_t page_store_capacity(void);
 size_t page_store_used(void);
 unsigned long page_store_reclaimed(void);
 
 /* The page of @owner at @index, or NULL.  Inside urcu_bp_read_lock(). */
-struct page *page_find(const void *owner, uint64_t index);
+struct page *page_find(uint64_t owner, uint64_t index);
 
 /*
  * Copy @len bytes from offset @off of @page into @dst, never torn by a
@@ -97,12 +111,12 @@ struct page *page_alloc(void);
 void page_free(struct page *page);
 
 /*
- * Make @page (filled by the caller) the page of @owner at @index.  If another
- * thread inserted that page first, @page is freed and the winner returned
- * (add-unique, as filemap_add_folio() loses a race).  Inside
- * urcu_bp_read_lock().
+ * Make @page (filled by the caller) the page of @owner at @index, with
+ * @flags (0 or PAGE_DIRTY) besides PAGE_HASHED.  If another thread inserted
+ * that page first, @page is freed and the winner returned (add-unique, as
+ * filemap_add_folio() loses a race).  Inside urcu_bp_read_lock().
  */
-struct page *page_insert(struct page *page, const void *owner, uint64_t index);
+struct page *page_insert(struct page *page, uint64_t owner, uint64_t index, unsigned int flags);
 
 /*
  * Take @page out of the hash; its memory returns to the free list after a
@@ -120,6 +134,6 @@ void page_write_end(struct page *page);
  * urcu_bp_read_lock() taken here.  O(capacity): for truncation and the last
  * close, not for the hot path.
  */
-void page_for_each_of(const void *owner, void (*fn)(struct page *page, void *arg), void *arg);
+void page_for_each_of(uint64_t owner, void (*fn)(struct page *page, void *arg), void *arg);
 
 #endif

@@ -269,7 +269,21 @@ X(int, renameat2, (int, const char *, int, const char *, unsigned int), \
   syscall(SYS_renameat2, da, a, db, b, f)) \
 X(int, unlink, (const char *), (const char *p), (p), syscall(SYS_unlinkat, AT_FDCWD, p, 0)) \
 X(int, unlinkat, (int, const char *, int), (int d, const char *p, int f), (d, p, f), \
-  syscall(SYS_unlinkat, d, p, f))
+  syscall(SYS_unlinkat, d, p, f)) \
+X(int, chmod, (const char *, mode_t), (const char *p, mode_t m), (p, m), \
+  syscall(SYS_fchmodat, AT_FDCWD, p, m)) \
+X(int, fchmod, (int, mode_t), (int fd, mode_t m), (fd, m), syscall(SYS_fchmod, fd, m)) \
+X(int, fchmodat, (int, const char *, mode_t, int), (int d, const char *p, mode_t m, int f), \
+  (d, p, m, f), ENOSYS_FAIL(-1)) \
+X(int, chown, (const char *, uid_t, gid_t), (const char *p, uid_t u, gid_t g), (p, u, g), \
+  syscall(SYS_fchownat, AT_FDCWD, p, u, g, 0)) \
+X(int, lchown, (const char *, uid_t, gid_t), (const char *p, uid_t u, gid_t g), (p, u, g), \
+  syscall(SYS_fchownat, AT_FDCWD, p, u, g, AT_SYMLINK_NOFOLLOW)) \
+X(int, fchown, (int, uid_t, gid_t), (int fd, uid_t u, gid_t g), (fd, u, g), \
+  syscall(SYS_fchown, fd, u, g)) \
+X(int, fchownat, (int, const char *, uid_t, gid_t, int), \
+  (int d, const char *p, uid_t u, gid_t g, int f), (d, p, u, g, f), \
+  syscall(SYS_fchownat, d, p, u, g, f))
 
 #define FOLIO_REAL_MEMBER(ret, name, proto, params, args, fallback) ret (*name) proto;
 struct folio_real {

@@ -21,7 +21,8 @@ UNIT_LIBS    = $(shell pkg-config --cflags --libs liburcu-bp liburcu-cds) -lcrit
 UNIT_TESTS  := $(TESTS_DIR)/test_config $(TESTS_DIR)/test_pathmatch $(TESTS_DIR)/test_page
 PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
 	       $(TESTS_DIR)/fdcheck $(TESTS_DIR)/fdcheck-fortify \
-	       $(TESTS_DIR)/fsx $(TESTS_DIR)/fsx-fortify
+	       $(TESTS_DIR)/fsx $(TESTS_DIR)/fsx-fortify \
+	       $(TESTS_DIR)/cachecheck $(TESTS_DIR)/cachecheck-fortify
 PROGRAMS    += $(TESTS_DIR)/allocator.so
 PROGRAM_TESTS := $(TESTS_DIR)/test_programs
 

@@ -22,30 +22,30 @@ static void teardown(void)
 }
 
 /* Page contents that name their owner and index in every byte. */
-static unsigned char pattern(const void *owner, uint64_t index, size_t i)
+static unsigned char pattern(uint64_t owner, uint64_t index, size_t i)
 {
-	return (unsigned char)((uintptr_t)owner * 7 + index * 13 + i);
+	return (unsigned char)(owner * 7 + index * 13 + i);
 }
 
-static void fill(struct page *page, const void *owner, uint64_t index)
+static void fill(struct page *page, uint64_t owner, uint64_t index)
 {
 	for (size_t i = 0; i < FOLIO_PAGE_BYTES; i++)
 		page->data[i] = pattern(owner, index, i);
 }
 
-static struct page *add(const void *owner, uint64_t index)
+static struct page *add(uint64_t owner, uint64_t index)
 {
 	struct page *page = page_alloc(), *got;
 
 	cr_assert_not_null(page);
 	fill(page, owner, index);
 	urcu_bp_read_lock();
-	got = page_insert(page, owner, index);
+	got = page_insert(page, owner, index, 0);
 	urcu_bp_read_unlock();
 	return got;
 }
 
-static const int owner_a, owner_b;
+static const uint64_t owner_a = 1, owner_b = 2;
 
 Test(page, find_copy_remove, .fini = teardown)
 {
@@ -53,21 +53,21 @@ Test(page, find_copy_remove, .fini = teardown)
 	struct page *page;
 
 	setup(64);
-	page = add(&owner_a, 5);
+	page = add(owner_a, 5);
 	cr_expect_eq(page_store_used(), 1);
 	urcu_bp_read_lock();
-	cr_expect_eq(page_find(&owner_a, 5), page);
-	cr_expect_null(page_find(&owner_a, 6));
-	cr_expect_null(page_find(&owner_b, 5));
+	cr_expect_eq(page_find(owner_a, 5), page);
+	cr_expect_null(page_find(owner_a, 6));
+	cr_expect_null(page_find(owner_b, 5));
 	page_copy_out(page, 100, 200, buf);
 	urcu_bp_read_unlock();
 	for (size_t i = 0; i < 200; i++)
-		cr_assert_eq(buf[i], pattern(&owner_a, 5, 100 + i));
+		cr_assert_eq(buf[i], pattern(owner_a, 5, 100 + i));
 	pthread_mutex_lock(&page->lock);
 	urcu_bp_read_lock();
 	cr_expect(page_remove(page));
 	cr_expect_not(page_remove(page), "removed twice");
-	cr_expect_null(page_find(&owner_a, 5));
+	cr_expect_null(page_find(owner_a, 5));
 	urcu_bp_read_unlock();
 	pthread_mutex_unlock(&page->lock);
 	folio_defer_flush();		/* the removed page went back to the free list */
@@ -84,7 +84,7 @@ static void *insert_same(void *arg)
 
 	memset(page->data, (int)id, FOLIO_PAGE_BYTES);
 	urcu_bp_read_lock();
-	race_result[id] = page_insert(page, &owner_a, 42);
+	race_result[id] = page_insert(page, owner_a, 42, 0);
 	urcu_bp_read_unlock();
 	return NULL;
 }
@@ -112,7 +112,7 @@ Test(page, reclaim_spares_dirty_pages, .fini = teardown)
 
 	setup(16);
 	for (uint64_t i = 0; i < 16; i++) {
-		struct page *page = add(&owner_a, i);
+		struct page *page = add(owner_a, i);
 
 		if (i % 2 == 0) {
 			page_write_begin(page);
@@ -129,10 +129,10 @@ Test(page, reclaim_spares_dirty_pages, .fini = teardown)
 	cr_expect_eq(page_store_reclaimed(), 8);
 	urcu_bp_read_lock();
 	for (int i = 0; i < 8; i++) {
-		cr_expect_eq(page_find(&owner_a, 2 * i), dirty[i], "a dirty page was reclaimed");
+		cr_expect_eq(page_find(owner_a, 2 * i), dirty[i], "a dirty page was reclaimed");
 		page_copy_out(dirty[i], 0, FOLIO_PAGE_BYTES, buf);
-		cr_expect_eq(buf[17], pattern(&owner_a, 2 * i, 17));
-		cr_expect_null(page_find(&owner_a, 2 * i + 1));
+		cr_expect_eq(buf[17], pattern(owner_a, 2 * i, 17));
+		cr_expect_null(page_find(owner_a, 2 * i + 1));
 	}
 	urcu_bp_read_unlock();
 }
@@ -181,7 +181,7 @@ Test(page, copies_are_never_torn, .fini = teardown, .timeout = 60)
 	pthread_t writers[2], readers[2];
 
 	setup(16);
-	shared_page = add(&owner_a, 0);
+	shared_page = add(owner_a, 0);
 	memset(shared_page->data, 0, FOLIO_PAGE_BYTES);
 	stop = 0;
 	for (long i = 0; i < 2; i++) {
@@ -209,14 +209,14 @@ static void *mixed(void *arg)
 	unsigned char buf[FOLIO_PAGE_BYTES];
 
 	for (int n = 0; n < 20000; n++) {
-		const void *owner;
+		uint64_t owner;
 		uint64_t index;
 		struct page *page;
 
 		x ^= x << 13;
 		x ^= x >> 7;
 		x ^= x << 17;
-		owner = x & 1 ? &owner_a : &owner_b;
+		owner = x & 1 ? owner_a : owner_b;
 		index = (x >> 8) % 200;
 		urcu_bp_read_lock();
 		page = page_find(owner, index);
@@ -241,7 +241,7 @@ static void *mixed(void *arg)
 			continue;
 		fill(page, owner, index);
 		urcu_bp_read_lock();
-		page_insert(page, owner, index);
+		page_insert(page, owner, index, 0);
 		urcu_bp_read_unlock();
 		__atomic_add_fetch(&inserts, 1, __ATOMIC_RELAXED);
 	}

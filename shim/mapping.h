@@ -1,0 +1,110 @@
+/*
+ * mapping.h - the cache's state for one open inode (the kernel's
+ * address_space), shared by cache.c and writeback.c only.
+ *
+ * One mapping per finode, created with it and freed an RCU grace period after
+ * it, so a reader inside urcu_bp_read_lock() may use a mapping it reached
+ * through an ofile it got from ofile_rcu().
+ *
+ * Lock rules (DESIGN.md §2):
+ *   - @lock is the write lock: taken shared by writes that end within the
+ *     logical size, by misses and by write-back; exclusive by writes that
+ *     extend, O_APPEND writes, truncation, fallocate and anything that
+ *     changes the kernel's file under the cache.  Reads that hit take
+ *     nothing.  Never taken inside a read-side section (the holder may wait
+ *     for a grace period in page_alloc()).
+ *   - @size changes only under @lock exclusive and is read without a lock;
+ *     @ksize changes under @lock (either mode; write-back moves it up).
+ *   - @kfd is used only under @lock and replaced only under it exclusive.
+ *   - @wb_lock serialises write-backs of the mapping, so that fsync() waits
+ *     for pages another thread is writing.  Taken after @lock.
+ *   - Order: ofile pos_lock -> @lock -> @wb_lock -> page lock.
+ */
+#ifndef FOLIO_MAPPING_H
+#define FOLIO_MAPPING_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "page.h"
+
+struct mapping {
+	uint64_t id;			/* the page-hash owner key; never reused */
+	pthread_rwlock_t lock;
+	off_t size;			/* logical size: the kernel's plus dirty extension */
+	off_t ksize;			/* the size the kernel's file has, as far as folio knows */
+	uint64_t kgen;			/* bumped whenever the kernel's data changes under
+					 * the cache: a miss that read before it must not insert */
+	int kfd;			/* folio's own fd, -1 if none */
+	int kfd_accmode;
+	bool privileged;		/* set-id bits or file capabilities: writes go through
+					 * the kernel so that it drops them */
+	bool bypass;			/* mapped: every call goes to the kernel */
+	pthread_mutex_t wb_lock;
+	struct page *dirty;		/* pushed lock-free; taken whole by write-back */
+	unsigned long nr_dirty;		/* atomic */
+	int wb_err;			/* the last write-back error not yet reported */
+	char *name;			/* for messages */
+
+	/* How writes took @lock: atomics beside the lock's own cache line. */
+	unsigned long lock_shared, lock_retaken, lock_exclusive;
+
+	struct mapping *next, *prev;	/* all mappings; mappings_lock */
+};
+
+static inline off_t mapping_size(const struct mapping *m)
+{
+	return __atomic_load_n(&m->size, __ATOMIC_ACQUIRE);
+}
+
+static inline void mapping_set_size(struct mapping *m, off_t size)
+{
+	__atomic_store_n(&m->size, size, __ATOMIC_RELEASE);
+}
+
+static inline off_t mapping_ksize(const struct mapping *m)
+{
+	return __atomic_load_n(&m->ksize, __ATOMIC_ACQUIRE);
+}
+
+/* The kernel's file now reaches at least @end.  Under @lock. */
+static inline void mapping_kernel_extends(struct mapping *m, off_t end)
+{
+	off_t old = __atomic_load_n(&m->ksize, __ATOMIC_RELAXED);
+
+	while (end > old && !__atomic_compare_exchange_n(&m->ksize, &old, end, true,
+							 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+}
+
+static inline void mapping_kernel_changed(struct mapping *m)
+{
+	__atomic_add_fetch(&m->kgen, 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * writeback.c: make @page, just dirtied under its lock, part of the dirty
+ * list of @m.  Lock-free.
+ */
+void mapping_account_dirty(struct mapping *m, struct page *page);
+
+/*
+ * writeback.c: write every dirty page of @m back to the kernel, coalesced in
+ * file order into pwritev() runs, the last page clipped to the logical size.
+ * The caller holds @lock (either mode).  Returns 0, or -1 with errno (the
+ * pages that were not written stay dirty).
+ */
+int mapping_writeback_locked(struct mapping *m);
+
+/* Same, taking @lock shared. */
+int mapping_writeback(struct mapping *m);
+
+/*
+ * writeback.c: with @lock exclusive, forget the dirty pages of @m at or past
+ * page @first (truncation removed them).
+ */
+void mapping_forget_dirty_from(struct mapping *m, uint64_t first);
+
+#endif

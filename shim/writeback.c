@@ -1,0 +1,287 @@
+/*
+ * writeback.c - dirty pages back to the kernel (DESIGN.md §2.5).
+ *
+ * Owns each mapping's dirty list, the list of all mappings, and the writing
+ * of dirty pages: in file order, contiguous pages coalesced into one
+ * pwritev(), the last page clipped to the logical size.  For now write-back
+ * runs at the sync points only (fsync, close, sync, fork, exec, exit, a
+ * writer short of pages); the background flusher is the next step.
+ *
+ * A page being written has PAGE_WRITEBACK instead of PAGE_DIRTY: a writer
+ * that changes it meanwhile dirties it again (it is written again later),
+ * the clock hand leaves it alone, and a failed write makes it dirty again.
+ *
+ * Calls page, log and real; called by cache.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "log.h"
+#include "mapping.h"
+#include "real.h"
+#include "writeback.h"
+
+/* Pages per pwritev(): 1 MiB, with its iovecs on the stack. */
+#define WB_BATCH	256
+
+static pthread_mutex_t mappings_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mapping *mappings;
+
+void writeback_register(struct mapping *m)
+{
+	pthread_mutex_lock(&mappings_lock);
+	m->prev = NULL;
+	m->next = mappings;
+	if (mappings)
+		mappings->prev = m;
+	mappings = m;
+	pthread_mutex_unlock(&mappings_lock);
+}
+
+void writeback_unregister(struct mapping *m)
+{
+	pthread_mutex_lock(&mappings_lock);
+	if (m->prev)
+		m->prev->next = m->next;
+	else
+		mappings = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	pthread_mutex_unlock(&mappings_lock);
+}
+
+void writeback_forget_all(void)
+{
+	mappings = NULL;
+	pthread_mutex_init(&mappings_lock, NULL);
+}
+
+static void dirty_push(struct mapping *m, struct page *page)
+{
+	page->dirty_next = __atomic_load_n(&m->dirty, __ATOMIC_RELAXED);
+	while (!__atomic_compare_exchange_n(&m->dirty, &page->dirty_next, page, true,
+					    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+}
+
+void mapping_account_dirty(struct mapping *m, struct page *page)
+{
+	__atomic_add_fetch(&m->nr_dirty, 1, __ATOMIC_RELAXED);
+	dirty_push(m, page);
+}
+
+/* Merge sort of a detached dirty list by page index (stable, no memory). */
+static struct page *sort_by_index(struct page *list)
+{
+	struct page *a = NULL, *b = NULL, *head = NULL, **tail = &head;
+
+	if (!list || !list->dirty_next)
+		return list;
+	while (list) {		/* split alternately */
+		struct page *next = list->dirty_next;
+
+		list->dirty_next = a;
+		a = list;
+		list = next;
+		if (list) {
+			next = list->dirty_next;
+			list->dirty_next = b;
+			b = list;
+			list = next;
+		}
+	}
+	a = sort_by_index(a);
+	b = sort_by_index(b);
+	while (a && b) {
+		struct page **take = a->index <= b->index ? &a : &b;
+
+		*tail = *take;
+		tail = &(*take)->dirty_next;
+		*take = (*take)->dirty_next;
+	}
+	*tail = a ? a : b;
+	return head;
+}
+
+/* @page was (partly) not written: dirty again, unless a writer did that. */
+static void redirty(struct mapping *m, struct page *page)
+{
+	pthread_mutex_lock(&page->lock);
+	page->flags &= ~PAGE_WRITEBACK;
+	if (!(page->flags & PAGE_DIRTY) && (page->flags & PAGE_HASHED)) {
+		page->flags |= PAGE_DIRTY;
+		mapping_account_dirty(m, page);
+	}
+	pthread_mutex_unlock(&page->lock);
+}
+
+static void writeback_done(struct page *page)
+{
+	pthread_mutex_lock(&page->lock);
+	__atomic_store_n(&page->flags, page->flags & ~PAGE_WRITEBACK, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&page->lock);
+}
+
+/*
+ * Write @cnt iovecs at @off, going on after short writes.  Returns the bytes
+ * written; *@err is 0 or the errno of the failure that stopped it.
+ */
+static size_t pwritev_all(int fd, struct iovec *iov, int cnt, off_t off, int *err)
+{
+	size_t total = 0;
+
+	*err = 0;
+	while (cnt > 0) {
+		ssize_t n = real_pwritev64(fd, iov, cnt, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			*err = n < 0 ? errno : EIO;
+			break;
+		}
+		total += n;
+		off += n;
+		while (cnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= n;
+		}
+	}
+	return total;
+}
+
+/*
+ * Take the run of pages with consecutive indexes at the head of *@list (at
+ * most WB_BATCH, ending at a clipped page), moving each from dirty to
+ * writeback.  Fills @run and @iov; returns how many.
+ */
+static int take_run(struct mapping *m, struct page **list, off_t size, struct page **run,
+		    struct iovec *iov)
+{
+	int n = 0;
+
+	while (*list && n < WB_BATCH) {
+		struct page *page = *list;
+		off_t start = (off_t)page->index << FOLIO_PAGE_SHIFT;
+		size_t len;
+
+		if (n && page->index != run[n - 1]->index + 1)
+			break;
+		pthread_mutex_lock(&page->lock);
+		*list = page->dirty_next;	/* read while still dirty: then nobody pushes it */
+		__atomic_store_n(&page->flags, (page->flags & ~PAGE_DIRTY) | PAGE_WRITEBACK,
+				 __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&page->lock);
+		__atomic_sub_fetch(&m->nr_dirty, 1, __ATOMIC_RELAXED);
+		if (start >= size) {	/* cannot happen: truncation drops such pages */
+			writeback_done(page);
+			continue;
+		}
+		len = size - start < FOLIO_PAGE_BYTES ? (size_t)(size - start) : FOLIO_PAGE_BYTES;
+		run[n] = page;
+		iov[n].iov_base = page->data;
+		iov[n].iov_len = len;
+		n++;
+		if (len < FOLIO_PAGE_BYTES)
+			break;
+	}
+	return n;
+}
+
+int mapping_writeback_locked(struct mapping *m)
+{
+	struct page *list, *run[WB_BATCH];
+	struct iovec iov[WB_BATCH];
+	off_t size = mapping_size(m);	/* stable: the caller holds the lock */
+	int err = 0;
+
+	if (!__atomic_load_n(&m->dirty, __ATOMIC_RELAXED))
+		return 0;
+	pthread_mutex_lock(&m->wb_lock);
+	list = sort_by_index(__atomic_exchange_n(&m->dirty, NULL, __ATOMIC_ACQUIRE));
+	while (list && !err) {
+		int n = take_run(m, &list, size, run, iov);
+		off_t start;
+		size_t written;
+
+		if (!n)
+			continue;
+		start = (off_t)run[0]->index << FOLIO_PAGE_SHIFT;
+		written = m->kfd < 0 ? (err = EBADF, 0) : pwritev_all(m->kfd, iov, n, start, &err);
+		if (written) {
+			/* Before any page can be reclaimed: a miss must find this. */
+			mapping_kernel_extends(m, start + written);
+			mapping_kernel_changed(m);
+		}
+		for (int i = 0; i < n; i++) {
+			size_t end = ((size_t)i << FOLIO_PAGE_SHIFT) + iov[i].iov_len;
+
+			if (end <= written)
+				writeback_done(run[i]);
+			else
+				redirty(m, run[i]);
+		}
+	}
+	while (list) {			/* after an error: still dirty, back on the list */
+		struct page *next = list->dirty_next;
+
+		dirty_push(m, list);
+		list = next;
+	}
+	pthread_mutex_unlock(&m->wb_lock);
+	if (err) {
+		log_debug("write-back of %s failed: %s", m->name, strerror(err));
+		__atomic_store_n(&m->wb_err, err, __ATOMIC_RELAXED);
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+int mapping_writeback(struct mapping *m)
+{
+	int ret;
+
+	pthread_rwlock_rdlock(&m->lock);
+	ret = mapping_writeback_locked(m);
+	pthread_rwlock_unlock(&m->lock);
+	return ret;
+}
+
+void mapping_forget_dirty_from(struct mapping *m, uint64_t first)
+{
+	struct page *list = __atomic_exchange_n(&m->dirty, NULL, __ATOMIC_ACQUIRE);
+
+	while (list) {
+		struct page *next = list->dirty_next;
+
+		if (list->index >= first)
+			__atomic_sub_fetch(&m->nr_dirty, 1, __ATOMIC_RELAXED);
+		else
+			dirty_push(m, list);
+		list = next;
+	}
+}
+
+int writeback_all(void)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&mappings_lock);
+	for (struct mapping *m = mappings; m; m = m->next)
+		if (!m->bypass && mapping_writeback(m) < 0 && !err)
+			err = errno;
+	pthread_mutex_unlock(&mappings_lock);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,326 @@
+/*
+ * cachecheck - checks of the page cache that need a whole process.
+ *
+ *	cachecheck hits DIR      reads and writes a hot file, checking every byte;
+ *	                         run under strace, it shows which calls reached
+ *	                         the kernel
+ *	cachecheck untorn DIR    threads rewrite pages with uniform bytes while
+ *	                         others read them: every page read is whole
+ *	cachecheck locks DIR     overwrites, extending writes and appends in known
+ *	                         numbers (FOLIO_LOG=debug reports the lock modes)
+ *	cachecheck visible DIR   another process sees the data after fsync and
+ *	                         after close
+ *	cachecheck spawn DIR     a spawned shell reading an inherited fd sees the
+ *	                         written data at the position folio kept
+ *	cachecheck setid DIR     a write to a set-user-ID file drops the bit at
+ *	                         once (run it as a user without CAP_FSETID)
+ *
+ * Prints "ok" and exits 0, or says what went wrong and exits 1.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define FAIL(...) \
+	do { \
+		fprintf(stderr, "cachecheck: " __VA_ARGS__); \
+		fputc('\n', stderr); \
+		exit(1); \
+	} while (0)
+#define CHECK(cond, ...) \
+	do { \
+		if (!(cond)) \
+			FAIL(__VA_ARGS__); \
+	} while (0)
+
+static const char *dir;
+static unsigned long long rng = 88172645463325252ull;
+
+static unsigned long rnd(unsigned long n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng % n;
+}
+
+static char *path(const char *name)
+{
+	static char buf[4096];
+
+	snprintf(buf, sizeof(buf), "%s/%s", dir, name);
+	return buf;
+}
+
+/* ---- hits ---- */
+
+#define HOT_SIZE	(1 << 20)
+
+static int hits(void)
+{
+	static unsigned char model[HOT_SIZE], buf[HOT_SIZE];
+	int fd = open(path("hot.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+	CHECK(fd >= 0, "open: %s", strerror(errno));
+	for (size_t i = 0; i < HOT_SIZE; i++)
+		model[i] = rnd(256);
+	for (size_t off = 0; off < HOT_SIZE; off += 4096)
+		CHECK(write(fd, model + off, 4096) == 4096, "write: %s", strerror(errno));
+	CHECK(fsync(fd) == 0, "fsync: %s", strerror(errno));
+	for (int i = 0; i < 20000; i++) {
+		off_t off = rnd(HOT_SIZE - 100);
+
+		CHECK(pread(fd, buf, 100, off) == 100, "pread: %s", strerror(errno));
+		CHECK(memcmp(buf, model + off, 100) == 0, "pread at %ld: wrong data", (long)off);
+	}
+	for (int i = 0; i < 20000; i++) {
+		off_t off = rnd(HOT_SIZE / 4096) * 4096;
+
+		for (int j = 0; j < 4096; j++)
+			model[off + j] = rnd(256);
+		CHECK(pwrite(fd, model + off, 4096, off) == 4096, "pwrite: %s", strerror(errno));
+	}
+	CHECK(lseek(fd, 0, SEEK_SET) == 0, "lseek: %s", strerror(errno));
+	for (size_t off = 0; off < HOT_SIZE; off += 512)
+		CHECK(read(fd, buf + off, 512) == 512, "read at %zu: %s", off, strerror(errno));
+	CHECK(read(fd, buf, 1) == 0, "read past the end did not return 0");
+	CHECK(memcmp(buf, model, HOT_SIZE) == 0, "read back: wrong data");
+	CHECK(lseek(fd, 0, SEEK_CUR) == HOT_SIZE, "position after reading the file");
+	CHECK(close(fd) == 0, "close: %s", strerror(errno));
+	fd = open(path("hot.dat"), O_RDONLY);
+	CHECK(fd >= 0 && pread(fd, buf, HOT_SIZE, 0) == HOT_SIZE, "reopen and read");
+	CHECK(memcmp(buf, model, HOT_SIZE) == 0, "reopened: wrong data");
+	close(fd);
+	return 0;
+}
+
+/* ---- untorn ---- */
+
+#define TORN_PAGES	4
+static int torn_fd;
+static volatile int torn_stop;
+static unsigned long torn_reads, torn_writes;
+
+static void *torn_writer(void *arg)
+{
+	unsigned char buf[2 * 4096];
+	unsigned long n = 0;
+
+	for (unsigned char v = (unsigned char)(long)arg; !torn_stop; v += 2) {
+		off_t page = rnd(TORN_PAGES - 1);
+
+		memset(buf, v, sizeof(buf));	/* two pages of one value */
+		if (pwrite(torn_fd, buf, sizeof(buf), page * 4096) != sizeof(buf))
+			FAIL("pwrite: %s", strerror(errno));
+		n++;
+	}
+	__atomic_add_fetch(&torn_writes, n, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void *torn_reader(void *arg)
+{
+	unsigned char buf[TORN_PAGES * 4096];
+	unsigned long n = 0;
+
+	(void)arg;
+	while (!torn_stop) {
+		if (pread(torn_fd, buf, sizeof(buf), 0) != sizeof(buf))
+			FAIL("pread: %s", strerror(errno));
+		for (int p = 0; p < TORN_PAGES; p++)
+			for (int i = 1; i < 4096; i++)
+				if (buf[p * 4096 + i] != buf[p * 4096])
+					FAIL("page %d torn: byte %d is %u, byte 0 is %u", p, i,
+					     buf[p * 4096 + i], buf[p * 4096]);
+		n++;
+	}
+	__atomic_add_fetch(&torn_reads, n, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static int untorn(void)
+{
+	unsigned char zero[TORN_PAGES * 4096] = { 0 };
+	pthread_t t[4];
+
+	torn_fd = open(path("torn.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(torn_fd >= 0, "open: %s", strerror(errno));
+	CHECK(write(torn_fd, zero, sizeof(zero)) == sizeof(zero), "write");
+	for (long i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, i < 2 ? torn_writer : torn_reader, (void *)i);
+	usleep(1500 * 1000);
+	torn_stop = 1;
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	CHECK(torn_reads > 100 && torn_writes > 100, "too few operations: %lu reads, %lu writes",
+	      torn_reads, torn_writes);
+	close(torn_fd);
+	return 0;
+}
+
+/* ---- locks ---- */
+
+static int locks(void)
+{
+	char buf[4096] = { 'x' };
+	int fd = open(path("locks.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644), app;
+
+	CHECK(fd >= 0, "open: %s", strerror(errno));
+	for (int i = 0; i < 16; i++)		/* 16 extending writes */
+		CHECK(write(fd, buf, sizeof(buf)) == sizeof(buf), "write");
+	for (int i = 0; i < 100; i++)		/* 100 overwrites within the size */
+		CHECK(pwrite(fd, buf, 100, rnd(16 * 4096 - 100)) == 100, "pwrite");
+	for (int i = 0; i < 4; i++)		/* 4 that end past it */
+		CHECK(pwrite(fd, buf, 100, 16 * 4096 + i * 100 - 50) == 100, "pwrite");
+	app = open(path("locks.dat"), O_WRONLY | O_APPEND);
+	CHECK(app >= 0, "open O_APPEND");
+	for (int i = 0; i < 10; i++)		/* 10 appends */
+		CHECK(write(app, buf, 10) == 10, "append");
+	CHECK(lseek(fd, 0, SEEK_END) == 16 * 4096 + 350 + 100, "size: %ld",
+	      (long)lseek(fd, 0, SEEK_END));
+	close(app);
+	close(fd);
+	return 0;
+}
+
+/* ---- visible ---- */
+
+static void child_expects(int in, int out, char what)
+{
+	char c, buf[8192];
+
+	while (read(in, &c, 1) == 1) {
+		int fd = open(path("visible.dat"), O_RDONLY);
+		ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf));
+
+		c = 'y';
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] != what)
+				c = 'n';
+		if (n != sizeof(buf))
+			c = 'n';
+		close(fd);
+		if (write(out, &c, 1) != 1)
+			_exit(2);
+		what++;
+	}
+	_exit(0);
+}
+
+static char ask_child(int to, int from)
+{
+	char c = 'g';
+
+	CHECK(write(to, &c, 1) == 1 && read(from, &c, 1) == 1, "child gone");
+	return c;
+}
+
+static int visible(void)
+{
+	int to[2], from[2], fd, status;
+	char buf[8192];
+	pid_t pid;
+
+	CHECK(pipe(to) == 0 && pipe(from) == 0, "pipe");
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		close(to[1]);
+		close(from[0]);
+		child_expects(to[0], from[1], 'a');
+	}
+	close(to[0]);
+	close(from[1]);
+	fd = open(path("visible.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0, "open");
+	memset(buf, 'a', sizeof(buf));
+	CHECK(write(fd, buf, sizeof(buf)) == sizeof(buf), "write");
+	CHECK(fsync(fd) == 0, "fsync");
+	CHECK(ask_child(to[1], from[0]) == 'y', "after fsync the other process did not see it");
+	memset(buf, 'b', sizeof(buf));
+	CHECK(pwrite(fd, buf, sizeof(buf), 0) == sizeof(buf), "pwrite");
+	CHECK(close(fd) == 0, "close");
+	CHECK(ask_child(to[1], from[0]) == 'y', "after close the other process did not see it");
+	close(to[1]);
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
+	      "child failed");
+	return 0;
+}
+
+/* ---- spawn ---- */
+
+static int spawn(void)
+{
+	char *argv[] = { "sh", "-c", "head -c 4 <&3 > spawn.out", NULL };
+	posix_spawn_file_actions_t fa;
+	int fd = open(path("spawn.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644), status;
+	char buf[16] = { 0 }, got[8] = { 0 };
+	pid_t pid;
+
+	CHECK(fd >= 0, "open");
+	CHECK(write(fd, "0123456789", 10) == 10, "write");
+	CHECK(lseek(fd, 3, SEEK_SET) == 3, "lseek");
+	CHECK(read(fd, buf, 2) == 2, "read");		/* now at 5 */
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fd, 3);
+	posix_spawn_file_actions_addchdir_np(&fa, dir);
+	CHECK(posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ) == 0, "posix_spawn");
+	CHECK(waitpid(pid, &status, 0) == pid && status == 0, "child failed");
+	fd = open(path("spawn.out"), O_RDONLY);
+	CHECK(read(fd, got, sizeof(got)) == 4, "spawn.out");
+	CHECK(memcmp(got, "5678", 4) == 0, "the child read '%s', not '5678'", got);
+	return 0;
+}
+
+/* ---- setid ---- */
+
+static int setid(void)
+{
+	int fd = open(path("setid.dat"), O_RDWR | O_CREAT | O_TRUNC, 0755);
+	struct stat st;
+
+	CHECK(fd >= 0, "open: %s", strerror(errno));
+	CHECK(write(fd, "#!/bin/sh\n", 10) == 10, "write");
+	CHECK(fchmod(fd, 04755) == 0, "fchmod");
+	close(fd);
+	fd = open(path("setid.dat"), O_RDWR);
+	CHECK(fstat(fd, &st) == 0 && (st.st_mode & S_ISUID), "the bit did not stick");
+	CHECK(pwrite(fd, "#", 1, 0) == 1, "pwrite: %s", strerror(errno));
+	CHECK(fstat(fd, &st) == 0, "fstat");
+	CHECK(!(st.st_mode & S_ISUID), "set-user-ID bit still set after a write");
+	close(fd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(void);
+	} checks[] = {
+		{ "hits", hits }, { "untorn", untorn }, { "locks", locks },
+		{ "visible", visible }, { "spawn", spawn }, { "setid", setid },
+	};
+
+	if (argc != 3)
+		FAIL("usage: cachecheck CHECK DIR");
+	dir = argv[2];
+	for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+		if (strcmp(argv[1], checks[i].name) == 0) {
+			checks[i].fn();
+			puts("ok");
+			return 0;
+		}
+	}
+	FAIL("no check named %s", argv[1]);
+}
