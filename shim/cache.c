@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
@@ -20,6 +21,7 @@
 #include "config.h"
 #include "log.h"
 #include "mapping.h"
+#include "mmaps.h"
 #include "real.h"
 #include "writeback.h"
 
@@ -204,8 +206,9 @@ static struct mapping *mapping_of(const struct ofile *of)
 
 static bool bypassed(const struct mapping *m)
 {
-	return __atomic_load_n(&m->bypass, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&m->bypass, __ATOMIC_ACQUIRE) != 0;
 }
+
 
 /* rw_verify_area(): @pos + @count must not overflow. */
 static bool range_overflows(off_t pos, size_t count)
@@ -328,6 +331,26 @@ static void resize_locked(struct mapping *m, off_t size)
 	mapping_set_size(m, size);
 	__atomic_store_n(&m->ksize, size, __ATOMIC_RELEASE);
 	mapping_kernel_changed(m);
+}
+
+/*
+ * Pass @m through for @reason: everything it holds goes back to the kernel
+ * first.  Returns false (and leaves @m cached) if that failed.
+ */
+static bool start_bypass(struct mapping *m, enum bypass_reason reason)
+{
+	bool ok = true;
+
+	pthread_rwlock_wrlock(&m->lock);
+	if (!bypassed(m)) {
+		ok = mapping_writeback_locked(m) == 0;
+		if (ok)
+			drop_pages(m, 0, false);
+	}
+	if (ok)
+		__atomic_or_fetch(&m->bypass, reason, __ATOMIC_RELEASE);
+	pthread_rwlock_unlock(&m->lock);
+	return ok;
 }
 
 /* ---- Reading ---- */
@@ -701,7 +724,13 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 	}
 }
 
-static ssize_t write_pages(struct mapping *m, struct uio *u, size_t count, off_t pos)
+/*
+ * Write @count bytes from @u at @pos into the cache.  With @lock exclusive,
+ * the size grows page by page as the data lands (as the kernel's write_end
+ * does), so a write-back this write triggers for want of pages sees it.
+ */
+static ssize_t write_pages(struct mapping *m, struct uio *u, size_t count, off_t pos,
+			   bool exclusive)
 {
 	size_t done = 0;
 
@@ -714,6 +743,8 @@ static ssize_t write_pages(struct mapping *m, struct uio *u, size_t count, off_t
 		if (n < 0)
 			return done ? (ssize_t)done : -1;
 		done += n;
+		if (exclusive && pos + (off_t)done > mapping_size(m))
+			mapping_set_size(m, pos + done);
 		if ((size_t)n < len)
 			break;
 	}
@@ -786,7 +817,8 @@ static ssize_t write_at(struct mapping *m, struct uio *u, size_t count, off_t *p
 		pthread_rwlock_unlock(&m->lock);
 		return fail(EFBIG);
 	}
-	n = m->privileged ? write_privileged(m, u, count, at) : write_pages(m, u, count, at);
+	n = m->privileged ? write_privileged(m, u, count, at) :
+			    write_pages(m, u, count, at, exclusive);
 	if (n > 0 && exclusive && at + n > mapping_size(m))
 		mapping_set_size(m, at + n);
 	pthread_rwlock_unlock(&m->lock);
@@ -804,13 +836,36 @@ static void pos_to_kernel(struct ofile *of, int fd)
 		of->pos_in_kernel = true;
 }
 
-/* Lock the file position of @of; false if the kernel's is the one to use. */
+/*
+ * Lock the file position of @of; false if the kernel's is the one to use
+ * (the file is mapped).  The position moves to the kernel when the file
+ * gets mapped and back when the last mapping is gone.
+ */
 static bool pos_lock(struct ofile *of, int fd)
 {
+	bool mapped;
+
 	pthread_mutex_lock(&of->pos_lock);
-	if (!of->pos_in_kernel && bypassed(mapping_of(of)))
+	mapped = bypassed(mapping_of(of));
+	if (!of->pos_in_kernel && mapped) {
 		pos_to_kernel(of, fd);
+	} else if ((of->pos_in_kernel && !mapped) || of->pos_shared) {
+		off_t pos = real_lseek64(fd, 0, SEEK_CUR);
+
+		if (pos >= 0) {
+			of->pos = pos;
+			of->pos_in_kernel = false;
+		}
+	}
 	return !of->pos_in_kernel;
+}
+
+/* Unlock the position of @of; a shared one goes back to the kernel first. */
+static void pos_unlock(struct ofile *of, int fd)
+{
+	if (of->pos_shared && !of->pos_in_kernel)
+		real_lseek64(fd, of->pos, SEEK_SET);
+	pthread_mutex_unlock(&of->pos_lock);
 }
 
 /*
@@ -876,7 +931,7 @@ ssize_t cache_readv(struct ofile *of, int fd, const struct iovec *iov, int iovcn
 		if (n > 0)
 			of->pos += n;
 	}
-	pthread_mutex_unlock(&of->pos_lock);
+	pos_unlock(of, fd);
 	return n;
 }
 
@@ -950,7 +1005,7 @@ ssize_t cache_writev(struct ofile *of, int fd, const struct iovec *iov, int iovc
 				n = real_pwritev64v2(fd, iov, iovcnt, -1, rwf_flags);
 			}
 		}
-		pthread_mutex_unlock(&of->pos_lock);
+		pos_unlock(of, fd);
 	}
 	if (n > 0 && write_sync(m, rwf_flags, of->flags) < 0)
 		return -1;
@@ -997,7 +1052,7 @@ off_t cache_lseek(struct ofile *of, int fd, off_t offset, int whence)
 	else
 		of->pos = pos;
 out:
-	pthread_mutex_unlock(&of->pos_lock);
+	pos_unlock(of, fd);
 	return pos;
 }
 
@@ -1151,14 +1206,44 @@ int cache_sync_file_range(struct ofile *of, int fd, off64_t offset, off64_t nbyt
 	return real_sync_file_range(fd, offset, nbytes, flags);
 }
 
-/* Before another process may use @fd: the kernel's position is folio's. */
-static void sync_position(int fd, struct ofile *of, void *arg)
+
+/*
+ * @fd goes to a child process (@all_fds: whatever its close-on-exec flag).
+ * A writable description: the child may write the file through it, which
+ * this process's cache would not see, so the file passes through from now
+ * on.  Either way the position is the child's too: handed to the kernel,
+ * and kept there.
+ */
+static void share_with_child(int fd, struct ofile *of, void *all_fds)
 {
-	(void)arg;
+	struct mapping *m = mapping_of(of);
+
+	if (!all_fds && (real_fcntl(fd, F_GETFD, NULL) & FD_CLOEXEC))
+		return;
+	if (writable(of) && !(m->bypass & BYPASS_SHARED) && start_bypass(m, BYPASS_SHARED))
+		log_info("%s is open for writing in a child process: passing it through",
+			 m->name);
 	pthread_mutex_lock(&of->pos_lock);
-	if (!of->pos_in_kernel)
+	if (bypassed(m))
+		pos_to_kernel(of, fd);
+	else if (!of->pos_in_kernel) {
 		real_lseek64(fd, of->pos, SEEK_SET);
+		of->pos_shared = true;
+	}
 	pthread_mutex_unlock(&of->pos_lock);
+}
+
+int cache_prepare_child(bool all_fds)
+{
+	int saved_errno = errno, ret;
+
+	if (fdtable_in_vfork_child() || !fdtable_any_tracked())
+		return 0;
+	ret = writeback_all();
+	fdtable_for_each(share_with_child, all_fds ? (void *)1 : NULL);
+	if (ret == 0)
+		errno = saved_errno;
+	return ret;
 }
 
 int cache_writeback_all(void)
@@ -1170,7 +1255,6 @@ int cache_writeback_all(void)
 	if (!fdtable_any_tracked())
 		return 0;
 	ret = writeback_all();
-	fdtable_for_each(sync_position, NULL);
 	if (ret == 0)
 		errno = saved_errno;
 	return ret;
@@ -1225,17 +1309,62 @@ void *cache_mmap(struct ofile *of, void *addr, size_t length, int prot, int flag
 		 off_t offset)
 {
 	struct mapping *m = mapping_of(of);
+	void *ret;
 
-	if (!bypassed(m)) {
-		pthread_rwlock_wrlock(&m->lock);
-		if (mapping_writeback_locked(m) == 0) {
-			drop_pages(m, 0, false);
-			__atomic_store_n(&m->bypass, true, __ATOMIC_RELEASE);
-			log_info("%s is mapped: passing it through from now on", m->name);
-		}
-		pthread_rwlock_unlock(&m->lock);
+	if (!(m->bypass & BYPASS_MAPPED) && start_bypass(m, BYPASS_MAPPED))
+		log_info("%s is mapped: passing it through while it is", m->name);
+	ret = real_mmap64(addr, length, prot, flags, fd, offset);
+	if (ret != MAP_FAILED) {
+		int saved_errno = errno;
+
+		mmaps_add(ret, length, of->inode->dev, of->inode->ino);
+		errno = saved_errno;
 	}
-	return real_mmap64(addr, length, prot, flags, fd, offset);
+	return ret;
+}
+
+void cache_std_fd(struct ofile *of)
+{
+	struct mapping *m = mapping_of(of);
+
+	if (!(m->bypass & BYPASS_STDFD) && start_bypass(m, BYPASS_STDFD))
+		log_info("%s is a standard stream's fd: passing it through", m->name);
+}
+
+/* The last mapping of the inode @dev/@ino is gone: cache it again. */
+static void inode_unmapped(dev_t dev, ino_t ino)
+{
+	struct ofile *of = fdtable_inode_ofile_get(dev, ino);
+	struct mapping *m;
+
+	if (!of)
+		return;
+	m = mapping_of(of);
+	pthread_rwlock_wrlock(&m->lock);
+	if ((m->bypass & BYPASS_MAPPED) && !mmaps_has(dev, ino)) {
+		if (m->bypass == BYPASS_MAPPED) {
+			refresh_locked(m);
+			log_info("%s is no longer mapped: caching it again", m->name);
+		}
+		__atomic_and_fetch(&m->bypass, ~BYPASS_MAPPED, __ATOMIC_RELEASE);
+	}
+	pthread_rwlock_unlock(&m->lock);
+	ofile_put(of);
+}
+
+void cache_munmap(void *addr, size_t length)
+{
+	int saved_errno = errno;
+
+	if (mmaps_any())
+		mmaps_remove(addr, length, inode_unmapped);
+	errno = saved_errno;
+}
+
+void cache_mremap(void *old_address, void *new_address, size_t new_size)
+{
+	if (mmaps_any())
+		mmaps_move(old_address, new_address, new_size);
 }
 
 /* Before an in-kernel copy: its data in the kernel, its position too. */
@@ -1340,6 +1469,8 @@ struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *s
 	m->size = m->ksize = st->st_size;
 	m->kfd = kfd;
 	m->kfd_accmode = kfd_accmode;
+	if (mmaps_has(st->st_dev, st->st_ino))		/* mapped before this open */
+		m->bypass = BYPASS_MAPPED;
 	m->privileged = (st->st_mode & S_ISUID) ||
 			(st->st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) ||
 			fgetxattr(fd, "security.capability", NULL, 0) >= 0;

@@ -58,6 +58,13 @@ void cache_mapping_free(struct mapping *m);
  */
 void cache_ofile_release(struct ofile *of);
 
+/*
+ * @of was just installed as fd 0, 1 or 2 (not under fdtable_lock): libc's
+ * standard streams read and write those without folio, so the file passes
+ * through from now on.
+ */
+void cache_std_fd(struct ofile *of);
+
 /* fork child, no other thread: forget the cache, start afresh when needed. */
 void cache_after_fork_child(void);
 
@@ -87,10 +94,20 @@ int cache_fsync(struct ofile *of, int fd, bool datasync);
 int cache_sync_file_range(struct ofile *of, int fd, off64_t offset, off64_t nbytes,
 			  unsigned int flags);
 /*
- * Write back every tracked file (sync, syncfs, before fork, exec, spawn and
- * exit).  Returns 0 or -1 with errno.
+ * Write back every tracked file (sync, syncfs, msync, exit).  Returns 0 or
+ * -1 with errno.
  */
 int cache_writeback_all(void);
+
+/*
+ * Another process is about to share this one's open files: write back every
+ * tracked file; for each fd the child inherits (@all_fds: fork, or spawn
+ * file actions that may dup any fd; else those without FD_CLOEXEC), give
+ * the kernel folio's file position and keep it there, and pass the file
+ * through from now on if the description is writable (the child could
+ * write it behind the cache).  Returns 0 or -1 with errno.
+ */
+int cache_prepare_child(bool all_fds);
 
 /*
  * The last slot reference of @of was taken from @fd by the caller: close
@@ -105,9 +122,20 @@ int cache_close(struct ofile *of, int fd);
 void cache_attr_begin(struct ofile *of);
 void cache_attr_end(struct ofile *of);
 
-/* A tracked file is about to be mapped: write back and pass through. */
+/*
+ * A tracked file is about to be mapped: write back, drop the pages, pass
+ * the file through until its last mapping is gone (cache_munmap).
+ */
 void *cache_mmap(struct ofile *of, void *addr, size_t length, int prot, int flags, int fd,
 		 off_t offset);
+
+/*
+ * munmap() succeeded / mremap() moved or resized a mapping: a tracked file
+ * whose last mapping went is cached again.  Cheap when nothing tracked is
+ * mapped; errno preserved.
+ */
+void cache_munmap(void *addr, size_t length);
+void cache_mremap(void *old_address, void *new_address, size_t new_size);
 
 /*
  * sendfile, copy_file_range and splice read from @in and/or write to @out

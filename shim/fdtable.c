@@ -236,6 +236,8 @@ static void slot_install(int fd, struct ofile *of)
 		own_fd_lost(fd);
 	else if (old)
 		ofile_put(old);
+	if (of && fd <= STDERR_FILENO)
+		cache_std_fd(of);
 }
 
 void fdtable_restore(int fd, struct ofile *of)
@@ -496,6 +498,7 @@ static struct ofile *ofile_new(int fd, const struct stat *st, int flags, const c
 		return NULL;
 	of->flags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC);
 	pthread_mutex_init(&of->pos_lock, NULL);
+	of->pos_in_kernel = true;	/* until folio first moves it (see cache.c) */
 	lock_table(&old);
 	fi = inode_lookup(st->st_dev, st->st_ino);
 	if (!fi) {

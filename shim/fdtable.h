@@ -55,13 +55,16 @@ struct ofile {
 	unsigned long refs;		/* fd slots + callers in flight; atomic */
 	/*
 	 * The file position of read(), write() and lseek(), kept by folio
-	 * (the kernel's stays where the open left it) unless @pos_in_kernel:
-	 * then the kernel's is the position (the file is bypassed, or a child
-	 * process may share it).  Under @pos_lock.
+	 * (the kernel's stays where it was) unless @pos_in_kernel: then the
+	 * kernel's is the position (before folio first moves it, and while
+	 * the file passes through).  @pos_shared: a child process shares the description, so
+	 * each use of @pos reads it from the kernel first and writes it back
+	 * after.  Under @pos_lock.
 	 */
 	pthread_mutex_t pos_lock;
 	off_t pos;
 	bool pos_in_kernel;
+	bool pos_shared;
 	uint64_t ra_next;		/* the page a sequential reader wants next */
 	struct folio_deferred free_later;
 };

@@ -2,8 +2,8 @@
  * interpose_map.c - memory maps and in-kernel copies, the two ways data
  * moves without read/write.  A tracked file being mapped, or copied by the
  * kernel, must first see everything folio holds for it (DESIGN.md §4).
- * munmap and mremap pass through: a tracked file once mapped passes through
- * until its last close (see cache_mmap()).
+ * A mapped tracked file passes through while any mapping of it exists, so
+ * munmap and mremap tell the cache where mappings go.
  */
 #include <stdarg.h>
 
@@ -37,7 +37,11 @@ FOLIO_EXPORT void *mmap64(void *addr, size_t length, int prot, int flags, int fd
 
 FOLIO_EXPORT int munmap(void *addr, size_t length)
 {
-	return real_munmap(addr, length);
+	int ret = real_munmap(addr, length);
+
+	if (ret == 0)
+		cache_munmap(addr, length);
+	return ret;
 }
 
 FOLIO_EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size, int flags, ...)
@@ -50,7 +54,10 @@ FOLIO_EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size, i
 		new_address = va_arg(ap, void *);
 		va_end(ap);
 	}
-	return real_mremap(old_address, old_size, new_size, flags, new_address);
+	new_address = real_mremap(old_address, old_size, new_size, flags, new_address);
+	if (new_address != MAP_FAILED)
+		cache_mremap(old_address, new_address, new_size);
+	return new_address;
 }
 
 /*

@@ -13,7 +13,7 @@
 
 FOLIO_EXPORT pid_t fork(void)
 {
-	cache_writeback_all();
+	cache_prepare_child(true);
 	return real_fork();
 }
 
@@ -26,7 +26,7 @@ FOLIO_EXPORT pid_t _Fork(void)
 {
 	pid_t pid;
 
-	cache_writeback_all();
+	cache_prepare_child(true);
 	pid = real__Fork();
 	if (pid == 0)
 		folio_passthrough_child();
@@ -47,7 +47,7 @@ __attribute__((used)) void folio_vfork_prepare(void)
 {
 	int saved_errno = errno;
 
-	cache_writeback_all();
+	cache_prepare_child(false);
 	fdtable_vfork_begin();
 	errno = saved_errno;
 }
@@ -103,7 +103,7 @@ static int spawn(posix_spawn_fn fn, pid_t *pid, const char *path,
 		 const posix_spawn_file_actions_t *actions, const posix_spawnattr_t *attr,
 		 char *const argv[], char *const envp[])
 {
-	cache_writeback_all();
+	cache_prepare_child(actions != NULL);
 	if (!fn)
 		return ENOSYS;
 	return fn(pid, path, actions, attr, argv, envp);
@@ -157,43 +157,43 @@ __asm__(".symver folio_posix_spawnp_2_2_5, posix_spawnp@GLIBC_2.2.5");
 
 FOLIO_EXPORT int system(const char *command)
 {
-	cache_writeback_all();
+	cache_prepare_child(false);
 	return real_system(command);
 }
 
 FOLIO_EXPORT FILE *popen(const char *command, const char *type)
 {
-	cache_writeback_all();
+	cache_prepare_child(false);
 	return real_popen(command, type);
 }
 
 FOLIO_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	cache_writeback_all();
+	cache_prepare_child(false);
 	return real_execve(path, argv, envp);
 }
 
 FOLIO_EXPORT int execv(const char *path, char *const argv[])
 {
-	cache_writeback_all();
+	cache_prepare_child(false);
 	return real_execv(path, argv);
 }
 
 FOLIO_EXPORT int execvp(const char *file, char *const argv[])
 {
-	cache_writeback_all();
+	cache_prepare_child(false);
 	return real_execvp(file, argv);
 }
 
 FOLIO_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	cache_writeback_all();
+	cache_prepare_child(false);
 	return real_execvpe(file, argv, envp);
 }
 
 FOLIO_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	cache_writeback_all();
+	cache_prepare_child(false);
 	return real_fexecve(fd, argv, envp);
 }
 
@@ -223,7 +223,7 @@ FOLIO_EXPORT int execl(const char *path, const char *arg, ...)
 	char **argv;
 
 	GATHER_ARGS(argv, arg, ap, (void)0);
-	cache_writeback_all();
+	cache_prepare_child(false);
 	return real_execv(path, argv);
 }
 
@@ -233,7 +233,7 @@ FOLIO_EXPORT int execlp(const char *file, const char *arg, ...)
 	char **argv;
 
 	GATHER_ARGS(argv, arg, ap, (void)0);
-	cache_writeback_all();
+	cache_prepare_child(false);
 	return real_execvp(file, argv);
 }
 
@@ -243,7 +243,7 @@ FOLIO_EXPORT int execle(const char *path, const char *arg, ...)
 	char **argv, **envp;
 
 	GATHER_ARGS(argv, arg, ap, envp = va_arg(ap, char **));
-	cache_writeback_all();
+	cache_prepare_child(false);
 	return real_execve(path, argv, envp);
 }
 

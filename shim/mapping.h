@@ -30,6 +30,19 @@
 
 #include "page.h"
 
+/*
+ * Why a file passes through instead of being cached: the kernel's page cache
+ * is the only one another view of the file sees.
+ */
+enum bypass_reason {
+	BYPASS_MAPPED = 1 << 0,	/* memory-mapped, until the last mapping goes */
+	BYPASS_SHARED = 1 << 1,	/* a child process inherited a writable
+				 * description of it, until the last close */
+	BYPASS_STDFD = 1 << 2,	/* open as fd 0, 1 or 2, which libc's stdin,
+				 * stdout and stderr use without calling folio,
+				 * until the last close */
+};
+
 struct mapping {
 	uint64_t id;			/* the page-hash owner key; never reused */
 	pthread_rwlock_t lock;
@@ -41,7 +54,7 @@ struct mapping {
 	int kfd_accmode;
 	bool privileged;		/* set-id bits or file capabilities: writes go through
 					 * the kernel so that it drops them */
-	bool bypass;			/* mapped: every call goes to the kernel */
+	unsigned int bypass;		/* enum bypass_reason: every call goes to the kernel */
 	pthread_mutex_t wb_lock;
 	struct page *dirty;		/* pushed lock-free; taken whole by write-back */
 	unsigned long nr_dirty;		/* atomic */

@@ -180,8 +180,8 @@ static int take_run(struct mapping *m, struct page **list, off_t size, struct pa
 				 __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&page->lock);
 		__atomic_sub_fetch(&m->nr_dirty, 1, __ATOMIC_RELAXED);
-		if (start >= size) {	/* cannot happen: truncation drops such pages */
-			writeback_done(page);
+		if (start >= size) {	/* not part of the file (yet): keep it dirty */
+			redirty(m, page);
 			continue;
 		}
 		len = size - start < FOLIO_PAGE_BYTES ? (size_t)(size - start) : FOLIO_PAGE_BYTES;
@@ -276,7 +276,7 @@ int writeback_all(void)
 
 	pthread_mutex_lock(&mappings_lock);
 	for (struct mapping *m = mappings; m; m = m->next)
-		if (!m->bypass && mapping_writeback(m) < 0 && !err)
+		if (!__atomic_load_n(&m->bypass, __ATOMIC_RELAXED) && mapping_writeback(m) < 0 && !err)
 			err = errno;
 	pthread_mutex_unlock(&mappings_lock);
 	if (err) {

@@ -248,6 +248,32 @@ Test(cache, spawned_child_reads_at_the_kept_position, .timeout = 60)
 	remove_dir(cachecheck("spawn", "", true));
 }
 
+/*
+ * A shell writes a tracked file through a redirection around a child that
+ * writes it too: one shared offset, the child's bytes between the shell's.
+ * bash's builtins write fd 1 through libc's stdout, behind folio.
+ */
+Test(cache, shell_and_child_share_a_redirected_file, .timeout = 60)
+{
+	const char *script = "{ echo a; /bin/echo child; echo b; ls /nonexistent 2>&1; echo c; "
+			     "} > out.dat; cat out.dat; exec 3>log.dat; echo x >&3; "
+			     "sh -c 'echo y >&3'; echo z >&3; cat log.dat";
+	char *d = new_dir(), *native, *folio;
+
+	for (const char *const *shell = (const char *const[]){ "sh", "bash", NULL }; *shell;
+	     shell++) {
+		cr_assert_eq(sh("cd %s && %s -c \"%s\" > native 2>&1", d, *shell, script), 0);
+		cr_assert_eq(sh("cd %s && rm -f *.dat && " PRELOAD "FOLIO_FILES='*.dat' "
+				"%s -c \"%s\" > folio 2>&1", d, *shell, script), 0);
+		native = slurp("%s/native", d);
+		folio = slurp("%s/folio", d);
+		cr_expect_str_eq(folio, native, "%s", *shell);
+		free(native);
+		free(folio);
+	}
+	remove_dir(d);
+}
+
 /* As a user without CAP_FSETID, so that the kernel drops the bit natively. */
 Test(cache, write_drops_set_user_id_at_once, .timeout = 60)
 {
@@ -294,6 +320,17 @@ Test(fsx, model_checker_under_folio_plain, .timeout = 180)
 Test(fsx, model_checker_under_folio_fortified, .timeout = 180)
 {
 	check_fsx(PROG("fsx-fortify"), PRELOAD "FOLIO_FILES='*.dat'", 12, 3000);
+}
+
+/*
+ * A cache of 16 pages for files of up to 256 KiB: every write runs out of
+ * pages, writes back and reclaims, also in the middle of extending writes.
+ */
+Test(fsx, model_checker_with_a_tiny_cache, .timeout = 180)
+{
+	check_fsx(PROG("fsx"), PRELOAD "FOLIO_FILES='*.dat' FOLIO_CACHE_SIZE=64K", 12, 3000);
+	check_fsx(PROG("fsx-fortify"), PRELOAD "FOLIO_FILES='*.dat' FOLIO_CACHE_SIZE=128K", 6,
+		  3000);
 }
 
 Test(fdtable, survives_an_allocator_that_does_file_io, .timeout = 120)

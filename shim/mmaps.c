@@ -1,0 +1,114 @@
+/*
+ * mmaps.c - see mmaps.h.
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "mmaps.h"
+
+struct mmap_range {
+	uintptr_t start, end;
+	dev_t dev;
+	ino_t ino;
+};
+
+static pthread_mutex_t mmaps_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mmap_range *ranges;
+static size_t nr_ranges, max_ranges;
+
+#define PAGE_ROUND_UP(x)	(((x) + 4095) & ~(uintptr_t)4095)
+
+bool mmaps_any(void)
+{
+	return __atomic_load_n(&nr_ranges, __ATOMIC_RELAXED) != 0;
+}
+
+void mmaps_add(void *addr, size_t len, dev_t dev, ino_t ino)
+{
+	pthread_mutex_lock(&mmaps_lock);
+	if (nr_ranges == max_ranges) {
+		size_t n = max_ranges ? 2 * max_ranges : 16;
+		struct mmap_range *r = realloc(ranges, n * sizeof(*r));
+
+		if (!r) {	/* the inode just stays passed through */
+			pthread_mutex_unlock(&mmaps_lock);
+			return;
+		}
+		ranges = r;
+		max_ranges = n;
+	}
+	ranges[nr_ranges] = (struct mmap_range){ (uintptr_t)addr,
+						 PAGE_ROUND_UP((uintptr_t)addr + len), dev, ino };
+	__atomic_store_n(&nr_ranges, nr_ranges + 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&mmaps_lock);
+}
+
+static bool has_locked(dev_t dev, ino_t ino)
+{
+	for (size_t i = 0; i < nr_ranges; i++)
+		if (ranges[i].dev == dev && ranges[i].ino == ino)
+			return true;
+	return false;
+}
+
+bool mmaps_has(dev_t dev, ino_t ino)
+{
+	bool found;
+
+	if (!mmaps_any())
+		return false;
+	pthread_mutex_lock(&mmaps_lock);
+	found = has_locked(dev, ino);
+	pthread_mutex_unlock(&mmaps_lock);
+	return found;
+}
+
+void mmaps_remove(void *addr, size_t len, void (*unmapped)(dev_t dev, ino_t ino))
+{
+	uintptr_t start = (uintptr_t)addr, end = PAGE_ROUND_UP(start + len);
+	struct mmap_range gone[8];
+	size_t nr_gone = 0;
+
+	pthread_mutex_lock(&mmaps_lock);
+	for (size_t i = 0; i < nr_ranges;) {
+		struct mmap_range *r = &ranges[i];
+
+		if (end <= r->start || start >= r->end) {
+			i++;
+			continue;
+		}
+		if (start <= r->start && end >= r->end) {	/* all of it */
+			if (nr_gone < sizeof(gone) / sizeof(gone[0]))
+				gone[nr_gone++] = *r;
+			*r = ranges[--nr_ranges];
+			continue;
+		}
+		if (start <= r->start)				/* its head */
+			r->start = end;
+		else if (end >= r->end)				/* its tail */
+			r->end = start;
+		i++;						/* its middle: keep */
+	}
+	__atomic_store_n(&nr_ranges, nr_ranges, __ATOMIC_RELAXED);
+	for (size_t i = 0; i < nr_gone; i++)
+		if (has_locked(gone[i].dev, gone[i].ino))
+			gone[i].ino = 0;	/* still mapped elsewhere */
+	pthread_mutex_unlock(&mmaps_lock);
+	for (size_t i = 0; i < nr_gone; i++)
+		if (gone[i].ino)
+			unmapped(gone[i].dev, gone[i].ino);
+}
+
+void mmaps_move(void *old, void *addr, size_t len)
+{
+	pthread_mutex_lock(&mmaps_lock);
+	for (size_t i = 0; i < nr_ranges; i++) {
+		if (ranges[i].start == (uintptr_t)old) {
+			ranges[i].start = (uintptr_t)addr;
+			ranges[i].end = PAGE_ROUND_UP((uintptr_t)addr + len);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&mmaps_lock);
+}
