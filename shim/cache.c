@@ -36,6 +36,14 @@
  */
 #define USER_ADDR_MIN	65536ul
 #define USER_ADDR_END	((1ul << 47) - FOLIO_PAGE_BYTES)
+/*
+ * Dirty pages a writer at the end of the file (streaming, appending) lets
+ * pile up before it writes them back and drops them: 8 MiB, written as
+ * eight 1 MiB pwritev()s.  A small window reuses memory already faulted in
+ * (fresh arena pages cost a fault and zeroing each) and the kernel's page
+ * cache holds the data anyway.
+ */
+#define STREAM_BEHIND	2048
 /* Pages one miss fills at most (one preadv of 1 MiB). */
 #define FILL_MAX	256
 /* Misses in a row that find their pages gone again before copying falls
@@ -821,6 +829,11 @@ static ssize_t write_at(struct mapping *m, struct uio *u, size_t count, off_t *p
 			    write_pages(m, u, count, at, exclusive);
 	if (n > 0 && exclusive && at + n > mapping_size(m))
 		mapping_set_size(m, at + n);
+	/* An error waits for fsync or close. */
+	if (n > 0 && (unlikely(writeback_over_limit()) ||
+		      (exclusive && at + n == mapping_size(m) &&
+		       __atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED) >= STREAM_BEHIND)))
+		mapping_writeback_behind(m);
 	pthread_rwlock_unlock(&m->lock);
 	if (n > 0)
 		*pos = at + n;

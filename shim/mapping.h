@@ -111,7 +111,10 @@ void mapping_account_dirty(struct mapping *m, struct page *page);
  */
 int mapping_writeback_locked(struct mapping *m);
 
-/* Same, taking @lock shared. */
+/* Same, and the pages written leave the cache (drop-behind). */
+int mapping_writeback_behind(struct mapping *m);
+
+/* Same as mapping_writeback_locked(), taking @lock shared. */
 int mapping_writeback(struct mapping *m);
 
 /*

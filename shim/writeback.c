@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "config.h"
 #include "log.h"
 #include "mapping.h"
 #include "real.h"
@@ -28,6 +29,14 @@
 
 static pthread_mutex_t mappings_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mapping *mappings;
+/* Dirty pages of all mappings: changes on clean/dirty transitions only. */
+static unsigned long nr_dirty_pages;
+
+bool writeback_over_limit(void)
+{
+	return __atomic_load_n(&nr_dirty_pages, __ATOMIC_RELAXED) >
+	       folio_config.dirty_limit >> FOLIO_PAGE_SHIFT;
+}
 
 void writeback_register(struct mapping *m)
 {
@@ -55,6 +64,7 @@ void writeback_unregister(struct mapping *m)
 void writeback_forget_all(void)
 {
 	mappings = NULL;
+	nr_dirty_pages = 0;
 	pthread_mutex_init(&mappings_lock, NULL);
 }
 
@@ -69,7 +79,14 @@ static void dirty_push(struct mapping *m, struct page *page)
 void mapping_account_dirty(struct mapping *m, struct page *page)
 {
 	__atomic_add_fetch(&m->nr_dirty, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&nr_dirty_pages, 1, __ATOMIC_RELAXED);
 	dirty_push(m, page);
+}
+
+static void account_clean(struct mapping *m)
+{
+	__atomic_sub_fetch(&m->nr_dirty, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&nr_dirty_pages, 1, __ATOMIC_RELAXED);
 }
 
 /* Merge sort of a detached dirty list by page index (stable, no memory). */
@@ -117,10 +134,21 @@ static void redirty(struct mapping *m, struct page *page)
 	pthread_mutex_unlock(&page->lock);
 }
 
-static void writeback_done(struct page *page)
+/*
+ * @page is in the kernel now.  With @drop, and unless a writer dirtied it
+ * again meanwhile, it leaves the cache too (drop-behind for a streaming
+ * writer: the kernel's page cache has the data, and the free list gets back
+ * a page whose memory is already faulted in).
+ */
+static void writeback_done(struct page *page, bool drop)
 {
 	pthread_mutex_lock(&page->lock);
 	__atomic_store_n(&page->flags, page->flags & ~PAGE_WRITEBACK, __ATOMIC_RELEASE);
+	if (drop && page->flags == PAGE_HASHED) {
+		urcu_bp_read_lock();
+		page_remove(page);
+		urcu_bp_read_unlock();
+	}
 	pthread_mutex_unlock(&page->lock);
 }
 
@@ -179,7 +207,7 @@ static int take_run(struct mapping *m, struct page **list, off_t size, struct pa
 		__atomic_store_n(&page->flags, (page->flags & ~PAGE_DIRTY) | PAGE_WRITEBACK,
 				 __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&page->lock);
-		__atomic_sub_fetch(&m->nr_dirty, 1, __ATOMIC_RELAXED);
+		account_clean(m);
 		if (start >= size) {	/* not part of the file (yet): keep it dirty */
 			redirty(m, page);
 			continue;
@@ -195,7 +223,7 @@ static int take_run(struct mapping *m, struct page **list, off_t size, struct pa
 	return n;
 }
 
-int mapping_writeback_locked(struct mapping *m)
+static int writeback_locked(struct mapping *m, bool drop)
 {
 	struct page *list, *run[WB_BATCH];
 	struct iovec iov[WB_BATCH];
@@ -224,7 +252,7 @@ int mapping_writeback_locked(struct mapping *m)
 			size_t end = ((size_t)i << FOLIO_PAGE_SHIFT) + iov[i].iov_len;
 
 			if (end <= written)
-				writeback_done(run[i]);
+				writeback_done(run[i], drop);
 			else
 				redirty(m, run[i]);
 		}
@@ -236,6 +264,8 @@ int mapping_writeback_locked(struct mapping *m)
 		list = next;
 	}
 	pthread_mutex_unlock(&m->wb_lock);
+	if (drop)		/* the dropped pages back on the free list, on top */
+		folio_defer_flush();
 	if (err) {
 		log_debug("write-back of %s failed: %s", m->name, strerror(err));
 		__atomic_store_n(&m->wb_err, err, __ATOMIC_RELAXED);
@@ -243,6 +273,16 @@ int mapping_writeback_locked(struct mapping *m)
 		return -1;
 	}
 	return 0;
+}
+
+int mapping_writeback_locked(struct mapping *m)
+{
+	return writeback_locked(m, false);
+}
+
+int mapping_writeback_behind(struct mapping *m)
+{
+	return writeback_locked(m, true);
 }
 
 int mapping_writeback(struct mapping *m)
@@ -263,7 +303,7 @@ void mapping_forget_dirty_from(struct mapping *m, uint64_t first)
 		struct page *next = list->dirty_next;
 
 		if (list->index >= first)
-			__atomic_sub_fetch(&m->nr_dirty, 1, __ATOMIC_RELAXED);
+			account_clean(m);
 		else
 			dirty_push(m, list);
 		list = next;

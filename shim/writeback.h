@@ -9,7 +9,16 @@
 #ifndef FOLIO_WRITEBACK_H
 #define FOLIO_WRITEBACK_H
 
+#include <stdbool.h>
+
 struct mapping;
+
+/*
+ * Are more pages dirty than FOLIO_DIRTY_LIMIT allows?  Then a writer writes
+ * its own file back before it returns (until the background flusher exists,
+ * this is how dirty memory stays bounded).  Lockless.
+ */
+bool writeback_over_limit(void);
 
 /* Add @m to / remove it from the mappings writeback_all() visits. */
 void writeback_register(struct mapping *m);
