@@ -11,10 +11,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/xattr.h>
 
 #include "cache.h"
@@ -44,8 +47,9 @@
  * cache holds the data anyway.
  */
 #define STREAM_BEHIND	2048
-/* Pages one miss fills at most (one preadv of 1 MiB). */
-#define FILL_MAX	256
+/* Pages one miss fills at most (one preadv of 256 KiB, the default
+ * readahead window; small enough for the iovecs to sit on the stack). */
+#define FILL_MAX	64
 /* Misses in a row that find their pages gone again before copying falls
  * back to reading from the kernel directly. */
 #define FILL_TRIES	3
@@ -87,18 +91,13 @@ static char *uio_base(const struct uio *u)
 	return (char *)u->iov->iov_base + u->skip;
 }
 
-/* Copy @len bytes of @page at @off to @u, untorn. */
-static void uio_copy_page(struct uio *u, struct page *page, size_t off, size_t len)
+/* A page's bytes that span iovecs: one untorn copy, then scattered. */
+static __attribute__((noinline, cold)) void uio_copy_page_split(struct uio *u, struct page *page,
+								size_t off, size_t len)
 {
 	unsigned char bounce[FOLIO_PAGE_BYTES];
 
-	uio_advance(u, 0);
-	if (uio_room(u) >= len) {
-		page_copy_out(page, off, len, uio_base(u));
-		uio_advance(u, len);
-		return;
-	}
-	page_copy_out(page, off, len, bounce);	/* spans iovecs: one copy, then scatter */
+	page_copy_out(page, off, len, bounce);
 	for (size_t done = 0; done < len;) {
 		size_t n = uio_room(u) < len - done ? uio_room(u) : len - done;
 
@@ -106,6 +105,18 @@ static void uio_copy_page(struct uio *u, struct page *page, size_t off, size_t l
 		done += n;
 		uio_advance(u, n);
 	}
+}
+
+/* Copy @len bytes of @page at @off to @u, untorn. */
+static void uio_copy_page(struct uio *u, struct page *page, size_t off, size_t len)
+{
+	uio_advance(u, 0);
+	if (likely(uio_room(u) >= len)) {
+		page_copy_out(page, off, len, uio_base(u));
+		uio_advance(u, len);
+		return;
+	}
+	uio_copy_page_split(u, page, off, len);
 }
 
 static void uio_copy_to(struct uio *u, const void *src, size_t len)
@@ -338,7 +349,6 @@ static void resize_locked(struct mapping *m, off_t size)
 	}
 	mapping_set_size(m, size);
 	__atomic_store_n(&m->ksize, size, __ATOMIC_RELEASE);
-	mapping_kernel_changed(m);
 }
 
 /*
@@ -390,66 +400,48 @@ static size_t copy_hits(struct mapping *m, struct uio *u, size_t count, off_t po
 /*
  * Read @n pages of @m from page @first into @pages from the kernel (zeros
  * past its end) and insert them.  With @lock held.  Returns 0, or -1 with
- * errno (the pages are freed either way if not inserted).
+ * errno (the pages are freed either way if not inserted).  Under @kio_lock
+ * shared from the read to the insert: no write-back runs in between, so a
+ * page another thread wrote back (and the clock hand took) meanwhile cannot
+ * come back with the data from before.
  */
 static int fill_run(struct mapping *m, struct page **pages, int n, uint64_t first)
 {
 	off_t start = (off_t)first << FOLIO_PAGE_SHIFT;
-	uint64_t gen = __atomic_load_n(&m->kgen, __ATOMIC_ACQUIRE);
-	off_t ksize = mapping_ksize(m);
-	size_t got = 0;
-	bool stale;
+	struct iovec iov[FILL_MAX];
+	ssize_t got = 0;
 
-	if (start < ksize) {
-		struct iovec iov[FILL_MAX];
+	for (int i = 0; i < n; i++) {
+		iov[i].iov_base = pages[i]->data;
+		iov[i].iov_len = FOLIO_PAGE_BYTES;
+	}
+	pthread_rwlock_rdlock(&m->kio_lock);
+	if (start < mapping_ksize(m)) {
+		do
+			got = m->kfd < 0 || m->kfd_accmode == O_WRONLY ?
+			      fail(EBADF) : real_preadv64(m->kfd, iov, n, start);
+		while (got < 0 && errno == EINTR);
+		if (got < 0) {
+			int err = errno;
 
-		for (int i = 0; i < n; i++) {
-			iov[i].iov_base = pages[i]->data;
-			iov[i].iov_len = FOLIO_PAGE_BYTES;
-		}
-		for (;;) {
-			ssize_t r = m->kfd < 0 || m->kfd_accmode == O_WRONLY ?
-				    fail(EBADF) : real_preadv64(m->kfd, iov, n, start);
-
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r < 0) {
-				int err = errno;
-
-				for (int i = 0; i < n; i++)
-					page_free(pages[i]);
-				return fail(err);
-			}
-			got = r;
-			break;
+			pthread_rwlock_unlock(&m->kio_lock);
+			for (int i = 0; i < n; i++)
+				page_free(pages[i]);
+			return fail(err);
 		}
 	}
 	for (int i = 0; i < n; i++) {	/* past the kernel's end: zeros */
 		size_t from = (size_t)i << FOLIO_PAGE_SHIFT;
+		size_t have = (size_t)got > from ? (size_t)got - from : 0;
 
-		if (got < from + FOLIO_PAGE_BYTES)
-			memset(pages[i]->data + (got > from ? got - from : 0), 0,
-			       FOLIO_PAGE_BYTES - (got > from ? got - from : 0));
+		if (have < FOLIO_PAGE_BYTES)
+			memset(pages[i]->data + have, 0, FOLIO_PAGE_BYTES - have);
 	}
 	urcu_bp_read_lock();
 	for (int i = 0; i < n; i++)
-		pages[i] = page_insert(pages[i], m->id, first + i, 0) == pages[i] ? pages[i] : NULL;
-	/*
-	 * Write-back changed the kernel's data while this was reading it: a
-	 * page written and reclaimed meanwhile would now be stale.  Take the
-	 * new pages out again (writers may have dirtied them: those stay).
-	 */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	stale = __atomic_load_n(&m->kgen, __ATOMIC_ACQUIRE) != gen;
-	for (int i = 0; stale && i < n; i++) {
-		if (!pages[i])
-			continue;
-		pthread_mutex_lock(&pages[i]->lock);
-		if (pages[i]->flags == PAGE_HASHED && pages[i]->owner == m->id)
-			page_remove(pages[i]);
-		pthread_mutex_unlock(&pages[i]->lock);
-	}
+		page_insert(pages[i], m->id, first + i, 0);
 	urcu_bp_read_unlock();
+	pthread_rwlock_unlock(&m->kio_lock);
 	return 0;
 }
 
@@ -516,7 +508,8 @@ static int fill_window(struct ofile *of, struct mapping *m, off_t pos, size_t co
  * Read one piece of [@pos, @pos + @count) straight from the kernel into @u,
  * for when the cache has no page to spare.  With @lock held.
  */
-static ssize_t read_direct(struct mapping *m, struct uio *u, size_t count, off_t pos)
+static __attribute__((noinline)) ssize_t read_direct(struct mapping *m, struct uio *u,
+						    size_t count, off_t pos)
 {
 	unsigned char bounce[FOLIO_PAGE_BYTES];
 	size_t len = FOLIO_PAGE_BYTES - (pos & (FOLIO_PAGE_BYTES - 1));
@@ -645,23 +638,24 @@ static bool lock_for_write(struct mapping *m, off_t pos, size_t count, bool appe
 }
 
 /* Write @len bytes from @u at @pos straight to the kernel.  @lock held. */
-static ssize_t write_direct(struct mapping *m, struct uio *u, size_t len, off_t pos)
+static __attribute__((noinline)) ssize_t write_direct(struct mapping *m, struct uio *u,
+						     size_t len, off_t pos)
 {
 	struct uio saved = *u;
 	unsigned char bounce[FOLIO_PAGE_BYTES];
 	ssize_t n;
 
 	uio_copy_from(u, bounce, len);
+	pthread_rwlock_wrlock(&m->kio_lock);	/* no fill may read around it */
 	do
 		n = m->kfd < 0 ? fail(EBADF) : real_pwrite64(m->kfd, bounce, len, pos);
 	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		mapping_kernel_extends(m, pos + n);
+	pthread_rwlock_unlock(&m->kio_lock);
 	if (n < 0) {
 		*u = saved;
 		return -1;
-	}
-	if (n > 0) {
-		mapping_kernel_extends(m, pos + n);
-		mapping_kernel_changed(m);
 	}
 	if ((size_t)n < len) {
 		*u = saved;
@@ -683,7 +677,6 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 	for (;;) {
 		struct page *page = find_locked(m, index), *won;
 		struct uio saved = *u;
-		uint64_t gen;
 
 		if (page) {
 			uio_copy_from(u, page->data + off, len);
@@ -694,13 +687,15 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 		page = alloc_page(m);
 		if (!page)
 			return write_direct(m, u, len, pos);
-		gen = __atomic_load_n(&m->kgen, __ATOMIC_ACQUIRE);
-		if (len < FOLIO_PAGE_BYTES) {	/* the rest of the page, as it is now */
-			off_t ksize = mapping_ksize(m);
+		/* The rest of the page as it is now, then this write, then in:
+		 * all under kio_lock shared, as fill_run() does. */
+		pthread_rwlock_rdlock(&m->kio_lock);
+		if (len < FOLIO_PAGE_BYTES) {
 			ssize_t got = 0;
 
-			if (page_start < ksize) {
+			if (page_start < mapping_ksize(m)) {
 				if (m->kfd < 0 || m->kfd_accmode == O_WRONLY) {
+					pthread_rwlock_unlock(&m->kio_lock);
 					page_free(page);	/* cannot read it: write through */
 					return write_direct(m, u, len, pos);
 				}
@@ -709,6 +704,7 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 							   page_start);
 				while (got < 0 && errno == EINTR);
 				if (got < 0) {
+					pthread_rwlock_unlock(&m->kio_lock);
 					page_free(page);
 					return -1;
 				}
@@ -716,14 +712,10 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 			memset(page->data + got, 0, FOLIO_PAGE_BYTES - got);
 		}
 		uio_copy_from(u, page->data + off, len);
-		if (__atomic_load_n(&m->kgen, __ATOMIC_ACQUIRE) != gen) {
-			page_free(page);	/* the kernel's copy changed under the read */
-			*u = saved;
-			continue;
-		}
 		urcu_bp_read_lock();
 		won = page_insert(page, m->id, index, PAGE_DIRTY);
 		urcu_bp_read_unlock();
+		pthread_rwlock_unlock(&m->kio_lock);
 		if (won == page) {
 			mapping_account_dirty(m, page);
 			return len;
@@ -800,6 +792,27 @@ static ssize_t write_privileged(struct mapping *m, struct uio *u, size_t count, 
 }
 
 /*
+ * How much of @count bytes at @pos the file may take, as the kernel's
+ * generic_write_check_limits() decides: RLIMIT_FSIZE (reaching it sends
+ * SIGXFSZ), then the file system's largest file.  0 means EFBIG.
+ */
+static size_t write_limit(struct mapping *m, off_t pos, size_t count)
+{
+	if (pos + (off_t)count > m->fsize_limit) {
+		if (pos >= m->fsize_limit) {
+			kill(getpid(), SIGXFSZ);
+			return 0;
+		}
+		count = m->fsize_limit - pos;
+	}
+	if (pos >= m->max_bytes)
+		return 0;
+	if (pos + (off_t)count > m->max_bytes)
+		count = m->max_bytes - pos;
+	return count;
+}
+
+/*
  * Write @count bytes from @u at *@pos (at the end of the file if @append),
  * and leave *@pos after them.  @of referenced; outside any read-side
  * section.  Returns what write(2) returns, or -2 if the mapping is bypassed
@@ -821,7 +834,8 @@ static ssize_t write_at(struct mapping *m, struct uio *u, size_t count, off_t *p
 		return -2;
 	}
 	at = append ? mapping_size(m) : *pos;
-	if (range_overflows(at, count)) {
+	count = write_limit(m, at, count);
+	if (!count) {
 		pthread_rwlock_unlock(&m->lock);
 		return fail(EFBIG);
 	}
@@ -1060,7 +1074,7 @@ off_t cache_lseek(struct ofile *of, int fd, off_t offset, int whence)
 		pos = fail(EINVAL);
 		goto out;
 	}
-	if (__builtin_add_overflow(base, offset, &pos) || pos < 0)
+	if (__builtin_add_overflow(base, offset, &pos) || pos < 0 || pos > m->max_bytes)
 		pos = fail(EINVAL);
 	else
 		of->pos = pos;
@@ -1107,6 +1121,32 @@ int cache_truncate(const char *path, off_t length)
 	return ret;
 }
 
+struct ofile *cache_trunc_begin(int dirfd, const char *path)
+{
+	int saved_errno = errno;
+	struct ofile *of = NULL;
+	struct stat st;
+
+	if (fdtable_any_tracked() && real_fstatat(dirfd, path, &st, 0) == 0 &&
+	    (of = fdtable_inode_ofile_get(st.st_dev, st.st_ino)))
+		pthread_rwlock_wrlock(&mapping_of(of)->lock);
+	errno = saved_errno;
+	return of;
+}
+
+void cache_trunc_end(struct ofile *of, int fd)
+{
+	struct mapping *m = mapping_of(of);
+	int saved_errno = errno;
+	struct stat st;
+
+	if (fd >= 0 && !bypassed(m) && real_fstat(fd, &st) == 0)
+		resize_locked(m, st.st_size);	/* written before the open: gone */
+	pthread_rwlock_unlock(&m->lock);
+	ofile_put(of);
+	errno = saved_errno;
+}
+
 /*
  * The kernel changed the file behind the cache in ways the cache cannot
  * follow (fallocate that punches, zeroes or moves data; an in-kernel
@@ -1123,7 +1163,6 @@ static void refresh_locked(struct mapping *m)
 		if (st.st_size > mapping_size(m) || !__atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED))
 			mapping_set_size(m, st.st_size);
 	}
-	mapping_kernel_changed(m);
 }
 
 int cache_fallocate(struct ofile *of, int fd, int mode, off_t offset, off_t length)
@@ -1324,8 +1363,13 @@ void *cache_mmap(struct ofile *of, void *addr, size_t length, int prot, int flag
 	struct mapping *m = mapping_of(of);
 	void *ret;
 
-	if (!(m->bypass & BYPASS_MAPPED) && start_bypass(m, BYPASS_MAPPED))
+	if (!(m->bypass & BYPASS_MAPPED)) {
+		/* A mapping must show what was written: if that cannot reach
+		 * the kernel, the mmap fails with the write-back's error. */
+		if (!start_bypass(m, BYPASS_MAPPED))
+			return MAP_FAILED;
 		log_info("%s is mapped: passing it through while it is", m->name);
+	}
 	ret = real_mmap64(addr, length, prot, flags, fd, offset);
 	if (ret != MAP_FAILED) {
 		int saved_errno = errno;
@@ -1380,27 +1424,54 @@ void cache_mremap(void *old_address, void *new_address, size_t new_size)
 		mmaps_move(old_address, new_address, new_size);
 }
 
-/* Before an in-kernel copy: its data in the kernel, its position too. */
-static void copy_begin_one(struct ofile *of, int fd, bool destination)
+/*
+ * The kernel is about to copy from @of (@destination: into it): its data
+ * must be in the kernel, and pages a copy into it overwrites must go.
+ */
+static int copy_prepare_data(struct ofile *of, bool destination)
 {
 	struct mapping *m = mapping_of(of);
+	int ret;
 
-	pthread_mutex_lock(&of->pos_lock);
-	if (!of->pos_in_kernel)
-		real_lseek64(fd, of->pos, SEEK_SET);
 	if (bypassed(m))
-		return;
+		return 0;
 	pthread_rwlock_wrlock(&m->lock);
-	mapping_writeback_locked(m);
-	if (destination)
+	ret = mapping_writeback_locked(m);
+	if (ret == 0 && destination)
 		drop_pages(m, 0, true);
 	pthread_rwlock_unlock(&m->lock);
+	return ret;
 }
 
-static void copy_end_one(struct ofile *of, int fd, bool destination)
+/* Lock the positions of @a and @b (either NULL, or both the same) in address
+ * order: two copies in opposite directions must not deadlock. */
+static void lock_two_positions(struct ofile *a, struct ofile *b)
 {
-	struct mapping *m = mapping_of(of);
+	if (a == b)
+		b = NULL;
+	if (a && b && (uintptr_t)b < (uintptr_t)a) {
+		struct ofile *t = a;
 
+		a = b;
+		b = t;
+	}
+	if (a)
+		pthread_mutex_lock(&a->pos_lock);
+	if (b)
+		pthread_mutex_lock(&b->pos_lock);
+}
+
+static void lend_position(struct ofile *of, int fd)
+{
+	if (of && !of->pos_in_kernel)
+		real_lseek64(fd, of->pos, SEEK_SET);
+}
+
+/* Take the position back from the kernel and unlock it (once per ofile). */
+static void take_position(struct ofile *of, int fd)
+{
+	if (!of)
+		return;
 	if (!of->pos_in_kernel) {
 		off_t pos = real_lseek64(fd, 0, SEEK_CUR);
 
@@ -1408,29 +1479,41 @@ static void copy_end_one(struct ofile *of, int fd, bool destination)
 			of->pos = pos;
 	}
 	pthread_mutex_unlock(&of->pos_lock);
-	if (!destination || bypassed(m))
-		return;
-	pthread_rwlock_wrlock(&m->lock);
-	refresh_locked(m);
-	pthread_rwlock_unlock(&m->lock);
 }
 
-void cache_copy_begin(struct ofile *in, int in_fd, struct ofile *out, int out_fd)
+int cache_copy_begin(struct ofile *in, int in_fd, struct ofile *out, int out_fd)
 {
-	if (in)
-		copy_begin_one(in, in_fd, in == out);
-	if (out && out != in)
-		copy_begin_one(out, out_fd, true);
+	int err = 0;
+
+	lock_two_positions(in, out);
+	lend_position(in, in_fd);
+	if (out != in)
+		lend_position(out, out_fd);
+	if (in && copy_prepare_data(in, in == out) < 0)
+		err = errno;
+	if (!err && out && out != in && copy_prepare_data(out, true) < 0)
+		err = errno;
+	if (!err)
+		return 0;
+	take_position(in, in_fd);
+	if (out != in)
+		take_position(out, out_fd);
+	return fail(err);
 }
 
 void cache_copy_end(struct ofile *in, int in_fd, struct ofile *out, int out_fd)
 {
 	int saved_errno = errno;
+	struct mapping *m = out ? mapping_of(out) : NULL;
 
-	if (out && out != in)
-		copy_end_one(out, out_fd, true);
-	if (in)
-		copy_end_one(in, in_fd, in == out);
+	take_position(in, in_fd);
+	if (out != in)
+		take_position(out, out_fd);
+	if (m && !bypassed(m)) {	/* what the copy wrote, and the new size */
+		pthread_rwlock_wrlock(&m->lock);
+		refresh_locked(m);
+		pthread_rwlock_unlock(&m->lock);
+	}
 	errno = saved_errno;
 }
 
@@ -1456,11 +1539,43 @@ void cache_stat_fixup(dev_t dev, ino_t ino, off_t *st_size, blkcnt_t *st_blocks)
 
 /* ---- Mappings: life cycle (fdtable's hooks) ---- */
 
+#define OFF_T_MAX	((off_t)INT64_MAX)
+
+/*
+ * The largest file the file system of @fd takes (the kernel's s_maxbytes):
+ * ext4 with extents stops at 2^32 - 1 blocks of 4 KiB; the other file
+ * systems folio caches go to the largest offset.
+ */
+static off_t max_file_size(int fd)
+{
+	struct statfs sfs;
+
+	if (fstatfs(fd, &sfs) == 0 && sfs.f_type == 0xEF53)
+		return (off_t)0xFFFFFFFFull << 12;
+	return OFF_T_MAX;
+}
+
+/*
+ * The mapping's rwlocks prefer writers: under a stream of shared holders an
+ * extending writer or an fsync must still get its turn.  (No path takes
+ * either lock shared twice, which such a lock would not allow.)
+ */
+static void mapping_rwlock_init(pthread_rwlock_t *lock)
+{
+	pthread_rwlockattr_t attr;
+
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+}
+
 struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *st, int kfd,
 				  int kfd_accmode)
 {
 	static bool store_failed;
 	struct mapping *m;
+	struct rlimit rl;
 
 	if (!page_store_ready() && page_store_init(folio_config.cache_size) < 0) {
 		if (!store_failed)
@@ -1471,15 +1586,24 @@ struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *s
 		return NULL;
 	}
 	m = calloc(1, sizeof(*m));
-	if (!m || !(m->name = strdup(name))) {
+	if (!m || !(m->name = strdup(name)) ||
+	    !(m->wb_run = calloc(WB_BATCH, sizeof(*m->wb_run))) ||
+	    !(m->wb_iov = calloc(WB_BATCH, sizeof(*m->wb_iov)))) {
+		if (m) {
+			free(m->name);
+			free(m->wb_run);
+		}
 		free(m);
 		errno = ENOMEM;
 		return NULL;
 	}
 	m->id = __atomic_add_fetch(&last_mapping_id, 1, __ATOMIC_RELAXED);
-	pthread_rwlock_init(&m->lock, NULL);
-	pthread_mutex_init(&m->wb_lock, NULL);
+	mapping_rwlock_init(&m->lock);
+	mapping_rwlock_init(&m->kio_lock);
 	m->size = m->ksize = st->st_size;
+	m->max_bytes = max_file_size(fd);
+	m->fsize_limit = getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur < (rlim_t)OFF_T_MAX ?
+			 (off_t)rl.rlim_cur : OFF_T_MAX;
 	m->kfd = kfd;
 	m->kfd_accmode = kfd_accmode;
 	if (mmaps_has(st->st_dev, st->st_ino))		/* mapped before this open */
@@ -1535,7 +1659,9 @@ void cache_mapping_free(struct mapping *m)
 	if (!m)
 		return;
 	pthread_rwlock_destroy(&m->lock);
-	pthread_mutex_destroy(&m->wb_lock);
+	pthread_rwlock_destroy(&m->kio_lock);
+	free(m->wb_run);
+	free(m->wb_iov);
 	free(m->name);
 	free(m);
 }

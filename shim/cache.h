@@ -81,6 +81,16 @@ ssize_t cache_writev(struct ofile *of, int fd, const struct iovec *iov, int iovc
 /* Position and size. */
 off_t cache_lseek(struct ofile *of, int fd, off_t offset, int whence);
 int cache_ftruncate(struct ofile *of, int fd, off_t length);
+/*
+ * Around an open of @path (relative to @dirfd) with O_TRUNC: if the file is
+ * cached, begin returns its referenced ofile with the write lock held, so
+ * that no write-back runs while the kernel truncates; end (with the fd the
+ * open returned, or -1) makes the cache agree and releases both.  Both
+ * preserve errno.
+ */
+struct ofile *cache_trunc_begin(int dirfd, const char *path);
+void cache_trunc_end(struct ofile *of, int fd);
+
 /* truncate(2) of a path whose inode is tracked. */
 int cache_truncate(const char *path, off_t length);
 int cache_fallocate(struct ofile *of, int fd, int mode, off_t offset, off_t length);
@@ -141,10 +151,12 @@ void cache_mremap(void *old_address, void *new_address, size_t new_size);
  * sendfile, copy_file_range and splice read from @in and/or write to @out
  * (either may be NULL when untracked) in the kernel, at the file positions
  * or not.  Begin: write back, give the kernel folio's positions and hold
- * them.  End: take the positions back, forget destination pages the copy
- * overwrote, take the destination's size from the kernel.  Preserves errno.
+ * them; 0, or -1 with errno if the data could not be written back (then the
+ * copy must not run, and end must not be called).  End: take the positions
+ * back, forget destination pages the copy overwrote, take the destination's
+ * size from the kernel.  End preserves errno.
  */
-void cache_copy_begin(struct ofile *in, int in_fd, struct ofile *out, int out_fd);
+int cache_copy_begin(struct ofile *in, int in_fd, struct ofile *out, int out_fd);
 void cache_copy_end(struct ofile *in, int in_fd, struct ofile *out, int out_fd);
 
 /*

@@ -67,10 +67,11 @@ FOLIO_EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size, i
 #define TRACKED_COPY(in, out, real_call) \
 	do { \
 		struct ofile *in_of = ofile_get(in), *out_of = ofile_get(out); \
-		ssize_t ret; \
-		cache_copy_begin(in_of, in, out_of, out); \
-		ret = real_call; \
-		cache_copy_end(in_of, in, out_of, out); \
+		ssize_t ret = -1; \
+		if (cache_copy_begin(in_of, in, out_of, out) == 0) { \
+			ret = real_call; \
+			cache_copy_end(in_of, in, out_of, out); \
+		} \
 		if (in_of) \
 			ofile_put(in_of); \
 		if (out_of) \

@@ -26,57 +26,72 @@ static int opened(int fd, int dirfd, const char *path, int flags)
 	return fd;
 }
 
+/*
+ * An open with O_TRUNC truncates in the kernel before folio sees the fd.  If
+ * the file is cached, its write lock is held across the open, so that no
+ * write-back puts data from before the truncation back after it.
+ */
+#define OPENED(call, dirfd, path, flags) \
+	({ \
+		struct ofile *trunc_ = unlikely((flags) & O_TRUNC) ? \
+				       cache_trunc_begin(dirfd, path) : NULL; \
+		int fd_ = (call); \
+		if (trunc_) \
+			cache_trunc_end(trunc_, fd_); \
+		opened(fd_, dirfd, path, flags); \
+	})
+
 FOLIO_EXPORT int open(const char *path, int flags, ...)
 {
-	return opened(real_open(path, flags, OPEN_MODE(flags, flags)), AT_FDCWD, path, flags);
+	return OPENED(real_open(path, flags, OPEN_MODE(flags, flags)), AT_FDCWD, path, flags);
 }
 
 FOLIO_EXPORT int open64(const char *path, int flags, ...)
 {
-	return opened(real_open64(path, flags, OPEN_MODE(flags, flags)), AT_FDCWD, path, flags);
+	return OPENED(real_open64(path, flags, OPEN_MODE(flags, flags)), AT_FDCWD, path, flags);
 }
 
 FOLIO_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
-	return opened(real_openat(dirfd, path, flags, OPEN_MODE(flags, flags)), dirfd, path, flags);
+	return OPENED(real_openat(dirfd, path, flags, OPEN_MODE(flags, flags)), dirfd, path, flags);
 }
 
 FOLIO_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
-	return opened(real_openat64(dirfd, path, flags, OPEN_MODE(flags, flags)), dirfd, path,
+	return OPENED(real_openat64(dirfd, path, flags, OPEN_MODE(flags, flags)), dirfd, path,
 		      flags);
 }
 
 FOLIO_EXPORT int __open_2(const char *path, int flags)
 {
-	return opened(real___open_2(path, flags), AT_FDCWD, path, flags);
+	return OPENED(real___open_2(path, flags), AT_FDCWD, path, flags);
 }
 
 FOLIO_EXPORT int __open64_2(const char *path, int flags)
 {
-	return opened(real___open64_2(path, flags), AT_FDCWD, path, flags);
+	return OPENED(real___open64_2(path, flags), AT_FDCWD, path, flags);
 }
 
 FOLIO_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 {
-	return opened(real___openat_2(dirfd, path, flags), dirfd, path, flags);
+	return OPENED(real___openat_2(dirfd, path, flags), dirfd, path, flags);
 }
 
 FOLIO_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 {
-	return opened(real___openat64_2(dirfd, path, flags), dirfd, path, flags);
+	return OPENED(real___openat64_2(dirfd, path, flags), dirfd, path, flags);
 }
 
 #define CREAT_FLAGS	(O_CREAT | O_WRONLY | O_TRUNC)
 
 FOLIO_EXPORT int creat(const char *path, mode_t mode)
 {
-	return opened(real_creat(path, mode), AT_FDCWD, path, CREAT_FLAGS);
+	return OPENED(real_creat(path, mode), AT_FDCWD, path, CREAT_FLAGS);
 }
 
 FOLIO_EXPORT int creat64(const char *path, mode_t mode)
 {
-	return opened(real_creat64(path, mode), AT_FDCWD, path, CREAT_FLAGS);
+	return OPENED(real_creat64(path, mode), AT_FDCWD, path, CREAT_FLAGS);
 }
 
 /* mkstemp and friends open the name they wrote into @template this way. */

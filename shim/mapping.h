@@ -16,9 +16,15 @@
  *   - @size changes only under @lock exclusive and is read without a lock;
  *     @ksize changes under @lock (either mode; write-back moves it up).
  *   - @kfd is used only under @lock and replaced only under it exclusive.
- *   - @wb_lock serialises write-backs of the mapping, so that fsync() waits
- *     for pages another thread is writing.  Taken after @lock.
- *   - Order: ofile pos_lock -> @lock -> @wb_lock -> page lock.
+ *   - @kio_lock orders the kernel's copy of the data against the cache's:
+ *     taken exclusive to change the kernel's data (write-back, writes that
+ *     go straight to the kernel), so write-backs of one mapping run one at
+ *     a time and fsync() waits for pages another thread is writing; taken
+ *     shared to read the kernel's data into pages and insert them, so a
+ *     page can never be filled with data older than a write-back that
+ *     finished before it was inserted.  Never held while allocating pages
+ *     (allocation may write back).  Taken after @lock.
+ *   - Order: ofile pos_lock -> @lock -> @kio_lock -> page lock.
  */
 #ifndef FOLIO_MAPPING_H
 #define FOLIO_MAPPING_H
@@ -34,6 +40,9 @@
  * Why a file passes through instead of being cached: the kernel's page cache
  * is the only one another view of the file sees.
  */
+/* Pages per pwritev() of write-back: 1 MiB. */
+#define WB_BATCH	256
+
 enum bypass_reason {
 	BYPASS_MAPPED = 1 << 0,	/* memory-mapped, until the last mapping goes */
 	BYPASS_SHARED = 1 << 1,	/* a child process inherited a writable
@@ -48,14 +57,18 @@ struct mapping {
 	pthread_rwlock_t lock;
 	off_t size;			/* logical size: the kernel's plus dirty extension */
 	off_t ksize;			/* the size the kernel's file has, as far as folio knows */
-	uint64_t kgen;			/* bumped whenever the kernel's data changes under
-					 * the cache: a miss that read before it must not insert */
+	off_t max_bytes;		/* the file system's largest file (s_maxbytes) */
+	off_t fsize_limit;		/* RLIMIT_FSIZE when the file was opened */
 	int kfd;			/* folio's own fd, -1 if none */
 	int kfd_accmode;
 	bool privileged;		/* set-id bits or file capabilities: writes go through
 					 * the kernel so that it drops them */
 	unsigned int bypass;		/* enum bypass_reason: every call goes to the kernel */
-	pthread_mutex_t wb_lock;
+	pthread_rwlock_t kio_lock;
+	/* Write-back's batch, WB_BATCH each, under @kio_lock exclusive: kept
+	 * here, not on the stack, so a close() on a small signal stack fits. */
+	struct page **wb_run;
+	struct iovec *wb_iov;
 	struct page *dirty;		/* pushed lock-free; taken whole by write-back */
 	unsigned long nr_dirty;		/* atomic */
 	int wb_err;			/* the last write-back error not yet reported */
@@ -92,10 +105,6 @@ static inline void mapping_kernel_extends(struct mapping *m, off_t end)
 		;
 }
 
-static inline void mapping_kernel_changed(struct mapping *m)
-{
-	__atomic_add_fetch(&m->kgen, 1, __ATOMIC_RELEASE);
-}
 
 /*
  * writeback.c: make @page, just dirtied under its lock, part of the dirty

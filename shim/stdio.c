@@ -101,6 +101,17 @@ static const char *cookie_mode(int flags)
 }
 
 /* A folio stream on @fd, opened with open(2) @flags. */
+/* real_open() for a stream, keeping a cached file coherent across O_TRUNC. */
+static int open_truncating(const char *path, int flags)
+{
+	struct ofile *trunc = (flags & O_TRUNC) ? cache_trunc_begin(AT_FDCWD, path) : NULL;
+	int fd = real_open(path, flags, 0666);
+
+	if (trunc)
+		cache_trunc_end(trunc, fd);
+	return fd;
+}
+
 static FILE *tracked_stream(int fd, int flags)
 {
 	struct folio_stream *fs = malloc(sizeof(*fs));
@@ -204,7 +215,7 @@ static int mode_flags(const char *mode)
 /* fopen() of a file that may be tracked: open it, then choose the stream. */
 static FILE *open_stream(const char *path, const char *mode, int flags)
 {
-	int fd = real_open(path, flags, 0666);
+	int fd = open_truncating(path, flags);
 	FILE *stream;
 
 	if (fd < 0)
@@ -331,7 +342,7 @@ static FILE *reopen_folio_stream(struct folio_stream *fs, const char *path, cons
 		path = self;
 		flags &= ~O_EXCL;
 	}
-	fd = real_open(path, flags, 0666);
+	fd = open_truncating(path, flags);
 	if (fd < 0) {
 		/* As glibc: the old stream is closed either way.  The FILE stays
 		 * allocated (fclose() frees it) and fails every call. */

@@ -24,9 +24,6 @@
 #include "real.h"
 #include "writeback.h"
 
-/* Pages per pwritev(): 1 MiB, with its iovecs on the stack. */
-#define WB_BATCH	256
-
 static pthread_mutex_t mappings_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mapping *mappings;
 /* Dirty pages of all mappings: changes on clean/dirty transitions only. */
@@ -225,14 +222,16 @@ static int take_run(struct mapping *m, struct page **list, off_t size, struct pa
 
 static int writeback_locked(struct mapping *m, bool drop)
 {
-	struct page *list, *run[WB_BATCH];
-	struct iovec iov[WB_BATCH];
+	struct page *list, **run = m->wb_run;
+	struct iovec *iov = m->wb_iov;
 	off_t size = mapping_size(m);	/* stable: the caller holds the lock */
 	int err = 0;
 
-	if (!__atomic_load_n(&m->dirty, __ATOMIC_RELAXED))
-		return 0;
-	pthread_mutex_lock(&m->wb_lock);
+	/*
+	 * Even with nothing dirty: another thread may be writing pages back
+	 * (it took them off the list); wait for it, as fsync() must.
+	 */
+	pthread_rwlock_wrlock(&m->kio_lock);
 	list = sort_by_index(__atomic_exchange_n(&m->dirty, NULL, __ATOMIC_ACQUIRE));
 	while (list && !err) {
 		int n = take_run(m, &list, size, run, iov);
@@ -243,15 +242,16 @@ static int writeback_locked(struct mapping *m, bool drop)
 			continue;
 		start = (off_t)run[0]->index << FOLIO_PAGE_SHIFT;
 		written = m->kfd < 0 ? (err = EBADF, 0) : pwritev_all(m->kfd, iov, n, start, &err);
-		if (written) {
-			/* Before any page can be reclaimed: a miss must find this. */
+		/* Before any page can be reclaimed: a miss must find this. */
+		if (written)
 			mapping_kernel_extends(m, start + written);
-			mapping_kernel_changed(m);
-		}
 		for (int i = 0; i < n; i++) {
-			size_t end = ((size_t)i << FOLIO_PAGE_SHIFT) + iov[i].iov_len;
+			/* Where page i ends in the run (pwritev_all() shortened iov[]). */
+			off_t end = ((off_t)run[i]->index + 1) << FOLIO_PAGE_SHIFT;
 
-			if (end <= written)
+			if (end > size)
+				end = size;
+			if ((size_t)(end - start) <= written)
 				writeback_done(run[i], drop);
 			else
 				redirty(m, run[i]);
@@ -263,7 +263,7 @@ static int writeback_locked(struct mapping *m, bool drop)
 		dirty_push(m, list);
 		list = next;
 	}
-	pthread_mutex_unlock(&m->wb_lock);
+	pthread_rwlock_unlock(&m->kio_lock);
 	if (drop)		/* the dropped pages back on the free list, on top */
 		folio_defer_flush();
 	if (err) {

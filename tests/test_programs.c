@@ -274,6 +274,39 @@ Test(cache, shell_and_child_share_a_redirected_file, .timeout = 60)
 	remove_dir(d);
 }
 
+/* Each side takes both file positions: in opposite order, no deadlock. */
+Test(cache, copies_in_opposite_directions, .timeout = 120)
+{
+	remove_dir(cachecheck("copies", "", true));
+}
+
+/* The cache runs out of pages in the middle of one write that extends. */
+Test(cache, one_write_larger_than_the_cache, .timeout = 60)
+{
+	remove_dir(cachecheck("bigwrite", "FOLIO_CACHE_SIZE=64K", false));
+}
+
+/*
+ * A real full file system: folio accepts the writes and fsync reports
+ * ENOSPC; once space is freed, fsync writes every accepted byte.
+ */
+Test(cache, full_file_system, .timeout = 60)
+{
+	char *d;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to mount a small tmpfs");
+	d = new_dir();
+	cr_assert_eq(sh("mkdir %s/small && mount -t tmpfs -o size=1m tmpfs %s/small", d, d), 0);
+	cr_expect_eq(sh("%s enospc %s/small > %s/native.out 2>&1", PROG("cachecheck"), d, d), 0,
+		     "natively: %s", slurp("%s/native.out", d));
+	cr_expect_eq(sh("rm -f %s/small/* && " PRELOAD "FOLIO_FILES='*.dat' %s enospc %s/small "
+			"> %s/folio.out 2>&1", d, PROG("cachecheck"), d, d), 0, "under folio: %s",
+		     slurp("%s/folio.out", d));
+	sh("umount %s/small", d);
+	remove_dir(d);
+}
+
 /* As a user without CAP_FSETID, so that the kernel drops the bit natively. */
 Test(cache, write_drops_set_user_id_at_once, .timeout = 60)
 {

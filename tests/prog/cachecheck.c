@@ -14,6 +14,12 @@
  *	                         written data at the position folio kept
  *	cachecheck setid DIR     a write to a set-user-ID file drops the bit at
  *	                         once (run it as a user without CAP_FSETID)
+ *	cachecheck copies DIR    two threads copy_file_range() between two files in
+ *	                         opposite directions
+ *	cachecheck bigwrite DIR  one 1 MiB write() (run it with a tiny cache)
+ *	cachecheck enospc DIR    DIR is a 1 MiB file system: writes past its space,
+ *	                         fsync reports ENOSPC, and after space is freed a
+ *	                         second fsync writes every byte write() accepted
  *
  * Prints "ok" and exits 0, or says what went wrong and exits 1.
  */
@@ -302,6 +308,134 @@ static int setid(void)
 	return 0;
 }
 
+/* ---- copies ---- */
+
+static int copy_a, copy_b;
+
+static void *copier(void *arg)
+{
+	int from = arg ? copy_a : copy_b, to = arg ? copy_b : copy_a;
+
+	for (int i = 0; i < 2000; i++) {
+		off64_t in = rnd(60000), out = rnd(60000);
+
+		if (copy_file_range(from, &in, to, &out, 1000, 0) < 0)
+			FAIL("copy_file_range: %s", strerror(errno));
+		if (lseek(from, rnd(60000), SEEK_SET) < 0 || copy_file_range(from, NULL, to, NULL,
+									   100, 0) < 0)
+			FAIL("copy_file_range at the positions: %s", strerror(errno));
+	}
+	return NULL;
+}
+
+static int copies(void)
+{
+	static char buf[65536];
+	pthread_t t[2];
+
+	copy_a = open(path("a.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	copy_b = open(path("b.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(copy_a >= 0 && copy_b >= 0, "open");
+	memset(buf, 'a', sizeof(buf));
+	CHECK(write(copy_a, buf, sizeof(buf)) == sizeof(buf), "write");
+	memset(buf, 'b', sizeof(buf));
+	CHECK(write(copy_b, buf, sizeof(buf)) == sizeof(buf), "write");
+	pthread_create(&t[0], NULL, copier, (void *)1);
+	pthread_create(&t[1], NULL, copier, NULL);
+	pthread_join(t[0], NULL);
+	pthread_join(t[1], NULL);
+	for (int fd = copy_a; fd; fd = fd == copy_a ? copy_b : 0) {
+		ssize_t n = pread(fd, buf, sizeof(buf), 0);
+
+		CHECK(n >= 65536, "size %zd", n);
+		for (ssize_t i = 0; i < n; i++)
+			CHECK(buf[i] == 'a' || buf[i] == 'b', "byte %zd is %d", i, buf[i]);
+	}
+	return 0;
+}
+
+/* ---- bigwrite ---- */
+
+static int bigwrite(void)
+{
+	static unsigned char buf[1 << 20], back[1 << 20];
+	int fd = open(path("big.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = rnd(256);
+	CHECK(fd >= 0 && write(fd, buf, sizeof(buf)) == sizeof(buf), "write");
+	CHECK(pread(fd, back, sizeof(back), 0) == sizeof(back), "pread");
+	CHECK(memcmp(buf, back, sizeof(buf)) == 0, "read back before close: wrong data");
+	CHECK(close(fd) == 0, "close");
+	fd = open(path("big.dat"), O_RDONLY);
+	CHECK(fd >= 0 && read(fd, back, sizeof(back)) == sizeof(back), "reopen and read");
+	CHECK(memcmp(buf, back, sizeof(buf)) == 0, "read back after close: wrong data");
+	return 0;
+}
+
+/* ---- enospc ---- */
+
+static unsigned char pattern_at(size_t i)
+{
+	return (unsigned char)(i * 131 + (i >> 12) * 7);
+}
+
+/* More than the 512 KiB left beside the filler, less than the 1 MiB without. */
+#define ENOSPC_TOTAL	(768 << 10)
+
+static int enospc(void)
+{
+	static unsigned char buf[65536], back[ENOSPC_TOTAL + 65536];
+	int fill = open(path("filler"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int fd = open(path("full.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	size_t accepted = 0;
+	int ret, err;
+
+	CHECK(fill >= 0 && fd >= 0, "open: %s", strerror(errno));
+	memset(buf, 'f', sizeof(buf));		/* half the space goes to another file */
+	for (int i = 0; i < 8; i++)
+		CHECK(write(fill, buf, sizeof(buf)) == sizeof(buf), "filler: %s", strerror(errno));
+	close(fill);
+	while (accepted < ENOSPC_TOTAL) {
+		ssize_t n;
+
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = pattern_at(accepted + i);
+		n = write(fd, buf, sizeof(buf));
+		if (n < 0) {
+			CHECK(errno == ENOSPC, "write failed with %s", strerror(errno));
+			break;
+		}
+		accepted += n;
+		if (n < (ssize_t)sizeof(buf))
+			break;
+	}
+	ret = fsync(fd);
+	err = errno;
+	if (ret == 0) {			/* natively the writes failed instead */
+		CHECK(accepted < ENOSPC_TOTAL, "768 KiB fitted beside 512 KiB in 1 MiB?");
+	} else {			/* under folio: at fsync, then it fits */
+		CHECK(err == ENOSPC, "fsync failed with %s, not ENOSPC", strerror(err));
+		CHECK(accepted == ENOSPC_TOTAL, "a write failed before fsync");
+		CHECK(unlink(path("filler")) == 0, "unlink");
+		CHECK(fsync(fd) == 0, "fsync after space was freed: %s", strerror(errno));
+	}
+	/* Every byte the kernel has is the byte that was written. */
+	{
+		int raw = open(path("full.dat"), O_RDONLY);
+		ssize_t n = pread(raw, back, sizeof(back), 0);
+
+		CHECK(n >= 0, "pread");
+		for (ssize_t i = 0; i < n; i++)
+			CHECK(back[i] == pattern_at(i), "byte %zd of %zu is wrong", i, accepted);
+		CHECK((size_t)n == accepted, "the file has %zd of the %zu bytes written", n,
+		      accepted);
+		close(raw);
+	}
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -310,6 +444,7 @@ int main(int argc, char **argv)
 	} checks[] = {
 		{ "hits", hits }, { "untorn", untorn }, { "locks", locks },
 		{ "visible", visible }, { "spawn", spawn }, { "setid", setid },
+		{ "copies", copies }, { "bigwrite", bigwrite }, { "enospc", enospc },
 	};
 
 	if (argc != 3)
