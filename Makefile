@@ -22,7 +22,7 @@ SAN_RUNTIME := $(shell $(CC) -print-file-name=lib$(patsubst address,asan,$(patsu
 endif
 
 CC        ?= cc
-PKGS      := liburcu-bp liburcu-cds libunwind
+PKGS      := liburcu-bp libunwind
 TEST_PKGS := $(PKGS) criterion
 
 CFLAGS    ?= -O2 -g
@@ -42,7 +42,7 @@ SHIM_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden \
 # libunwind is a build dependency for the call-site statistics to come; it
 # is not linked until used: a preloaded libunwind.so would also put its
 # _Unwind_* in front of libgcc_s's for the whole host program.
-SHIM_LDLIBS = $(shell pkg-config --libs liburcu-bp liburcu-cds 2>/dev/null) -ldl -lpthread
+SHIM_LDLIBS = $(shell pkg-config --libs liburcu-bp 2>/dev/null) -ldl -lpthread
 
 SHIM_SRCS := $(wildcard shim/*.c)
 SHIM_OBJS := $(SHIM_SRCS:shim/%.c=$(BUILD)/shim/%.o)

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "mapping.h"
 #include "mmaps.h"
+#include "ptree.h"
 #include "real.h"
 #include "writeback.h"
 
@@ -249,7 +250,7 @@ static struct page *find_locked(struct mapping *m, uint64_t index)
 		struct page *page;
 
 		urcu_bp_read_lock();
-		page = page_find(m->id, index);
+		page = ptree_lookup(&m->tree, index);
 		urcu_bp_read_unlock();
 		if (!page)
 			return NULL;
@@ -270,45 +271,18 @@ static void set_dirty(struct mapping *m, struct page *page)
 	mapping_account_dirty(m, page);
 }
 
-/*
- * Call @fn on each cached page of @m from page @first on.  Looks the indexes
- * up one by one when there are fewer of them than pages in the store, else
- * walks the whole hash.
- */
-static void for_each_page_from(struct mapping *m, uint64_t first,
-			       void (*fn)(struct page *page, void *arg), void *arg)
-{
-	off_t end = mapping_size(m) > mapping_ksize(m) ? mapping_size(m) : mapping_ksize(m);
-	uint64_t last = ((uint64_t)end + FOLIO_PAGE_BYTES - 1) >> FOLIO_PAGE_SHIFT;
-
-	if (last <= first)
-		return;
-	if (last - first > page_store_capacity()) {
-		page_for_each_of(m->id, fn, arg);
-		return;
-	}
-	urcu_bp_read_lock();
-	for (uint64_t index = first; index < last; index++) {
-		struct page *page = page_find(m->id, index);
-
-		if (page)
-			fn(page, arg);
-	}
-	urcu_bp_read_unlock();
-}
-
 struct drop_args {
 	uint64_t first;
 	bool keep_dirty;
 };
 
 /* Inside a read-side section (the page lock is never held across a wait). */
-static void drop_page(struct page *page, void *arg)
+static void drop_page(void *entry, uint64_t index, void *arg)
 {
 	const struct drop_args *a = arg;
+	struct page *page = entry;
 
-	if (page->index < a->first)
-		return;
+	(void)index;
 	pthread_mutex_lock(&page->lock);
 	if (!(a->keep_dirty && (page->flags & (PAGE_DIRTY | PAGE_WRITEBACK))))
 		page_remove(page);
@@ -325,7 +299,9 @@ static void drop_pages(struct mapping *m, uint64_t first, bool keep_dirty)
 
 	if (!keep_dirty)
 		mapping_forget_dirty_from(m, first);
-	for_each_page_from(m, first, drop_page, &a);
+	urcu_bp_read_lock();
+	ptree_for_each(&m->tree, first, drop_page, &a);
+	urcu_bp_read_unlock();
 }
 
 /*
@@ -387,7 +363,7 @@ static size_t copy_hits(struct mapping *m, struct uio *u, size_t count, off_t po
 		size_t off = at & (FOLIO_PAGE_BYTES - 1);
 		size_t len = FOLIO_PAGE_BYTES - off < count - done ? FOLIO_PAGE_BYTES - off :
 								     count - done;
-		struct page *page = page_find(m->id, at >> FOLIO_PAGE_SHIFT);
+		struct page *page = ptree_lookup(&m->tree, at >> FOLIO_PAGE_SHIFT);
 
 		if (!page)
 			break;
@@ -409,11 +385,13 @@ static int fill_run(struct mapping *m, struct page **pages, int n, uint64_t firs
 {
 	off_t start = (off_t)first << FOLIO_PAGE_SHIFT;
 	struct iovec iov[FILL_MAX];
+	void **slots[FILL_MAX];
 	ssize_t got = 0;
 
 	for (int i = 0; i < n; i++) {
 		iov[i].iov_base = pages[i]->data;
 		iov[i].iov_len = FOLIO_PAGE_BYTES;
+		slots[i] = ptree_slot(&m->tree, first + i);	/* NULL: no memory */
 	}
 	pthread_rwlock_rdlock(&m->kio_lock);
 	if (start < mapping_ksize(m)) {
@@ -438,8 +416,12 @@ static int fill_run(struct mapping *m, struct page **pages, int n, uint64_t firs
 			memset(pages[i]->data + have, 0, FOLIO_PAGE_BYTES - have);
 	}
 	urcu_bp_read_lock();
-	for (int i = 0; i < n; i++)
-		page_insert(pages[i], m->id, first + i, 0);
+	for (int i = 0; i < n; i++) {
+		if (slots[i])
+			page_insert(pages[i], slots[i], m->id, first + i, 0);
+		else
+			page_free(pages[i]);
+	}
 	urcu_bp_read_unlock();
 	pthread_rwlock_unlock(&m->kio_lock);
 	return 0;
@@ -450,7 +432,7 @@ static bool page_cached(struct mapping *m, uint64_t index)
 	bool cached;
 
 	urcu_bp_read_lock();
-	cached = page_find(m->id, index) != NULL;
+	cached = ptree_lookup(&m->tree, index) != NULL;
 	urcu_bp_read_unlock();
 	return cached;
 }
@@ -677,6 +659,7 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 	for (;;) {
 		struct page *page = find_locked(m, index), *won;
 		struct uio saved = *u;
+		void **slot;
 
 		if (page) {
 			uio_copy_from(u, page->data + off, len);
@@ -685,8 +668,12 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 			return len;
 		}
 		page = alloc_page(m);
-		if (!page)
+		slot = page ? ptree_slot(&m->tree, index) : NULL;
+		if (!slot) {
+			if (page)
+				page_free(page);
 			return write_direct(m, u, len, pos);
+		}
 		/* The rest of the page as it is now, then this write, then in:
 		 * all under kio_lock shared, as fill_run() does. */
 		pthread_rwlock_rdlock(&m->kio_lock);
@@ -713,7 +700,7 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 		}
 		uio_copy_from(u, page->data + off, len);
 		urcu_bp_read_lock();
-		won = page_insert(page, m->id, index, PAGE_DIRTY);
+		won = page_insert(page, slot, m->id, index, PAGE_DIRTY);
 		urcu_bp_read_unlock();
 		pthread_rwlock_unlock(&m->kio_lock);
 		if (won == page) {
@@ -1598,6 +1585,7 @@ struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *s
 		return NULL;
 	}
 	m->id = __atomic_add_fetch(&last_mapping_id, 1, __ATOMIC_RELAXED);
+	ptree_init(&m->tree);
 	mapping_rwlock_init(&m->lock);
 	mapping_rwlock_init(&m->kio_lock);
 	m->size = m->ksize = st->st_size;
@@ -1645,10 +1633,10 @@ void cache_mapping_retire(struct mapping *m)
 	writeback_unregister(m);
 	log_debug("%s: writes took the lock shared %lu, retaken %lu, exclusive %lu times",
 		  m->name, m->lock_shared, m->lock_retaken, m->lock_exclusive);
-	if (!lost)
-		return;
 	/* Only after a failed write-back at the last close, already reported. */
-	log_error("%s: %lu pages could not be written back and are lost", m->name, lost);
+	if (lost)
+		log_error("%s: %lu pages could not be written back and are lost", m->name, lost);
+	/* Every page out of the index before it is freed (page.h). */
 	pthread_rwlock_wrlock(&m->lock);
 	drop_pages(m, 0, false);
 	pthread_rwlock_unlock(&m->lock);
@@ -1658,6 +1646,7 @@ void cache_mapping_free(struct mapping *m)
 {
 	if (!m)
 		return;
+	ptree_destroy(&m->tree);
 	pthread_rwlock_destroy(&m->lock);
 	pthread_rwlock_destroy(&m->kio_lock);
 	free(m->wb_run);

@@ -35,6 +35,7 @@
 #include <sys/types.h>
 
 #include "page.h"
+#include "ptree.h"
 
 /*
  * Why a file passes through instead of being cached: the kernel's page cache
@@ -53,7 +54,8 @@ enum bypass_reason {
 };
 
 struct mapping {
-	uint64_t id;			/* the page-hash owner key; never reused */
+	uint64_t id;			/* the pages' owner number; never reused */
+	struct ptree tree;		/* page number -> page */
 	pthread_rwlock_t lock;
 	off_t size;			/* logical size: the kernel's plus dirty extension */
 	off_t ksize;			/* the size the kernel's file has, as far as folio knows */

@@ -12,8 +12,9 @@
 #define RECLAIM_BATCH	64
 
 static struct {
-	struct cds_lfht *hash;
-	struct page *pages;		/* nr_pages descriptors */
+	struct page *pages;
+	unsigned int *seqs;		/* per page: odd while a writer changes it */
+	unsigned char *referenced;	/* per page: touched since the hand passed */		/* nr_pages descriptors */
 	unsigned char *arena;		/* nr_pages * FOLIO_PAGE_BYTES */
 	size_t nr_pages;
 
@@ -25,27 +26,6 @@ static struct {
 } store = {
 	.free_lock = PTHREAD_MUTEX_INITIALIZER,
 };
-
-struct page_key {
-	uint64_t owner;
-	uint64_t index;
-};
-
-static unsigned long page_hash(uint64_t owner, uint64_t index)
-{
-	uint64_t h = owner * 0x9E3779B97F4A7C15ull;
-
-	h ^= (index + 0x632BE59BD9B4E019ull) * 0xC2B2AE3D27D4EB4Full;
-	return h ^ (h >> 31);
-}
-
-static int page_match(struct cds_lfht_node *node, const void *key)
-{
-	const struct page *page = caa_container_of(node, struct page, node);
-	const struct page_key *k = key;
-
-	return page->owner == k->owner && page->index == k->index;
-}
 
 static void *map_anonymous(size_t bytes)
 {
@@ -65,30 +45,17 @@ static void *map_anonymous(size_t bytes)
 
 int page_store_init(size_t bytes)
 {
-	size_t nr = bytes / FOLIO_PAGE_BYTES, buckets = 1;
+	size_t nr = bytes / FOLIO_PAGE_BYTES;
 
 	if (nr < 16)
 		nr = 16;
-	while (buckets < nr)
-		buckets <<= 1;
 	store.nr_pages = nr;
 	store.arena = map_anonymous(nr * FOLIO_PAGE_BYTES);
 	store.pages = map_anonymous(nr * sizeof(struct page));
 	store.free = map_anonymous(nr * sizeof(struct page *));
-	/*
-	 * liburcu asserts (aborts the process) when it cannot map a bucket
-	 * table: see first that the memory is there.
-	 */
-	if (store.arena && store.pages && store.free) {
-		void *probe = map_anonymous(buckets * sizeof(struct cds_lfht_node));
-
-		if (probe) {
-			real_munmap(probe, buckets * sizeof(struct cds_lfht_node));
-			store.hash = cds_lfht_new_flavor(buckets, buckets, buckets, 0,
-							 &urcu_bp_flavor, NULL);
-		}
-	}
-	if (!store.arena || !store.pages || !store.free || !store.hash) {
+	store.seqs = map_anonymous(nr * sizeof(*store.seqs));
+	store.referenced = map_anonymous(nr);
+	if (!store.arena || !store.pages || !store.free || !store.seqs || !store.referenced) {
 		page_store_destroy();
 		errno = ENOMEM;
 		return -1;
@@ -105,7 +72,7 @@ int page_store_init(size_t bytes)
 	return 0;
 }
 
-/* Give back the arena and the arrays; forget the hash. */
+/* Give back the arena and the arrays. */
 static void unmap_store(void)
 {
 	if (store.arena)
@@ -114,7 +81,12 @@ static void unmap_store(void)
 		real_munmap(store.pages, store.nr_pages * sizeof(struct page));
 	if (store.free)
 		real_munmap(store.free, store.nr_pages * sizeof(struct page *));
-	store.hash = NULL;
+	if (store.seqs)
+		real_munmap(store.seqs, store.nr_pages * sizeof(*store.seqs));
+	if (store.referenced)
+		real_munmap(store.referenced, store.nr_pages);
+	store.seqs = NULL;
+	store.referenced = NULL;
 	store.arena = NULL;
 	store.pages = NULL;
 	store.free = NULL;
@@ -123,29 +95,22 @@ static void unmap_store(void)
 
 void page_store_destroy(void)
 {
-	if (store.hash) {
-		struct cds_lfht_iter iter;
-		struct page *page;
-
-		urcu_bp_read_lock();
-		cds_lfht_for_each_entry(store.hash, &iter, page, node)
-			cds_lfht_del(store.hash, &page->node);
-		urcu_bp_read_unlock();
-		folio_defer_flush();	/* deferred frees into the store have run */
-		cds_lfht_destroy(store.hash, NULL);
-	}
+	for (size_t i = 0; i < store.nr_pages; i++)	/* empty the slots pointing here */
+		if (store.pages[i].flags & PAGE_HASHED)
+			__atomic_store_n(store.pages[i].slot, NULL, __ATOMIC_RELEASE);
+	folio_defer_flush();	/* deferred frees into the store have run */
 	unmap_store();
 }
 
 void page_store_forget(void)
 {
-	unmap_store();		/* the hash is left behind: small */
+	unmap_store();
 	pthread_mutex_init(&store.free_lock, NULL);
 }
 
 bool page_store_ready(void)
 {
-	return store.hash != NULL;
+	return store.arena != NULL;
 }
 
 size_t page_store_capacity(void)
@@ -173,52 +138,73 @@ size_t page_store_used(void)
 	return used;
 }
 
-struct page *page_find(uint64_t owner, uint64_t index)
+/* @page's place in the arena, and so its data, count and bit: no load of @page. */
+static inline size_t nr_of(const struct page *page)
 {
-	struct page_key key = { owner, index };
-	struct cds_lfht_iter iter;
-	struct cds_lfht_node *node;
+	return page - store.pages;
+}
 
-	cds_lfht_lookup(store.hash, page_hash(owner, index), page_match, &key, &iter);
-	node = cds_lfht_iter_get_node(&iter);
-	return node ? caa_container_of(node, struct page, node) : NULL;
+static inline unsigned char *data_of(const struct page *page)
+{
+	return store.arena + (nr_of(page) << FOLIO_PAGE_SHIFT);
 }
 
 void page_copy_out(struct page *page, size_t off, size_t len, void *dst)
 {
-	unsigned int seq;
+	size_t nr = nr_of(page);
+	const unsigned char *src = data_of(page) + off;
+	unsigned int seq, *seqp = &store.seqs[nr];
 
+	/*
+	 * On a large working set both the descriptor and the data miss the
+	 * cache: start the data on its way before the sequence count's load,
+	 * so the two misses overlap (measured: make bench, tiny-pread).
+	 */
+	__builtin_prefetch(src);
 	for (;;) {
-		seq = __atomic_load_n(&page->seq, __ATOMIC_ACQUIRE);
+		seq = __atomic_load_n(seqp, __ATOMIC_ACQUIRE);
 		if (seq & 1) {
 			caa_cpu_relax();
 			continue;
 		}
-		memcpy(dst, page->data + off, len);
+		memcpy(dst, src, len);
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&page->seq, __ATOMIC_RELAXED) == seq)
+		if (__atomic_load_n(seqp, __ATOMIC_RELAXED) == seq)
 			break;
 	}
-	if (!__atomic_load_n(&page->referenced, __ATOMIC_RELAXED))
-		__atomic_store_n(&page->referenced, 1, __ATOMIC_RELAXED);
+	if (!__atomic_load_n(&store.referenced[nr], __ATOMIC_RELAXED))
+		__atomic_store_n(&store.referenced[nr], 1, __ATOMIC_RELAXED);
 }
 
 void page_write_begin(struct page *page)
 {
+	unsigned int *seqp = &store.seqs[nr_of(page)];
+
 	pthread_mutex_lock(&page->lock);
-	__atomic_store_n(&page->seq, page->seq + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(seqp, *seqp + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);	/* odd count before new data */
 }
 
 void page_write_end(struct page *page)
 {
-	__atomic_store_n(&page->seq, page->seq + 1, __ATOMIC_RELEASE);
+	unsigned int *seqp = &store.seqs[nr_of(page)];
+
+	__atomic_store_n(seqp, *seqp + 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&page->lock);
+}
+
+/* Take @page out of its slot, unless something else did.  Under its lock. */
+static bool unslot(struct page *page)
+{
+	void *expected = page;
+
+	return __atomic_compare_exchange_n(page->slot, &expected, NULL, false, __ATOMIC_RELEASE,
+					   __ATOMIC_RELAXED);
 }
 
 /*
  * Advance the clock hand over the arena and take up to RECLAIM_BATCH clean,
- * unlocked, unreferenced pages out of the hash (a referenced one loses its
+ * unlocked, unreferenced pages out of their slots (a referenced one loses its
  * mark and gets another turn).  Then wait one grace period, after which no
  * reader can still be copying from them, and free them.  Under free_lock.
  */
@@ -233,19 +219,15 @@ static void reclaim_locked(void)
 		store.hand = (store.hand + 1) % store.nr_pages;
 		if (!(__atomic_load_n(&page->flags, __ATOMIC_RELAXED) & PAGE_HASHED))
 			continue;
-		if (__atomic_load_n(&page->referenced, __ATOMIC_RELAXED)) {
-			__atomic_store_n(&page->referenced, 0, __ATOMIC_RELAXED);
+		if (__atomic_load_n(&store.referenced[nr_of(page)], __ATOMIC_RELAXED)) {
+			__atomic_store_n(&store.referenced[nr_of(page)], 0, __ATOMIC_RELAXED);
 			continue;
 		}
 		if (pthread_mutex_trylock(&page->lock))
 			continue;
-		if (page->flags == PAGE_HASHED) {	/* hashed, clean */
-			urcu_bp_read_lock();
-			if (cds_lfht_del(store.hash, &page->node) == 0) {
-				__atomic_store_n(&page->flags, 0, __ATOMIC_RELAXED);
-				victims[nr++] = page;
-			}
-			urcu_bp_read_unlock();
+		if (page->flags == PAGE_HASHED && unslot(page)) {	/* hashed, clean */
+			__atomic_store_n(&page->flags, 0, __ATOMIC_RELAXED);
+			victims[nr++] = page;
 		}
 		pthread_mutex_unlock(&page->lock);
 	}
@@ -286,10 +268,10 @@ static void page_free_deferred(struct folio_deferred *d)
 	page_free(caa_container_of(d, struct page, free_later));
 }
 
-struct page *page_insert(struct page *page, uint64_t owner, uint64_t index, unsigned int flags)
+struct page *page_insert(struct page *page, void **slot, uint64_t owner, uint64_t index,
+			 unsigned int flags)
 {
-	struct page_key key = { owner, index };
-	struct cds_lfht_node *node;
+	void *winner = NULL;
 
 	/*
 	 * Under the page lock, and marked hashed only once it is: the clock
@@ -298,10 +280,10 @@ struct page *page_insert(struct page *page, uint64_t owner, uint64_t index, unsi
 	pthread_mutex_lock(&page->lock);
 	page->owner = owner;
 	page->index = index;
-	page->referenced = 1;
-	node = cds_lfht_add_unique(store.hash, page_hash(owner, index), page_match, &key,
-				   &page->node);
-	if (node == &page->node) {
+	page->slot = slot;
+	store.referenced[nr_of(page)] = 1;
+	if (__atomic_compare_exchange_n(slot, &winner, page, false, __ATOMIC_RELEASE,
+					__ATOMIC_ACQUIRE)) {
 		__atomic_store_n(&page->flags, PAGE_HASHED | flags, __ATOMIC_RELEASE);
 		pthread_mutex_unlock(&page->lock);
 		return page;
@@ -312,26 +294,14 @@ struct page *page_insert(struct page *page, uint64_t owner, uint64_t index, unsi
 	 * lock, which reclaim holds while it waits for this read-side section.
 	 */
 	folio_defer(&page->free_later, page_free_deferred);
-	return caa_container_of(node, struct page, node);
+	return winner;
 }
 
 bool page_remove(struct page *page)
 {
-	if (!(page->flags & PAGE_HASHED) || cds_lfht_del(store.hash, &page->node))
+	if (!(page->flags & PAGE_HASHED) || !unslot(page))
 		return false;
 	__atomic_store_n(&page->flags, 0, __ATOMIC_RELAXED);
 	folio_defer(&page->free_later, page_free_deferred);
 	return true;
-}
-
-void page_for_each_of(uint64_t owner, void (*fn)(struct page *page, void *arg), void *arg)
-{
-	struct cds_lfht_iter iter;
-	struct page *page;
-
-	urcu_bp_read_lock();
-	cds_lfht_for_each_entry(store.hash, &iter, page, node)
-		if (page->owner == owner)
-			fn(page, arg);
-	urcu_bp_read_unlock();
 }

@@ -2,23 +2,27 @@
  * page.h - the page store: the cache's 4 KiB pages of file data.
  *
  * Owns the arena (page memory and descriptors, allocated once, so the hit
- * path never allocates), the page hash (a liburcu cds_lfht keyed by owner
- * and page index, sized once for the arena: it never resizes), the free
- * list and the clock hand that reclaims clean pages.  The owner is a
- * number the cache gives each open inode and never reuses: pages of an
- * inode closed for good are never found again and the clock hand takes them
- * back, so the last close costs nothing here.
+ * path never allocates), the free list and the clock hand that reclaims
+ * clean pages.  A page in use sits in one slot of its file's index (a
+ * ptree, owned by the cache): page_insert() puts it there and page_remove()
+ * or the clock hand take it out, each with a compare-and-swap on the slot.
+ * The owner is a number the cache gives each open inode and never reuses.
  *
  * Rules, following mm/filemap.c's shape:
- *   - Lookups (page_find) and untorn copies (page_copy_out) run inside
- *     urcu_bp_read_lock() and take no lock and no reference: a page stays
- *     readable until a grace period after its removal.
+ *   - Lookups (in the cache's index) and untorn copies (page_copy_out) run
+ *     inside urcu_bp_read_lock() and take no lock and no reference: a page
+ *     stays readable until a grace period after its removal.
  *   - A page's data changes only between page_write_begin() and
  *     page_write_end(), which take the page's lock and make its sequence
- *     count odd; readers retry a copy that overlapped a change.  A page
- *     found by page_find() may be reclaimed or removed before its lock is
- *     taken: after page_write_begin(), check PAGE_HASHED and retry the
- *     lookup if it is clear.
+ *     count odd; readers retry a copy that overlapped a change.  The count
+ *     and the referenced bit live in arrays beside the arena, not in the
+ *     descriptor, so a hit reads no descriptor: on a working set larger
+ *     than the CPU caches that saved one memory miss per read.  A page
+ *     found by a lookup may be reclaimed or removed before its lock is
+ *     taken: after page_write_begin(), check PAGE_HASHED, owner and index,
+ *     and retry the lookup if they changed.
+ *   - The slot of a hashed page stays valid: the cache removes every page
+ *     of an index before it frees the index.
  *   - Dirty pages are never reclaimed; the cache writes them back first.
  *   - page_alloc() may wait for a grace period, holding the free list's
  *     lock: never call it, page_free(), page_store_used() or
@@ -38,24 +42,21 @@
 #include <stdint.h>
 
 #include "rcu.h"
-#include <urcu/rculfhash.h>
 
 #define FOLIO_PAGE_SHIFT	12
 #define FOLIO_PAGE_BYTES	(1u << FOLIO_PAGE_SHIFT)
 
 enum page_flags {
-	PAGE_HASHED = 1 << 0,	/* findable in the page hash */
+	PAGE_HASHED = 1 << 0,	/* in its slot of the owner's index */
 	PAGE_DIRTY = 1 << 1,	/* newer than the kernel's copy; on its owner's dirty list */
 	PAGE_WRITEBACK = 1 << 2,	/* its data is being written to the kernel */
 };
 
 struct page {
-	struct cds_lfht_node node;	/* in the page hash */
-	uint64_t owner;			/* key: the inode state the page belongs to */
-	uint64_t index;			/* key: file offset >> FOLIO_PAGE_SHIFT */
-	unsigned int seq;		/* odd while a writer changes the data */
+	void **slot;			/* its slot in the owner's index, while hashed */
+	uint64_t owner;			/* the inode state the page belongs to */
+	uint64_t index;			/* file offset >> FOLIO_PAGE_SHIFT */
 	unsigned int flags;		/* enum page_flags; under the page lock */
-	unsigned char referenced;	/* touched since the clock hand passed */
 	pthread_mutex_t lock;		/* orders the writers of this page */
 	struct folio_deferred free_later;
 	struct page *dirty_next;	/* the owner's dirty list, while PAGE_DIRTY */
@@ -64,8 +65,8 @@ struct page {
 
 /*
  * Allocate the arena for @bytes of pages (rounded down to whole pages, at
- * least 16) and the page hash.  Returns 0, or -1 with errno if the memory is
- * not there (folio then stays pass-through).  Not thread-safe: once.
+ * least 16).  Returns 0, or -1 with errno if the memory is not there (folio
+ * then stays pass-through).  Not thread-safe: once.
  */
 int page_store_init(size_t bytes);
 
@@ -86,9 +87,6 @@ bool page_store_ready(void);
 size_t page_store_capacity(void);
 size_t page_store_used(void);
 unsigned long page_store_reclaimed(void);
-
-/* The page of @owner at @index, or NULL.  Inside urcu_bp_read_lock(). */
-struct page *page_find(uint64_t owner, uint64_t index);
 
 /*
  * Copy @len bytes from offset @off of @page into @dst, never torn by a
@@ -111,15 +109,17 @@ struct page *page_alloc(void);
 void page_free(struct page *page);
 
 /*
- * Make @page (filled by the caller) the page of @owner at @index, with
- * @flags (0 or PAGE_DIRTY) besides PAGE_HASHED.  If another thread inserted
- * that page first, @page is freed and the winner returned (add-unique, as
- * filemap_add_folio() loses a race).  Inside urcu_bp_read_lock().
+ * Make @page (filled by the caller) the page of @owner at @index by putting
+ * it in @slot, the index's slot for it, with @flags (0 or PAGE_DIRTY)
+ * besides PAGE_HASHED.  If another thread filled the slot first, @page is
+ * freed and the winner returned (add-unique, as filemap_add_folio() loses a
+ * race).  Inside urcu_bp_read_lock().
  */
-struct page *page_insert(struct page *page, uint64_t owner, uint64_t index, unsigned int flags);
+struct page *page_insert(struct page *page, void **slot, uint64_t owner, uint64_t index,
+			 unsigned int flags);
 
 /*
- * Take @page out of the hash; its memory returns to the free list after a
+ * Take @page out of its slot; its memory returns to the free list after a
  * grace period.  Inside urcu_bp_read_lock(), with the page lock held.
  * Returns false if it was already removed.
  */
@@ -128,12 +128,5 @@ bool page_remove(struct page *page);
 /* Change the data of @page: take its lock and make its count odd / even. */
 void page_write_begin(struct page *page);
 void page_write_end(struct page *page);
-
-/*
- * Call @fn on every hashed page of @owner (in hash order), inside
- * urcu_bp_read_lock() taken here.  O(capacity): for truncation and the last
- * close, not for the hot path.
- */
-void page_for_each_of(uint64_t owner, void (*fn)(struct page *page, void *arg), void *arg);
 
 #endif

@@ -16,8 +16,9 @@ SAN_ENV     := $(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_
 FORTIFY     := -D_FORTIFY_SOURCE=2 -D_FILE_OFFSET_BITS=64
 
 # Unit tests link the pure shim modules directly.
-UNIT_SHIM   := shim/config.c shim/pathmatch.c shim/log.c shim/real.c shim/page.c shim/rcu.c
-UNIT_LIBS    = $(shell pkg-config --cflags --libs liburcu-bp liburcu-cds) -lcriterion -ldl -lpthread
+UNIT_SHIM   := shim/config.c shim/pathmatch.c shim/log.c shim/real.c shim/page.c shim/ptree.c \
+	       shim/rcu.c
+UNIT_LIBS    = $(shell pkg-config --cflags --libs liburcu-bp) -lcriterion -ldl -lpthread
 UNIT_TESTS  := $(TESTS_DIR)/test_config $(TESTS_DIR)/test_pathmatch $(TESTS_DIR)/test_page
 PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
 	       $(TESTS_DIR)/fdcheck $(TESTS_DIR)/fdcheck-fortify \
@@ -82,7 +83,8 @@ bench-untracked: all $(TESTS_DIR)/untracked
 	scripts/bench-untracked $(BUILD) 9
 
 # The page store's hit path alone (lookup + untorn copy), as folio builds it.
-$(TESTS_DIR)/pagehit: tests/bench/pagehit.c shim/page.c shim/rcu.c shim/real.c | $(TESTS_DIR)
+$(TESTS_DIR)/pagehit: tests/bench/pagehit.c shim/page.c shim/ptree.c shim/rcu.c shim/real.c \
+		       | $(TESTS_DIR)
 	$(CC) $(SHIM_CFLAGS) -fPIE $^ -o $@ $(UNIT_LIBS)
 
 bench-pagehit: $(TESTS_DIR)/pagehit

@@ -1,6 +1,6 @@
 /*
  * pagehit - the cost of a cache hit in the page store alone: read-side
- * section, hash lookup and an untorn copy, for 100-byte and 4 KiB reads at
+ * section, index lookup (shim/ptree.c) and an untorn copy, for 100-byte and 4 KiB reads at
  * random offsets of a 64 MiB "file" held in the store.  Run by
  * `make bench-pagehit`; built like folio (initial-exec TLS).
  */
@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "page.h"
+#include "ptree.h"
 
 static double now_ns(void)
 {
@@ -66,18 +67,19 @@ int main(int argc, char **argv)
 {
 	enum { N = 5000000 };
 	const uint64_t FILE_PAGES = argc > 1 ? strtoull(argv[1], NULL, 10) : 16384;
-	static const int owner;
+	static struct ptree tree;
 	static unsigned char buf[FOLIO_PAGE_BYTES];
 	unsigned long long x = 88172645463325252ull, sum = 0;
 
 	if (page_store_init((size_t)FILE_PAGES * FOLIO_PAGE_BYTES))
 		return 1;
+	ptree_init(&tree);
 	for (uint64_t i = 0; i < FILE_PAGES; i++) {
 		struct page *page = page_alloc();
 
 		page->data[0] = (unsigned char)i;
 		urcu_bp_read_lock();
-		page_insert(page, &owner, i);
+		page_insert(page, ptree_slot(&tree, i), 1, i, 0);
 		urcu_bp_read_unlock();
 	}
 	for (size_t len = 100; len <= FOLIO_PAGE_BYTES; len = len == 100 ? FOLIO_PAGE_BYTES : len + 1) {
@@ -90,7 +92,7 @@ int main(int argc, char **argv)
 			x ^= x >> 7;
 			x ^= x << 17;
 			urcu_bp_read_lock();
-			page = page_find(&owner, x % FILE_PAGES);
+			page = ptree_lookup(&tree, x % FILE_PAGES);
 			page_copy_out(page, len == 100 ? (x >> 20) % 3996 : 0, len, buf);
 			urcu_bp_read_unlock();
 			sum += buf[0];

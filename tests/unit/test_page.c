@@ -1,5 +1,6 @@
 /*
- * Unit tests for the page store (shim/page.c): lookups, add-unique races,
+ * Unit tests for the page store (shim/page.c) with the per-file index the
+ * cache uses (shim/ptree.c): lookups, add-unique races,
  * reclaim that spares dirty pages, untorn copies under rewriting writers,
  * and lookups, inserts, removals and reclaim racing in threads with every
  * byte served checked.
@@ -9,16 +10,44 @@
 #include <string.h>
 
 #include "page.h"
+#include "ptree.h"
+
+static const uint64_t owner_a = 1, owner_b = 2;
+static struct ptree tree_a, tree_b;	/* the two owners' indexes */
 
 static void setup(size_t pages)
 {
 	cr_assert_eq(page_store_init(pages * FOLIO_PAGE_BYTES), 0);
 	cr_assert_eq(page_store_capacity(), pages);
+	ptree_init(&tree_a);
+	ptree_init(&tree_b);
 }
 
 static void teardown(void)
 {
 	page_store_destroy();
+	ptree_destroy(&tree_a);
+	ptree_destroy(&tree_b);
+}
+
+static struct ptree *tree_of(uint64_t owner)
+{
+	return owner == owner_a ? &tree_a : &tree_b;
+}
+
+/* The page of @owner at @index, or NULL.  Inside urcu_bp_read_lock(). */
+static struct page *find(uint64_t owner, uint64_t index)
+{
+	return ptree_lookup(tree_of(owner), index);
+}
+
+/* page_insert() into @owner's index.  Inside urcu_bp_read_lock(). */
+static struct page *insert(struct page *page, uint64_t owner, uint64_t index)
+{
+	void **slot = ptree_slot(tree_of(owner), index);
+
+	cr_assert_not_null(slot);
+	return page_insert(page, slot, owner, index, 0);
 }
 
 /* Page contents that name their owner and index in every byte. */
@@ -40,12 +69,10 @@ static struct page *add(uint64_t owner, uint64_t index)
 	cr_assert_not_null(page);
 	fill(page, owner, index);
 	urcu_bp_read_lock();
-	got = page_insert(page, owner, index, 0);
+	got = insert(page, owner, index);
 	urcu_bp_read_unlock();
 	return got;
 }
-
-static const uint64_t owner_a = 1, owner_b = 2;
 
 Test(page, find_copy_remove, .fini = teardown)
 {
@@ -56,9 +83,9 @@ Test(page, find_copy_remove, .fini = teardown)
 	page = add(owner_a, 5);
 	cr_expect_eq(page_store_used(), 1);
 	urcu_bp_read_lock();
-	cr_expect_eq(page_find(owner_a, 5), page);
-	cr_expect_null(page_find(owner_a, 6));
-	cr_expect_null(page_find(owner_b, 5));
+	cr_expect_eq(find(owner_a, 5), page);
+	cr_expect_null(find(owner_a, 6));
+	cr_expect_null(find(owner_b, 5));
 	page_copy_out(page, 100, 200, buf);
 	urcu_bp_read_unlock();
 	for (size_t i = 0; i < 200; i++)
@@ -67,7 +94,7 @@ Test(page, find_copy_remove, .fini = teardown)
 	urcu_bp_read_lock();
 	cr_expect(page_remove(page));
 	cr_expect_not(page_remove(page), "removed twice");
-	cr_expect_null(page_find(owner_a, 5));
+	cr_expect_null(find(owner_a, 5));
 	urcu_bp_read_unlock();
 	pthread_mutex_unlock(&page->lock);
 	folio_defer_flush();		/* the removed page went back to the free list */
@@ -84,7 +111,7 @@ static void *insert_same(void *arg)
 
 	memset(page->data, (int)id, FOLIO_PAGE_BYTES);
 	urcu_bp_read_lock();
-	race_result[id] = page_insert(page, owner_a, 42, 0);
+	race_result[id] = insert(page, owner_a, 42);
 	urcu_bp_read_unlock();
 	return NULL;
 }
@@ -129,10 +156,10 @@ Test(page, reclaim_spares_dirty_pages, .fini = teardown)
 	cr_expect_eq(page_store_reclaimed(), 8);
 	urcu_bp_read_lock();
 	for (int i = 0; i < 8; i++) {
-		cr_expect_eq(page_find(owner_a, 2 * i), dirty[i], "a dirty page was reclaimed");
+		cr_expect_eq(find(owner_a, 2 * i), dirty[i], "a dirty page was reclaimed");
 		page_copy_out(dirty[i], 0, FOLIO_PAGE_BYTES, buf);
 		cr_expect_eq(buf[17], pattern(owner_a, 2 * i, 17));
-		cr_expect_null(page_find(owner_a, 2 * i + 1));
+		cr_expect_null(find(owner_a, 2 * i + 1));
 	}
 	urcu_bp_read_unlock();
 }
@@ -219,7 +246,7 @@ static void *mixed(void *arg)
 		owner = x & 1 ? owner_a : owner_b;
 		index = (x >> 8) % 200;
 		urcu_bp_read_lock();
-		page = page_find(owner, index);
+		page = find(owner, index);
 		if (page) {
 			page_copy_out(page, 0, FOLIO_PAGE_BYTES, buf);
 			if ((x >> 20) % 8 == 0 && !pthread_mutex_trylock(&page->lock)) {
@@ -241,7 +268,7 @@ static void *mixed(void *arg)
 			continue;
 		fill(page, owner, index);
 		urcu_bp_read_lock();
-		page_insert(page, owner, index, 0);
+		insert(page, owner, index);
 		urcu_bp_read_unlock();
 		__atomic_add_fetch(&inserts, 1, __ATOMIC_RELAXED);
 	}
