@@ -909,12 +909,44 @@ ssize_t cache_read(struct ofile *of, int fd, void *buf, size_t count)
 	return cache_readv(of, fd, &iov, 1, -1, 0);
 }
 
+/*
+ * The commonest hit: @count bytes at @offset within one cached page, into a
+ * buffer the checks of the general path would pass.  Returns the bytes
+ * copied, or -2 to take the general path.  Inside the caller's read-side
+ * section.
+ */
+static inline ssize_t pread_one_page(struct mapping *m, void *buf, size_t count, off_t offset)
+{
+	size_t off = offset & (FOLIO_PAGE_BYTES - 1);
+	off_t size = mapping_size(m);
+	struct page *page;
+
+	if (off + count > FOLIO_PAGE_BYTES || in_low_page(buf, count) ||
+	    beyond_user_space(buf, count) || unlikely(bypassed(m)))
+		return -2;
+	if (offset >= size)
+		return 0;
+	if ((off_t)count > size - offset)
+		count = size - offset;
+	page = ptree_lookup(&m->tree, offset >> FOLIO_PAGE_SHIFT);
+	if (!page)
+		return -2;
+	page_copy_out(page, off, count, buf);
+	return count;
+}
+
 ssize_t cache_pread(struct ofile *of, int fd, void *buf, size_t count, off_t offset)
 {
 	struct iovec iov = { buf, count };
 
 	if (offset < 0)
 		return fail(EINVAL);
+	if (likely(readable(of))) {
+		ssize_t n = pread_one_page(mapping_of(of), buf, count, offset);
+
+		if (likely(n != -2))
+			return n;
+	}
 	return cache_readv(of, fd, &iov, 1, offset, 0);
 }
 
