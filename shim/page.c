@@ -32,15 +32,15 @@ static void *map_anonymous(size_t bytes)
 	void *p = real_mmap(NULL, bytes, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
-	if (p == MAP_FAILED)
-		return NULL;
 	/*
-	 * Hits on a large cache are bound by memory latency, TLB misses
-	 * included: huge pages made them ~20% faster on a 64 MiB working set
-	 * (make bench-pagehit).
+	 * No MADV_HUGEPAGE: huge pages made hits ~20% faster before the data
+	 * prefetch (session 1), but each first touch then zeroes 2 MiB of
+	 * memory the machine may never have touched, and that dominated every
+	 * run that fills a fresh cache: cold sequential reads 250 MB/s with
+	 * huge pages, ~1000 MB/s without, hits unchanged (make bench,
+	 * 2026-11-26).
 	 */
-	madvise(p, bytes, MADV_HUGEPAGE);
-	return p;
+	return p == MAP_FAILED ? NULL : p;
 }
 
 int page_store_init(size_t bytes)
