@@ -256,7 +256,7 @@ static struct page *find_locked(struct mapping *m, uint64_t index)
 			return NULL;
 		/* Arena memory: safe to lock even if it was reclaimed meanwhile. */
 		page_write_begin(page);
-		if ((page->flags & PAGE_HASHED) && page->owner == m->id && page->index == index)
+		if ((page->flags & PAGE_INDEXED) && page->owner == m->id && page->index == index)
 			return page;
 		page_write_end(page);
 	}

@@ -96,7 +96,7 @@ static void unmap_store(void)
 void page_store_destroy(void)
 {
 	for (size_t i = 0; i < store.nr_pages; i++)	/* empty the slots pointing here */
-		if (store.pages[i].flags & PAGE_HASHED)
+		if (store.pages[i].flags & PAGE_INDEXED)
 			__atomic_store_n(store.pages[i].slot, NULL, __ATOMIC_RELEASE);
 	folio_defer_flush();	/* deferred frees into the store have run */
 	unmap_store();
@@ -217,7 +217,7 @@ static void reclaim_locked(void)
 		struct page *page = &store.pages[store.hand];
 
 		store.hand = (store.hand + 1) % store.nr_pages;
-		if (!(__atomic_load_n(&page->flags, __ATOMIC_RELAXED) & PAGE_HASHED))
+		if (!(__atomic_load_n(&page->flags, __ATOMIC_RELAXED) & PAGE_INDEXED))
 			continue;
 		if (__atomic_load_n(&store.referenced[nr_of(page)], __ATOMIC_RELAXED)) {
 			__atomic_store_n(&store.referenced[nr_of(page)], 0, __ATOMIC_RELAXED);
@@ -225,7 +225,7 @@ static void reclaim_locked(void)
 		}
 		if (pthread_mutex_trylock(&page->lock))
 			continue;
-		if (page->flags == PAGE_HASHED && unslot(page)) {	/* hashed, clean */
+		if (page->flags == PAGE_INDEXED && unslot(page)) {	/* indexed, clean */
 			__atomic_store_n(&page->flags, 0, __ATOMIC_RELAXED);
 			victims[nr++] = page;
 		}
@@ -274,7 +274,7 @@ struct page *page_insert(struct page *page, void **slot, uint64_t owner, uint64_
 	void *winner = NULL;
 
 	/*
-	 * Under the page lock, and marked hashed only once it is: the clock
+	 * Under the page lock, and marked indexed only once it is: the clock
 	 * hand must never take a page that is still being added.
 	 */
 	pthread_mutex_lock(&page->lock);
@@ -284,7 +284,7 @@ struct page *page_insert(struct page *page, void **slot, uint64_t owner, uint64_
 	store.referenced[nr_of(page)] = 1;
 	if (__atomic_compare_exchange_n(slot, &winner, page, false, __ATOMIC_RELEASE,
 					__ATOMIC_ACQUIRE)) {
-		__atomic_store_n(&page->flags, PAGE_HASHED | flags, __ATOMIC_RELEASE);
+		__atomic_store_n(&page->flags, PAGE_INDEXED | flags, __ATOMIC_RELEASE);
 		pthread_mutex_unlock(&page->lock);
 		return page;
 	}
@@ -299,7 +299,7 @@ struct page *page_insert(struct page *page, void **slot, uint64_t owner, uint64_
 
 bool page_remove(struct page *page)
 {
-	if (!(page->flags & PAGE_HASHED) || !unslot(page))
+	if (!(page->flags & PAGE_INDEXED) || !unslot(page))
 		return false;
 	__atomic_store_n(&page->flags, 0, __ATOMIC_RELAXED);
 	folio_defer(&page->free_later, page_free_deferred);

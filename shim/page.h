@@ -19,9 +19,9 @@
  *     descriptor, so a hit reads no descriptor: on a working set larger
  *     than the CPU caches that saved one memory miss per read.  A page
  *     found by a lookup may be reclaimed or removed before its lock is
- *     taken: after page_write_begin(), check PAGE_HASHED, owner and index,
+ *     taken: after page_write_begin(), check PAGE_INDEXED, owner and index,
  *     and retry the lookup if they changed.
- *   - The slot of a hashed page stays valid: the cache removes every page
+ *   - The slot of an indexed page stays valid: the cache removes every page
  *     of an index before it frees the index.
  *   - Dirty pages are never reclaimed; the cache writes them back first.
  *   - page_alloc() may wait for a grace period, holding the free list's
@@ -47,13 +47,13 @@
 #define FOLIO_PAGE_BYTES	(1u << FOLIO_PAGE_SHIFT)
 
 enum page_flags {
-	PAGE_HASHED = 1 << 0,	/* in its slot of the owner's index */
+	PAGE_INDEXED = 1 << 0,	/* in its slot of the owner's index */
 	PAGE_DIRTY = 1 << 1,	/* newer than the kernel's copy; on its owner's dirty list */
 	PAGE_WRITEBACK = 1 << 2,	/* its data is being written to the kernel */
 };
 
 struct page {
-	void **slot;			/* its slot in the owner's index, while hashed */
+	void **slot;			/* its slot in the owner's index, while indexed */
 	uint64_t owner;			/* the inode state the page belongs to */
 	uint64_t index;			/* file offset >> FOLIO_PAGE_SHIFT */
 	unsigned int flags;		/* enum page_flags; under the page lock */
@@ -95,7 +95,7 @@ unsigned long page_store_reclaimed(void);
 void page_copy_out(struct page *page, size_t off, size_t len, void *dst);
 
 /*
- * A free page (data unspecified, not hashed), reclaiming clean pages if the
+ * A free page (data unspecified, not indexed), reclaiming clean pages if the
  * free list is empty.  NULL when every page is dirty or locked.  Outside
  * any read-side section: it may wait for a grace period.
  */
@@ -111,7 +111,7 @@ void page_free(struct page *page);
 /*
  * Make @page (filled by the caller) the page of @owner at @index by putting
  * it in @slot, the index's slot for it, with @flags (0 or PAGE_DIRTY)
- * besides PAGE_HASHED.  If another thread filled the slot first, @page is
+ * besides PAGE_INDEXED.  If another thread filled the slot first, @page is
  * freed and the winner returned (add-unique, as filemap_add_folio() loses a
  * race).  Inside urcu_bp_read_lock().
  */

@@ -124,7 +124,7 @@ static void redirty(struct mapping *m, struct page *page)
 {
 	pthread_mutex_lock(&page->lock);
 	page->flags &= ~PAGE_WRITEBACK;
-	if (!(page->flags & PAGE_DIRTY) && (page->flags & PAGE_HASHED)) {
+	if (!(page->flags & PAGE_DIRTY) && (page->flags & PAGE_INDEXED)) {
 		page->flags |= PAGE_DIRTY;
 		mapping_account_dirty(m, page);
 	}
@@ -141,7 +141,7 @@ static void writeback_done(struct page *page, bool drop)
 {
 	pthread_mutex_lock(&page->lock);
 	__atomic_store_n(&page->flags, page->flags & ~PAGE_WRITEBACK, __ATOMIC_RELEASE);
-	if (drop && page->flags == PAGE_HASHED) {
+	if (drop && page->flags == PAGE_INDEXED) {
 		urcu_bp_read_lock();
 		page_remove(page);
 		urcu_bp_read_unlock();
