@@ -48,6 +48,12 @@
  * cache holds the data anyway.
  */
 #define STREAM_BEHIND	2048
+/*
+ * A read that misses and asks for this much or more goes straight from the
+ * kernel into the program's buffer instead of through the cache (see
+ * read_streaming()).
+ */
+#define STREAM_READ	(64 << 10)
 /* Pages one miss fills at most (one preadv of 256 KiB, the default
  * readahead window; small enough for the iovecs to sit on the stack). */
 #define FILL_MAX	64
@@ -514,6 +520,58 @@ static __attribute__((noinline)) ssize_t read_direct(struct mapping *m, struct u
  * The slow half of a read: fill and copy, holding @lock shared.  @of is
  * referenced; outside any read-side section.
  */
+/* Copy what @m caches of [@pos, @pos + @len) over @buf.  Read-side section. */
+static void overlay_cached(struct mapping *m, unsigned char *buf, size_t len, off_t pos)
+{
+	for (size_t done = 0; done < len;) {
+		off_t at = pos + done;
+		size_t off = at & (FOLIO_PAGE_BYTES - 1);
+		size_t n = FOLIO_PAGE_BYTES - off < len - done ? FOLIO_PAGE_BYTES - off : len - done;
+		struct page *page = ptree_lookup(&m->tree, at >> FOLIO_PAGE_SHIFT);
+
+		if (page)
+			page_copy_out(page, off, n, buf + done);
+		done += n;
+	}
+}
+
+/*
+ * A large read that misses, into one buffer: straight from the kernel into
+ * the program's buffer (one copy, not two, and no cache memory touched),
+ * then what folio caches in the range copied over it (dirty pages are newer
+ * than the kernel's).  Under @kio_lock shared, like a fill: no write-back
+ * can land between the kernel's read and the overlay.  @lock held.
+ * Returns the bytes read, or -1 with errno.
+ */
+static ssize_t read_streaming(struct mapping *m, struct uio *u, size_t want, off_t at)
+{
+	unsigned char *buf = (unsigned char *)uio_base(u);
+	off_t ksize;
+	ssize_t got = 0;
+
+	pthread_rwlock_rdlock(&m->kio_lock);
+	ksize = mapping_ksize(m);
+	if (at < ksize) {
+		size_t kwant = (off_t)want < ksize - at ? want : (size_t)(ksize - at);
+
+		do
+			got = m->kfd < 0 || m->kfd_accmode == O_WRONLY ?
+			      fail(EBADF) : real_pread64(m->kfd, buf, kwant, at);
+		while (got < 0 && errno == EINTR);
+		if (got < 0) {
+			pthread_rwlock_unlock(&m->kio_lock);
+			return -1;
+		}
+	}
+	memset(buf + got, 0, want - got);	/* past the kernel's end: zeros */
+	urcu_bp_read_lock();
+	overlay_cached(m, buf, want, at);
+	urcu_bp_read_unlock();
+	pthread_rwlock_unlock(&m->kio_lock);
+	uio_advance(u, want);
+	return want;
+}
+
 static ssize_t read_filled(struct ofile *of, struct mapping *m, struct uio *u, size_t count,
 			   off_t pos)
 {
@@ -529,6 +587,17 @@ static ssize_t read_filled(struct ofile *of, struct mapping *m, struct uio *u, s
 			break;
 		if ((off_t)want > size - at)
 			want = size - at;
+		uio_advance(u, 0);
+		if (want >= STREAM_READ && uio_room(u) >= want) {
+			ssize_t r = read_streaming(m, u, want, at);
+
+			if (r < 0) {
+				err = errno;
+				break;
+			}
+			done += r;
+			continue;
+		}
 		if (fill_window(of, m, at, want) < 0) {
 			err = errno;
 			break;

@@ -280,6 +280,12 @@ Test(cache, copies_in_opposite_directions, .timeout = 120)
 	remove_dir(cachecheck("copies", "", true));
 }
 
+/* Reads large enough to go around the cache, over dirty and missing pages. */
+Test(cache, large_reads_see_dirty_pages_and_holes, .timeout = 60)
+{
+	remove_dir(cachecheck("bigread", "", true));
+}
+
 /* The cache runs out of pages in the middle of one write that extends. */
 Test(cache, one_write_larger_than_the_cache, .timeout = 60)
 {

@@ -17,6 +17,8 @@
  *	cachecheck copies DIR    two threads copy_file_range() between two files in
  *	                         opposite directions
  *	cachecheck bigwrite DIR  one 1 MiB write() (run it with a tiny cache)
+ *	cachecheck bigread DIR   reads of 64 KiB and more over a file with dirty
+ *	                         pages, a hole and dirty data past the kernel's end
  *	cachecheck enospc DIR    DIR is a 1 MiB file system: writes past its space,
  *	                         fsync reports ENOSPC, and after space is freed a
  *	                         second fsync writes every byte write() accepted
@@ -373,6 +375,44 @@ static int bigwrite(void)
 	return 0;
 }
 
+/* ---- bigread ---- */
+
+static int bigread(void)
+{
+	enum { KSIZE = 1 << 20, SIZE = 3 << 20 };
+	static unsigned char model[SIZE], buf[SIZE];
+	int fd = open(path("bigread.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+	CHECK(fd >= 0, "open");
+	for (size_t i = 0; i < KSIZE; i++)
+		model[i] = rnd(256);
+	CHECK(write(fd, model, KSIZE) == KSIZE && fsync(fd) == 0, "write, fsync");
+	close(fd);
+	fd = open(path("bigread.dat"), O_RDWR);	/* a fresh cache: nothing cached */
+	for (int i = 0; i < 300; i++) {		/* dirty pieces over the kernel's data */
+		size_t off = rnd(KSIZE - 5000), len = rnd(5000) + 1;
+
+		for (size_t j = 0; j < len; j++)
+			model[off + j] = rnd(256);
+		CHECK(pwrite(fd, model + off, len, off) == (ssize_t)len, "pwrite");
+	}
+	for (size_t i = 2 << 20; i < SIZE; i++)	/* past a 1 MiB hole, dirty */
+		model[i] = rnd(256);
+	CHECK(pwrite(fd, model + (2 << 20), SIZE - (2 << 20), 2 << 20) == SIZE - (2 << 20),
+	      "pwrite past the end");
+	for (int i = 0; i < 200; i++) {
+		size_t off = rnd(SIZE), len = (64 << 10) + rnd(SIZE / 2);
+		ssize_t want = off + len > SIZE ? (ssize_t)(SIZE - off) : (ssize_t)len;
+
+		CHECK(pread(fd, buf, len, off) == want, "pread %zu at %zu", len, off);
+		CHECK(memcmp(buf, model + off, want) == 0, "pread %zu at %zu: wrong data", len, off);
+	}
+	CHECK(lseek(fd, 0, SEEK_SET) == 0, "lseek");
+	CHECK(read(fd, buf, SIZE) == SIZE && memcmp(buf, model, SIZE) == 0, "read all: wrong");
+	close(fd);
+	return 0;
+}
+
 /* ---- enospc ---- */
 
 static unsigned char pattern_at(size_t i)
@@ -444,7 +484,8 @@ int main(int argc, char **argv)
 	} checks[] = {
 		{ "hits", hits }, { "untorn", untorn }, { "locks", locks },
 		{ "visible", visible }, { "spawn", spawn }, { "setid", setid },
-		{ "copies", copies }, { "bigwrite", bigwrite }, { "enospc", enospc },
+		{ "copies", copies }, { "bigwrite", bigwrite }, { "bigread", bigread },
+		{ "enospc", enospc },
 	};
 
 	if (argc != 3)
