@@ -278,7 +278,7 @@ static void set_dirty(struct mapping *m, struct page *page)
 }
 
 struct drop_args {
-	uint64_t first;
+	uint64_t last;			/* pages past it stay */
 	bool keep_dirty;
 };
 
@@ -288,7 +288,8 @@ static void drop_page(void *entry, uint64_t index, void *arg)
 	const struct drop_args *a = arg;
 	struct page *page = entry;
 
-	(void)index;
+	if (index > a->last)
+		return;
 	pthread_mutex_lock(&page->lock);
 	if (!(a->keep_dirty && (page->flags & (PAGE_DIRTY | PAGE_WRITEBACK))))
 		page_remove(page);
@@ -299,15 +300,20 @@ static void drop_page(void *entry, uint64_t index, void *arg)
  * Forget the cached pages of @m from page @first on (dirty ones too, unless
  * @keep_dirty).  With @lock exclusive.
  */
-static void drop_pages(struct mapping *m, uint64_t first, bool keep_dirty)
+static void drop_range(struct mapping *m, uint64_t first, uint64_t last, bool keep_dirty)
 {
-	struct drop_args a = { first, keep_dirty };
+	struct drop_args a = { last, keep_dirty };
 
 	if (!keep_dirty)
 		mapping_forget_dirty_from(m, first);
 	urcu_bp_read_lock();
 	ptree_for_each(&m->tree, first, drop_page, &a);
 	urcu_bp_read_unlock();
+}
+
+static void drop_pages(struct mapping *m, uint64_t first, bool keep_dirty)
+{
+	drop_range(m, first, UINT64_MAX, keep_dirty);
 }
 
 /*
@@ -627,10 +633,12 @@ static ssize_t read_filled(struct ofile *of, struct mapping *m, struct uio *u, s
 /*
  * Read @count bytes at @pos into @u: what is cached is copied in the
  * caller's read-side section; a miss takes a reference on @of, leaves the
- * section for the I/O and comes back.
+ * section for the I/O and comes back.  With @nowait (RWF_NOWAIT) a miss
+ * ends the read instead, with EAGAIN if nothing was copied: the caller
+ * retries where it may block, as with the kernel's page cache.
  */
 static ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count,
-		       off_t pos)
+		       off_t pos, bool nowait)
 {
 	off_t size = mapping_size(m);
 	unsigned long refs;
@@ -647,6 +655,8 @@ static ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_
 	done = copy_hits(m, u, count, pos);
 	if (done == count)
 		return done;
+	if (nowait)
+		return done ? (ssize_t)done : fail(EAGAIN);
 	/* Pin @of: a reference from zero would revive a closing description. */
 	refs = __atomic_load_n(&of->refs, __ATOMIC_RELAXED);
 	do {
@@ -1033,7 +1043,7 @@ ssize_t cache_readv(struct ofile *of, int fd, const struct iovec *iov, int iovcn
 			return fail(EINVAL);
 		if (unlikely(bypassed(m)))
 			return real_preadv64v2(fd, iov, iovcnt, offset, rwf_flags);
-		return read_at(of, m, &u, count, offset);
+		return read_at(of, m, &u, count, offset, rwf_flags & RWF_NOWAIT);
 	}
 	if (!pos_lock(of, fd)) {
 		n = real_preadv64v2(fd, iov, iovcnt, -1, rwf_flags);
@@ -1041,7 +1051,7 @@ ssize_t cache_readv(struct ofile *of, int fd, const struct iovec *iov, int iovcn
 		n = fail(EINVAL);
 	} else {
 		urcu_bp_read_lock();
-		n = read_at(of, m, &u, count, of->pos);
+		n = read_at(of, m, &u, count, of->pos, rwf_flags & RWF_NOWAIT);
 		urcu_bp_read_unlock();
 		if (n > 0)
 			of->pos += n;
@@ -1082,6 +1092,45 @@ static int write_sync(struct mapping *m, int rwf_flags, int flags)
 	return ret;
 }
 
+static void refresh_locked(struct mapping *m);
+
+/*
+ * RWF_NOWAIT: whether a buffered write may say EAGAIN or is refused
+ * (EOPNOTSUPP on ext4) is the file system's business, so the kernel does the
+ * write itself, after the cache gave it everything and dropped its pages.
+ */
+static __attribute__((noinline)) ssize_t write_nowait(struct ofile *of, int fd,
+						      const struct iovec *iov, int iovcnt,
+						      off_t offset, int rwf_flags)
+{
+	struct mapping *m = mapping_of(of);
+	ssize_t n;
+
+	if (offset < 0 && pos_lock(of, fd))
+		pos_to_kernel(of, fd);
+	pthread_rwlock_wrlock(&m->lock);
+	n = mapping_writeback_locked(m);
+	if (n == 0) {
+		drop_pages(m, 0, false);
+		n = real_pwritev64v2(fd, iov, iovcnt, offset, rwf_flags);
+		if (n > 0)
+			refresh_locked(m);
+	}
+	pthread_rwlock_unlock(&m->lock);
+	if (offset < 0) {
+		if (!bypassed(m) && of->pos_in_kernel) {	/* take it back */
+			off_t pos = real_lseek64(fd, 0, SEEK_CUR);
+
+			if (pos >= 0) {
+				of->pos = pos;
+				of->pos_in_kernel = false;
+			}
+		}
+		pthread_mutex_unlock(&of->pos_lock);
+	}
+	return n;
+}
+
 ssize_t cache_writev(struct ofile *of, int fd, const struct iovec *iov, int iovcnt,
 		     off_t offset, int rwf_flags)
 {
@@ -1093,6 +1142,8 @@ ssize_t cache_writev(struct ofile *of, int fd, const struct iovec *iov, int iovc
 
 	if (count < 0)
 		return -1;
+	if (unlikely(rwf_flags & RWF_NOWAIT))
+		return write_nowait(of, fd, iov, iovcnt, offset, rwf_flags);
 	if (rwf_flags & RWF_APPEND)
 		append = true;
 	if (rwf_flags & RWF_NOAPPEND)
@@ -1298,8 +1349,19 @@ int cache_posix_fallocate(struct ofile *of, int fd, off_t offset, off_t length)
 
 int cache_fadvise(struct ofile *of, int fd, off_t offset, off_t length, int advice)
 {
-	(void)of;
-	return real_posix_fadvise64(fd, offset, length, advice);
+	struct mapping *m = mapping_of(of);
+	int ret = real_posix_fadvise64(fd, offset, length, advice);
+
+	/* As the kernel does with its own: clean pages of the range go. */
+	if (ret == 0 && advice == POSIX_FADV_DONTNEED && !bypassed(m) && offset >= 0) {
+		uint64_t last = length > 0 ? (uint64_t)(offset + length - 1) >> FOLIO_PAGE_SHIFT :
+				UINT64_MAX;
+
+		pthread_rwlock_wrlock(&m->lock);
+		drop_range(m, offset >> FOLIO_PAGE_SHIFT, last, true);
+		pthread_rwlock_unlock(&m->lock);
+	}
+	return ret;
 }
 
 ssize_t cache_readahead(struct ofile *of, int fd, off64_t offset, size_t count)

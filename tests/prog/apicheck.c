@@ -17,11 +17,13 @@
 #include <limits.h>
 #include <spawn.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -577,6 +579,43 @@ static void process_calls(int fd, const char *name)
 	CALL("execv missing", execv("/no/such/program", argv));
 }
 
+/*
+ * The edges of the kernel's rules for regular files: RWF_NOWAIT, the size
+ * limits (RLIMIT_FSIZE and its SIGXFSZ, the file system's largest file),
+ * offsets that overflow, and DONTNEED making data cold again.
+ */
+static void limit_calls(void)
+{
+	int fd = CALL("open limits", open(path("limits.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644));
+	struct rlimit old, small = { 1 << 20, 1 << 20 };	/* above this transcript */
+	char buf[8192] = "limits";
+	struct iovec iov = { buf, 4096 };
+	void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+
+	CALL("pwritev2 RWF_NOWAIT", pwritev2(fd, &iov, 1, 0, RWF_NOWAIT));
+	CALL("pwrite", pwrite(fd, buf, 4096, 0));
+	CALL("fsync", fsync(fd));
+	CALL("preadv2 RWF_NOWAIT hot", preadv2(fd, &iov, 1, 0, RWF_NOWAIT));
+	CALL("fadvise DONTNEED", posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED));
+	CALL("preadv2 RWF_NOWAIT cold", preadv2(fd, &iov, 1, 0, RWF_NOWAIT));
+	CALL("preadv2 unknown flag", preadv2(fd, &iov, 1, 0, 0x10000));
+	CALL("pwrite at 2^62", pwrite(fd, buf, 10, 1LL << 62));
+	CALL("pwrite overflowing", pwrite(fd, buf, 10, INT64_MAX - 5));
+	CALL("lseek 2^50", lseek(fd, 1LL << 50, SEEK_SET));
+	CALL("lseek 2^43", lseek(fd, 1LL << 43, SEEK_SET));
+	CALL("lseek end + 2^62", lseek(fd, 1LL << 62, SEEK_END));
+	getrlimit(RLIMIT_FSIZE, &old);
+	setrlimit(RLIMIT_FSIZE, &small);
+	CALL("open under RLIMIT_FSIZE", close(fd) == 0 ?
+	     (fd = open(path("limits.dat"), O_RDWR)) : -1);
+	CALL("pwrite across RLIMIT_FSIZE", pwrite(fd, buf, 8192, (1 << 20) - 5000));
+	CALL("pwrite at RLIMIT_FSIZE", pwrite(fd, buf, 10, 1 << 20));
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, old_handler);
+	CALL("close limits", close(fd));
+	file_sum("limits.dat");
+}
+
 int main(int argc, char **argv)
 {
 	int fd;
@@ -595,6 +634,7 @@ int main(int argc, char **argv)
 	open_calls();
 	name_calls();
 	process_calls(fd, "t1.dat");
+	limit_calls();
 	file_sum("t1.dat");
 	file_sum("creat.dat");
 	file_sum("at.dat");
