@@ -316,6 +316,15 @@ static void drop_pages(struct mapping *m, uint64_t first, bool keep_dirty)
 	drop_range(m, first, UINT64_MAX, keep_dirty);
 }
 
+/* folio just changed the file in the kernel: its new ctime is folio's doing. */
+static void note_kernel_now(struct mapping *m)
+{
+	struct stat st;
+
+	if (m->kfd >= 0 && real_fstat(m->kfd, &st) == 0)
+		mapping_note_kernel(m, &st.st_ctim);
+}
+
 /*
  * The file is now @size long in the kernel and for the program (truncate,
  * or an fallocate that may move data): cached pages past it go, the tail of
@@ -337,6 +346,7 @@ static void resize_locked(struct mapping *m, off_t size)
 	}
 	mapping_set_size(m, size);
 	__atomic_store_n(&m->ksize, size, __ATOMIC_RELEASE);
+	note_kernel_now(m);
 }
 
 /*
@@ -711,8 +721,13 @@ static __attribute__((noinline)) ssize_t write_direct(struct mapping *m, struct 
 	do
 		n = m->kfd < 0 ? fail(EBADF) : real_pwrite64(m->kfd, bounce, len, pos);
 	while (n < 0 && errno == EINTR);
-	if (n > 0)
+	if (n > 0) {
+		struct stat st;
+
 		mapping_kernel_extends(m, pos + n);
+		if (real_fstat(m->kfd, &st) == 0)
+			mapping_note_kernel(m, &st.st_ctim);
+	}
 	pthread_rwlock_unlock(&m->kio_lock);
 	if (n < 0) {
 		*u = saved;
@@ -1298,6 +1313,7 @@ static void refresh_locked(struct mapping *m)
 
 	drop_pages(m, 0, true);
 	if (m->kfd >= 0 && real_fstat(m->kfd, &st) == 0) {
+		mapping_note_kernel(m, &st.st_ctim);
 		__atomic_store_n(&m->ksize, st.st_size, __ATOMIC_RELEASE);
 		if (st.st_size > mapping_size(m) || !__atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED))
 			mapping_set_size(m, st.st_size);
@@ -1320,6 +1336,8 @@ int cache_fallocate(struct ofile *of, int fd, int mode, off_t offset, off_t leng
 			refresh_locked(m);
 	} else {				/* allocates: the data stays as it is */
 		ret = real_fallocate64(fd, mode, offset, length);
+		if (ret == 0)
+			note_kernel_now(m);
 		if (ret == 0 && !(mode & FALLOC_FL_KEEP_SIZE) && offset + length > mapping_size(m)) {
 			mapping_kernel_extends(m, offset + length);
 			mapping_set_size(m, offset + length);
@@ -1339,6 +1357,8 @@ int cache_posix_fallocate(struct ofile *of, int fd, off_t offset, off_t length)
 	pthread_rwlock_wrlock(&m->lock);
 	/* glibc emulates it with writes where fallocate is missing: data first. */
 	ret = mapping_writeback_locked(m) < 0 ? errno : real_posix_fallocate64(fd, offset, length);
+	if (ret == 0)
+		note_kernel_now(m);
 	if (ret == 0 && offset + length > mapping_size(m)) {
 		mapping_kernel_extends(m, offset + length);
 		mapping_set_size(m, offset + length);
@@ -1752,6 +1772,7 @@ struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *s
 	mapping_rwlock_init(&m->lock);
 	mapping_rwlock_init(&m->kio_lock);
 	m->size = m->ksize = st->st_size;
+	m->kctime = st->st_ctim;
 	m->max_bytes = max_file_size(fd);
 	m->fsize_limit = getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur < (rlim_t)OFF_T_MAX ?
 			 (off_t)rl.rlim_cur : OFF_T_MAX;
@@ -1766,18 +1787,49 @@ struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *s
 	return m;
 }
 
+/* Did someone else change the file since folio last saw it? */
+static bool kernel_changed(struct mapping *m, const struct stat *st)
+{
+	return st->st_size != mapping_ksize(m) || st->st_ctim.tv_sec != m->kctime.tv_sec ||
+	       st->st_ctim.tv_nsec != m->kctime.tv_nsec;
+}
+
+void cache_lock_release(struct ofile *of)
+{
+	struct mapping *m = mapping_of(of);
+	int saved_errno = errno;
+
+	if (!bypassed(m) && mapping_writeback(m) < 0)
+		log_warn("%s: write-back before an unlock failed: %s", m->name, strerror(errno));
+	errno = saved_errno;
+}
+
+void cache_lock_acquired(struct ofile *of)
+{
+	struct mapping *m = mapping_of(of);
+	int saved_errno = errno;
+	struct stat st;
+
+	if (!bypassed(m) && m->kfd >= 0 && real_fstat(m->kfd, &st) == 0 && kernel_changed(m, &st)) {
+		pthread_rwlock_wrlock(&m->lock);
+		refresh_locked(m);	/* another process wrote: its data, not ours */
+		pthread_rwlock_unlock(&m->lock);
+	}
+	errno = saved_errno;
+}
+
 void cache_mapping_reopened(struct mapping *m, int flags, const struct stat *st)
 {
-	/* Only O_TRUNC, or another process, changes the size behind folio. */
-	if (!(flags & O_TRUNC) && st->st_size == mapping_ksize(m))
+	/* Only O_TRUNC, or another process, changes the file behind folio. */
+	if (!(flags & O_TRUNC) && !kernel_changed(m, st))
 		return;
 	pthread_rwlock_wrlock(&m->lock);
 	if (bypassed(m))
 		;
 	else if (flags & O_TRUNC)
 		resize_locked(m, st->st_size);	/* what was written before is gone */
-	else if (st->st_size != mapping_ksize(m))
-		refresh_locked(m);
+	else if (kernel_changed(m, st))
+		refresh_locked(m);		/* close-to-open */
 	pthread_rwlock_unlock(&m->lock);
 }
 

@@ -126,6 +126,16 @@ int cache_prepare_child(bool all_fds);
 int cache_close(struct ofile *of, int fd);
 
 /*
+ * A file lock on @of's file (fcntl F_SETLK*, flock, lockf): release is
+ * called before an unlock and writes back, so the next holder sees what
+ * this process wrote; acquired after a lock was taken, and forgets the
+ * clean pages if another process changed the file meanwhile.  Lock
+ * consistency, as NFS keeps it.  Both preserve errno.
+ */
+void cache_lock_release(struct ofile *of);
+void cache_lock_acquired(struct ofile *of);
+
+/*
  * chmod or chown of the inode of @of: begin writes its dirty data back,
  * end (errno preserved) re-reads whether writes must drop set-id bits.
  */

@@ -7,7 +7,7 @@
  *   interpose_open.c  open, creat, the mkstemp family
  *   interpose_io.c    read, write and their positioned, vectored and
  *                     fortified forms; lseek, sizes, advice, sync
- *   interpose_fd.c    close, close_range, closefrom, dup*, fcntl
+ *   interpose_fd.c    close, close_range, closefrom, dup*, fcntl, flock, lockf
  *   interpose_meta.c  the stat family, rename, unlink
  *   interpose_map.c   mmap, munmap, mremap, sendfile, copy_file_range, splice
  *   interpose_proc.c  fork, vfork, posix_spawn, system, popen, exec*, exit

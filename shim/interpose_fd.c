@@ -1,12 +1,15 @@
 /*
- * interpose_fd.c - calls that close, duplicate or change fds.  The fd slots
- * follow the kernel's fd table exactly: a slot is emptied before libc closes
- * its fd (so a racing open of the same number is never forgotten), and
- * filled after libc created a duplicate.  folio's own fds stay out of the
+ * interpose_fd.c - calls that close, duplicate, change or lock fds.  The fd
+ * slots follow the kernel's fd table exactly: a slot is emptied before libc
+ * closes its fd (so a racing open of the same number is never forgotten),
+ * and filled after libc created a duplicate.  folio's own fds stay out of the
  * program's reach: close() does not see them, dup2() moves them first,
  * close_range() and closefrom() close around them.
  */
 #include <stdarg.h>
+#include <stdint.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "interpose.h"
 
@@ -143,6 +146,38 @@ static int fcntl_done(int fd, int cmd, void *arg, int ret)
  * The optional argument is read as a pointer-sized value whatever @cmd is,
  * as glibc itself does: every fcntl argument is an int or a pointer.
  */
+/*
+ * File locks on a tracked file are where processes that share it meet, so
+ * the cache keeps lock consistency, as NFS does: before a lock is released
+ * what folio holds goes to the kernel; once one is taken, what another
+ * process changed meanwhile is no longer served from the cache.
+ */
+static bool setlk_cmd(int cmd)
+{
+	return cmd == F_SETLK || cmd == F_SETLKW || cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW;
+}
+
+/* @release: unlocking (write back first); else locking (revalidate after). */
+#define LOCK_CALL(fd, release, real_call) \
+	({ \
+		struct ofile *of_ = ofile_get(fd); \
+		int ret_; \
+		if (of_ && (release)) \
+			cache_lock_release(of_); \
+		ret_ = (real_call); \
+		if (of_ && !(release) && ret_ == 0) \
+			cache_lock_acquired(of_); \
+		if (of_) \
+			ofile_put(of_); \
+		ret_; \
+	})
+
+/* The lock type a F_SETLK* argument asks for; F_UNLCK if it is unreadable. */
+static int lock_type(const void *arg)
+{
+	return (uintptr_t)arg < 65536 ? F_UNLCK : ((const struct flock *)arg)->l_type;
+}
+
 FOLIO_EXPORT int fcntl(int fd, int cmd, ...)
 {
 	va_list ap;
@@ -151,7 +186,30 @@ FOLIO_EXPORT int fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
+	if (unlikely(fd_tracked(fd)) && setlk_cmd(cmd))
+		return LOCK_CALL(fd, lock_type(arg) == F_UNLCK, real_fcntl(fd, cmd, arg));
 	return fcntl_done(fd, cmd, arg, real_fcntl(fd, cmd, arg));
+}
+
+FOLIO_EXPORT int flock(int fd, int op)
+{
+	if (likely(!fd_tracked(fd)))
+		return real_flock(fd, op);
+	return LOCK_CALL(fd, op & LOCK_UN, real_flock(fd, op));
+}
+
+FOLIO_EXPORT int lockf(int fd, int cmd, off_t len)
+{
+	if (likely(!fd_tracked(fd)) || cmd == F_TEST)
+		return real_lockf(fd, cmd, len);
+	return LOCK_CALL(fd, cmd == F_ULOCK, real_lockf(fd, cmd, len));
+}
+
+FOLIO_EXPORT int lockf64(int fd, int cmd, off64_t len)
+{
+	if (likely(!fd_tracked(fd)) || cmd == F_TEST)
+		return real_lockf64(fd, cmd, len);
+	return LOCK_CALL(fd, cmd == F_ULOCK, real_lockf64(fd, cmd, len));
 }
 
 FOLIO_EXPORT int fcntl64(int fd, int cmd, ...)
@@ -162,5 +220,7 @@ FOLIO_EXPORT int fcntl64(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
+	if (unlikely(fd_tracked(fd)) && setlk_cmd(cmd))
+		return LOCK_CALL(fd, lock_type(arg) == F_UNLCK, real_fcntl64(fd, cmd, arg));
 	return fcntl_done(fd, cmd, arg, real_fcntl64(fd, cmd, arg));
 }

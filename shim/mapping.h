@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "page.h"
 #include "ptree.h"
@@ -59,6 +60,13 @@ struct mapping {
 	pthread_rwlock_t lock;
 	off_t size;			/* logical size: the kernel's plus dirty extension */
 	off_t ksize;			/* the size the kernel's file has, as far as folio knows */
+	/*
+	 * The file's ctime as folio last saw it, after its own changes: a
+	 * different one when a lock is taken means another process changed
+	 * the file (kernels since 6.13 give a changed file a new ctime once
+	 * the old one was queried).  Under @kio_lock, or @lock exclusive.
+	 */
+	struct timespec kctime;
 	off_t max_bytes;		/* the file system's largest file (s_maxbytes) */
 	off_t fsize_limit;		/* RLIMIT_FSIZE when the file was opened */
 	int kfd;			/* folio's own fd, -1 if none */
@@ -107,6 +115,12 @@ static inline void mapping_kernel_extends(struct mapping *m, off_t end)
 		;
 }
 
+
+/* Remember the kernel's ctime of @m's file now: folio just changed it. */
+static inline void mapping_note_kernel(struct mapping *m, const struct timespec *ctime)
+{
+	m->kctime = *ctime;
+}
 
 /*
  * writeback.c: make @page, just dirtied under its lock, part of the dirty

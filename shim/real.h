@@ -270,6 +270,9 @@ X(int, renameat2, (int, const char *, int, const char *, unsigned int), \
 X(int, unlink, (const char *), (const char *p), (p), syscall(SYS_unlinkat, AT_FDCWD, p, 0)) \
 X(int, unlinkat, (int, const char *, int), (int d, const char *p, int f), (d, p, f), \
   syscall(SYS_unlinkat, d, p, f)) \
+X(int, flock, (int, int), (int fd, int op), (fd, op), syscall(SYS_flock, fd, op)) \
+X(int, lockf, (int, int, off_t), (int fd, int c, off_t l), (fd, c, l), ENOSYS_FAIL(-1)) \
+X(int, lockf64, (int, int, off64_t), (int fd, int c, off64_t l), (fd, c, l), ENOSYS_FAIL(-1)) \
 X(int, chmod, (const char *, mode_t), (const char *p, mode_t m), (p, m), \
   syscall(SYS_fchmodat, AT_FDCWD, p, m)) \
 X(int, fchmod, (int, mode_t), (int fd, mode_t m), (fd, m), syscall(SYS_fchmod, fd, m)) \

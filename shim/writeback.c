@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 
 #include "config.h"
@@ -225,6 +226,7 @@ static int writeback_locked(struct mapping *m, bool drop)
 	struct page *list, **run = m->wb_run;
 	struct iovec *iov = m->wb_iov;
 	off_t size = mapping_size(m);	/* stable: the caller holds the lock */
+	bool wrote_any = false;
 	int err = 0;
 
 	/*
@@ -243,8 +245,10 @@ static int writeback_locked(struct mapping *m, bool drop)
 		start = (off_t)run[0]->index << FOLIO_PAGE_SHIFT;
 		written = m->kfd < 0 ? (err = EBADF, 0) : pwritev_all(m->kfd, iov, n, start, &err);
 		/* Before any page can be reclaimed: a miss must find this. */
-		if (written)
+		if (written) {
 			mapping_kernel_extends(m, start + written);
+			wrote_any = true;
+		}
 		for (int i = 0; i < n; i++) {
 			/* Where page i ends in the run (pwritev_all() shortened iov[]). */
 			off_t end = ((off_t)run[i]->index + 1) << FOLIO_PAGE_SHIFT;
@@ -256,6 +260,12 @@ static int writeback_locked(struct mapping *m, bool drop)
 			else
 				redirty(m, run[i]);
 		}
+	}
+	if (wrote_any) {		/* this change of the file is folio's own */
+		struct stat st;
+
+		if (m->kfd >= 0 && real_fstat(m->kfd, &st) == 0)
+			mapping_note_kernel(m, &st.st_ctim);
 	}
 	while (list) {			/* after an error: still dirty, back on the list */
 		struct page *next = list->dirty_next;

@@ -313,6 +313,35 @@ Test(cache, full_file_system, .timeout = 60)
 	remove_dir(d);
 }
 
+/* Lock consistency: each process sees the other's writes once it holds the lock. */
+Test(cache, processes_taking_turns_under_file_locks, .timeout = 120)
+{
+	remove_dir(cachecheck("lockstep", "", true));
+}
+
+/*
+ * SQLite in rollback-journal mode, four processes writing one database at
+ * once (it serialises them with fcntl locks): no commit may be lost.
+ */
+Test(cache, sqlite_concurrent_writers_lose_nothing, .timeout = 180)
+{
+	char *d = new_dir(), *out;
+
+	cr_assert_eq(sh("cd %s && sqlite3 x.db 'CREATE TABLE a(w INTEGER, i INTEGER, pad TEXT);' && "
+			"for w in 1 2 3 4; do for t in $(seq 1 25); do echo '.timeout 30000'; "
+			"echo 'BEGIN IMMEDIATE;'; for i in $(seq 1 8); do "
+			"echo \"INSERT INTO a VALUES($w, $t$i, printf('%%0300d', $i));\"; done; "
+			"echo 'COMMIT;'; done > w$w.sql; done", d), 0);
+	cr_assert_eq(sh("cd %s && for w in 1 2 3 4; do " PRELOAD "FOLIO_FILES='*.db:*.db-journal' "
+			"sqlite3 x.db < w$w.sql > o$w 2>&1 & done; wait", d), 0);
+	cr_assert_eq(sh("cd %s && sqlite3 x.db 'SELECT w, count(*) FROM a GROUP BY w; "
+			"PRAGMA integrity_check;' > result 2>&1", d), 0);
+	out = slurp("%s/result", d);
+	cr_expect_str_eq(out, "1|200\n2|200\n3|200\n4|200\nok\n", "rows lost: %s", out);
+	free(out);
+	remove_dir(d);
+}
+
 /* As a user without CAP_FSETID, so that the kernel drops the bit natively. */
 Test(cache, write_drops_set_user_id_at_once, .timeout = 60)
 {
@@ -577,7 +606,7 @@ static const char *const required_symbols[] = {
 	"posix_spawnp", "system", "popen", "execve", "execv", "execvp", "execvpe", "execl",
 	"execlp", "execle", "fexecve", "exit", "_exit", "_Exit", "rename", "renameat",
 	"renameat2", "unlink", "unlinkat", "chmod", "fchmod", "fchmodat", "chown", "lchown",
-	"fchown", "fchownat",
+	"fchown", "fchownat", "flock", "lockf", "lockf64",
 };
 
 /* "name@VER" or "name@@VER" lines for the defined dynamic symbols of @lib. */

@@ -19,6 +19,9 @@
  *	cachecheck bigwrite DIR  one 1 MiB write() (run it with a tiny cache)
  *	cachecheck bigread DIR   reads of 64 KiB and more over a file with dirty
  *	                         pages, a hole and dirty data past the kernel's end
+ *	cachecheck lockstep DIR  two processes with the file open take turns
+ *	                         under fcntl, flock and lockf locks: each sees the
+ *	                         other's writes once it holds the lock
  *	cachecheck enospc DIR    DIR is a 1 MiB file system: writes past its space,
  *	                         fsync reports ENOSPC, and after space is freed a
  *	                         second fsync writes every byte write() accepted
@@ -29,10 +32,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -413,6 +418,85 @@ static int bigread(void)
 	return 0;
 }
 
+/* ---- lockstep ---- */
+
+enum lock_kind { BY_FCNTL, BY_OFD, BY_FLOCK, BY_LOCKF };
+
+static void take(int fd, enum lock_kind kind, bool lock)
+{
+	struct flock fl = { .l_type = lock ? F_WRLCK : F_UNLCK, .l_whence = SEEK_SET };
+	int ret = -1;
+
+	switch (kind) {
+	case BY_FCNTL:
+		ret = fcntl(fd, F_SETLKW, &fl);
+		break;
+	case BY_OFD:
+		ret = fcntl(fd, F_OFD_SETLKW, &fl);
+		break;
+	case BY_FLOCK:
+		ret = flock(fd, lock ? LOCK_EX : LOCK_UN);
+		break;
+	case BY_LOCKF:
+		ret = lockf(fd, lock ? F_LOCK : F_ULOCK, 0);
+		break;
+	}
+	CHECK(ret == 0, "lock kind %d: %s", kind, strerror(errno));
+}
+
+/*
+ * One side of the turns: wait for the baton, lock, check the counter the
+ * other side left in page 1 (read through a cache that holds it from
+ * before), increment it, unlock, pass the baton.
+ */
+static void turns(int fd, int in, int out, int first, enum lock_kind kind)
+{
+	for (int round = 0; round < 20; round++) {
+		char c;
+		int have = -1, want = 2 * round + first;
+
+		if (round || first)
+			CHECK(read(in, &c, 1) == 1, "baton");
+		take(fd, kind, true);
+		CHECK(pread(fd, &have, sizeof(have), 4096) == sizeof(have), "pread");
+		CHECK(have == want, "lock kind %d, round %d: read %d, the other side wrote %d",
+		      kind, round, have, want);
+		have++;
+		CHECK(pwrite(fd, &have, sizeof(have), 4096) == sizeof(have), "pwrite");
+		take(fd, kind, false);
+		CHECK(write(out, "b", 1) == 1, "baton");
+	}
+}
+
+static int lockstep(void)
+{
+	for (enum lock_kind kind = BY_FCNTL; kind <= BY_LOCKF; kind++) {
+		int to[2], from[2], fd, zero = 0, status;
+		pid_t pid;
+
+		fd = open(path("lockstep.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+		CHECK(fd >= 0 && pwrite(fd, &zero, sizeof(zero), 4096) == sizeof(zero) &&
+		      close(fd) == 0, "create");
+		CHECK(pipe(to) == 0 && pipe(from) == 0, "pipe");
+		pid = fork();
+		if (pid == 0) {	/* its own open, its own cache */
+			fd = open(path("lockstep.dat"), O_RDWR);
+			turns(fd, to[0], from[1], 1, kind);
+			_exit(0);
+		}
+		fd = open(path("lockstep.dat"), O_RDWR);
+		turns(fd, from[0], to[1], 0, kind);
+		CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
+		      "the other side failed (lock kind %d)", kind);
+		close(fd);
+		close(to[0]);
+		close(to[1]);
+		close(from[0]);
+		close(from[1]);
+	}
+	return 0;
+}
+
 /* ---- enospc ---- */
 
 static unsigned char pattern_at(size_t i)
@@ -485,7 +569,7 @@ int main(int argc, char **argv)
 		{ "hits", hits }, { "untorn", untorn }, { "locks", locks },
 		{ "visible", visible }, { "spawn", spawn }, { "setid", setid },
 		{ "copies", copies }, { "bigwrite", bigwrite }, { "bigread", bigread },
-		{ "enospc", enospc },
+		{ "lockstep", lockstep }, { "enospc", enospc },
 	};
 
 	if (argc != 3)
