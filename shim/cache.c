@@ -268,13 +268,80 @@ static struct page *find_locked(struct mapping *m, uint64_t index)
 	}
 }
 
-/* Dirty a page whose data the caller changed.  Under the page lock. */
-static void set_dirty(struct mapping *m, struct page *page)
+/* folio just changed the file in the kernel: its new ctime is folio's doing. */
+static void note_kernel_now(struct mapping *m)
 {
-	if (page->flags & PAGE_DIRTY)
+	struct stat st;
+
+	if (m->kfd >= 0 && real_fstat(m->kfd, &st) == 0)
+		mapping_note_kernel(m, &st.st_ctim);
+}
+
+/*
+ * Bytes [@lo, @hi) of @page were just written (dirty_range_joins() said they
+ * may be).  Under the page lock.
+ */
+static void set_dirty(struct mapping *m, struct page *page, size_t lo, size_t hi)
+{
+	if (page->flags & PAGE_DIRTY) {
+		if (lo < page->dirty_lo)
+			page->dirty_lo = lo;
+		if (hi > page->dirty_hi)
+			page->dirty_hi = hi;
 		return;
+	}
+	page->dirty_lo = lo;
+	page->dirty_hi = hi;
 	__atomic_store_n(&page->flags, page->flags | PAGE_DIRTY, __ATOMIC_RELAXED);
 	mapping_account_dirty(m, page);
+}
+
+/*
+ * A write cannot join the dirty range of page @index: write that range to
+ * the kernel first, as NFS flushes an incompatible request, so the bytes in
+ * between stay whatever the kernel has (another process may have written
+ * them).  The page stays on the dirty list with an empty range.  @lock held.
+ * Returns 0 or -1 with errno.
+ */
+static __attribute__((noinline)) int flush_dirty_range(struct mapping *m, uint64_t index)
+{
+	off_t page_start = (off_t)index << FOLIO_PAGE_SHIFT, size = mapping_size(m);
+	struct page *page;
+	ssize_t n = 0;
+
+	pthread_rwlock_wrlock(&m->kio_lock);	/* before the page lock, as write-back */
+	urcu_bp_read_lock();
+	page = ptree_lookup(&m->tree, index);
+	urcu_bp_read_unlock();
+	if (page) {
+		pthread_mutex_lock(&page->lock);
+		if ((page->flags & PAGE_DIRTY) && page->owner == m->id && page->index == index &&
+		    page->dirty_lo < page->dirty_hi) {
+			size_t lo = page->dirty_lo, hi = page->dirty_hi;
+
+			if (page_start + (off_t)hi > size)
+				hi = size > page_start + (off_t)lo ? (size_t)(size - page_start) : lo;
+			if (hi > lo) {
+				do
+					n = m->kfd < 0 ? fail(EBADF) :
+					    real_pwrite64(m->kfd, page->data + lo, hi - lo,
+							  page_start + lo);
+				while (n < 0 && errno == EINTR);
+				if (n >= 0 && (size_t)n < hi - lo)
+					n = fail(EIO);
+			}
+			if (n >= 0) {
+				page->dirty_lo = DIRTY_NONE_LO;
+				page->dirty_hi = DIRTY_NONE_HI;
+				mapping_kernel_extends(m, page_start + hi);
+			}
+		}
+		pthread_mutex_unlock(&page->lock);
+	}
+	if (n > 0)
+		note_kernel_now(m);
+	pthread_rwlock_unlock(&m->kio_lock);
+	return n < 0 ? -1 : 0;
 }
 
 struct drop_args {
@@ -316,14 +383,6 @@ static void drop_pages(struct mapping *m, uint64_t first, bool keep_dirty)
 	drop_range(m, first, UINT64_MAX, keep_dirty);
 }
 
-/* folio just changed the file in the kernel: its new ctime is folio's doing. */
-static void note_kernel_now(struct mapping *m)
-{
-	struct stat st;
-
-	if (m->kfd >= 0 && real_fstat(m->kfd, &st) == 0)
-		mapping_note_kernel(m, &st.st_ctim);
-}
 
 /*
  * The file is now @size long in the kernel and for the program (truncate,
@@ -756,8 +815,14 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 		void **slot;
 
 		if (page) {
+			if (unlikely(!dirty_range_joins(page, off, off + len))) {
+				page_write_end(page);
+				if (flush_dirty_range(m, index) < 0)
+					return -1;
+				continue;
+			}
 			uio_copy_from(u, page->data + off, len);
-			set_dirty(m, page);
+			set_dirty(m, page, off, off + len);
 			page_write_end(page);
 			return len;
 		}
@@ -793,6 +858,8 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 			memset(page->data + got, 0, FOLIO_PAGE_BYTES - got);
 		}
 		uio_copy_from(u, page->data + off, len);
+		page->dirty_lo = off;
+		page->dirty_hi = off + len;
 		urcu_bp_read_lock();
 		won = page_insert(page, slot, m->id, index, PAGE_DIRTY);
 		urcu_bp_read_unlock();
@@ -1758,10 +1825,12 @@ struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *s
 	m = calloc(1, sizeof(*m));
 	if (!m || !(m->name = strdup(name)) ||
 	    !(m->wb_run = calloc(WB_BATCH, sizeof(*m->wb_run))) ||
-	    !(m->wb_iov = calloc(WB_BATCH, sizeof(*m->wb_iov)))) {
+	    !(m->wb_iov = calloc(WB_BATCH, sizeof(*m->wb_iov))) ||
+	    !(m->wb_piece = calloc(WB_BATCH, sizeof(*m->wb_piece)))) {
 		if (m) {
 			free(m->name);
 			free(m->wb_run);
+			free(m->wb_iov);
 		}
 		free(m);
 		errno = ENOMEM;
@@ -1866,6 +1935,7 @@ void cache_mapping_free(struct mapping *m)
 	pthread_rwlock_destroy(&m->kio_lock);
 	free(m->wb_run);
 	free(m->wb_iov);
+	free(m->wb_piece);
 	free(m->name);
 	free(m);
 }

@@ -79,6 +79,7 @@ struct mapping {
 	 * here, not on the stack, so a close() on a small signal stack fits. */
 	struct page **wb_run;
 	struct iovec *wb_iov;
+	struct wb_piece { uint16_t lo, hi; } *wb_piece;	/* each page's bytes */
 	struct page *dirty;		/* pushed lock-free; taken whole by write-back */
 	unsigned long nr_dirty;		/* atomic */
 	int wb_err;			/* the last write-back error not yet reported */
@@ -115,6 +116,23 @@ static inline void mapping_kernel_extends(struct mapping *m, off_t end)
 		;
 }
 
+
+/* An empty dirty range: any write's range replaces it. */
+#define DIRTY_NONE_LO	FOLIO_PAGE_BYTES
+#define DIRTY_NONE_HI	0
+
+/*
+ * Could a write of [@lo, @hi) of @page join its dirty range?  Yes if the
+ * page is clean or the range empty; otherwise only if they overlap or
+ * touch: a gap between them holds bytes folio did not write, which another
+ * process may have written meanwhile.  Under the page lock.
+ */
+static inline bool dirty_range_joins(const struct page *page, size_t lo, size_t hi)
+{
+	return !(page->flags & PAGE_DIRTY) ||		/* the range means nothing */
+	       page->dirty_lo > page->dirty_hi ||	/* empty */
+	       (lo <= page->dirty_hi && hi >= page->dirty_lo);
+}
 
 /* Remember the kernel's ctime of @m's file now: folio just changed it. */
 static inline void mapping_note_kernel(struct mapping *m, const struct timespec *ctime)

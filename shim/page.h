@@ -57,6 +57,13 @@ struct page {
 	uint64_t owner;			/* the inode state the page belongs to */
 	uint64_t index;			/* file offset >> FOLIO_PAGE_SHIFT */
 	unsigned int flags;		/* enum page_flags; under the page lock */
+	/*
+	 * The bytes writes changed since the page was last written back,
+	 * [dirty_lo, dirty_hi) (empty: lo > hi); write-back writes only
+	 * those, so bytes another process wrote around them survive.  Under
+	 * the page lock.
+	 */
+	uint16_t dirty_lo, dirty_hi;
 	pthread_mutex_t lock;		/* orders the writers of this page */
 	struct folio_deferred free_later;
 	struct page *dirty_next;	/* the owner's dirty list, while PAGE_DIRTY */

@@ -120,14 +120,26 @@ static struct page *sort_by_index(struct page *list)
 	return head;
 }
 
-/* @page was (partly) not written: dirty again, unless a writer did that. */
-static void redirty(struct mapping *m, struct page *page)
+/*
+ * Bytes [@lo, @hi) of @page were not written: dirty again (joined with what
+ * a writer dirtied meanwhile).
+ */
+static void redirty(struct mapping *m, struct page *page, size_t lo, size_t hi)
 {
 	pthread_mutex_lock(&page->lock);
 	page->flags &= ~PAGE_WRITEBACK;
-	if (!(page->flags & PAGE_DIRTY) && (page->flags & PAGE_INDEXED)) {
-		page->flags |= PAGE_DIRTY;
-		mapping_account_dirty(m, page);
+	if (page->flags & PAGE_INDEXED) {
+		if (!(page->flags & PAGE_DIRTY)) {
+			page->flags |= PAGE_DIRTY;
+			page->dirty_lo = lo;
+			page->dirty_hi = hi;
+			mapping_account_dirty(m, page);
+		} else {
+			if (lo < page->dirty_lo)
+				page->dirty_lo = lo;
+			if (hi > page->dirty_hi)
+				page->dirty_hi = hi;
+		}
 	}
 	pthread_mutex_unlock(&page->lock);
 }
@@ -184,38 +196,59 @@ static size_t pwritev_all(int fd, struct iovec *iov, int cnt, off_t off, int *er
 }
 
 /*
- * Take the run of pages with consecutive indexes at the head of *@list (at
- * most WB_BATCH, ending at a clipped page), moving each from dirty to
- * writeback.  Fills @run and @iov; returns how many.
+ * Take the run at the head of *@list whose dirty bytes are contiguous in the
+ * file (a page joins the run only if the previous one is dirty to its end
+ * and it is dirty from its start; at most WB_BATCH pages), moving each from
+ * dirty to writeback.  Fills m->wb_run, m->wb_iov and m->wb_piece; sets
+ * *@start to the file offset of the first byte.  Returns how many.
  */
-static int take_run(struct mapping *m, struct page **list, off_t size, struct page **run,
-		    struct iovec *iov)
+static int take_run(struct mapping *m, struct page **list, off_t size, off_t *start)
 {
+	struct page **run = m->wb_run;
+	struct iovec *iov = m->wb_iov;
 	int n = 0;
 
 	while (*list && n < WB_BATCH) {
 		struct page *page = *list;
-		off_t start = (off_t)page->index << FOLIO_PAGE_SHIFT;
-		size_t len;
+		off_t page_start = (off_t)page->index << FOLIO_PAGE_SHIFT;
+		size_t lo, hi, end;
 
 		if (n && page->index != run[n - 1]->index + 1)
 			break;
 		pthread_mutex_lock(&page->lock);
+		lo = page->dirty_lo;
+		hi = page->dirty_hi;
+		if (n && lo != 0) {		/* a gap before it: the run ends */
+			pthread_mutex_unlock(&page->lock);
+			break;
+		}
 		*list = page->dirty_next;	/* read while still dirty: then nobody pushes it */
 		__atomic_store_n(&page->flags, (page->flags & ~PAGE_DIRTY) | PAGE_WRITEBACK,
 				 __ATOMIC_RELAXED);
+		page->dirty_lo = DIRTY_NONE_LO;
+		page->dirty_hi = DIRTY_NONE_HI;
 		pthread_mutex_unlock(&page->lock);
 		account_clean(m);
-		if (start >= size) {	/* not part of the file (yet): keep it dirty */
-			redirty(m, page);
+		if (page_start >= size) {	/* not part of the file (yet): keep it dirty */
+			redirty(m, page, lo, hi);
 			continue;
 		}
-		len = size - start < FOLIO_PAGE_BYTES ? (size_t)(size - start) : FOLIO_PAGE_BYTES;
+		end = size - page_start < (off_t)hi ? (size_t)(size - page_start) : hi;
+		if (lo >= end) {		/* nothing left inside the file */
+			writeback_done(page, false);
+			if (!n)
+				continue;
+			break;
+		}
+		if (!n)
+			*start = page_start + lo;
 		run[n] = page;
-		iov[n].iov_base = page->data;
-		iov[n].iov_len = len;
+		iov[n].iov_base = page->data + lo;
+		iov[n].iov_len = end - lo;
+		m->wb_piece[n].lo = lo;
+		m->wb_piece[n].hi = hi;
 		n++;
-		if (len < FOLIO_PAGE_BYTES)
+		if (end < FOLIO_PAGE_BYTES)	/* a gap after it: the run ends */
 			break;
 	}
 	return n;
@@ -224,7 +257,6 @@ static int take_run(struct mapping *m, struct page **list, off_t size, struct pa
 static int writeback_locked(struct mapping *m, bool drop)
 {
 	struct page *list, **run = m->wb_run;
-	struct iovec *iov = m->wb_iov;
 	off_t size = mapping_size(m);	/* stable: the caller holds the lock */
 	bool wrote_any = false;
 	int err = 0;
@@ -236,14 +268,14 @@ static int writeback_locked(struct mapping *m, bool drop)
 	pthread_rwlock_wrlock(&m->kio_lock);
 	list = sort_by_index(__atomic_exchange_n(&m->dirty, NULL, __ATOMIC_ACQUIRE));
 	while (list && !err) {
-		int n = take_run(m, &list, size, run, iov);
-		off_t start;
-		size_t written;
+		off_t start = 0;
+		int n = take_run(m, &list, size, &start);
+		size_t written, end;
 
 		if (!n)
 			continue;
-		start = (off_t)run[0]->index << FOLIO_PAGE_SHIFT;
-		written = m->kfd < 0 ? (err = EBADF, 0) : pwritev_all(m->kfd, iov, n, start, &err);
+		written = m->kfd < 0 ? (err = EBADF, 0) :
+			  pwritev_all(m->kfd, m->wb_iov, n, start, &err);
 		/* Before any page can be reclaimed: a miss must find this. */
 		if (written) {
 			mapping_kernel_extends(m, start + written);
@@ -251,14 +283,14 @@ static int writeback_locked(struct mapping *m, bool drop)
 		}
 		for (int i = 0; i < n; i++) {
 			/* Where page i ends in the run (pwritev_all() shortened iov[]). */
-			off_t end = ((off_t)run[i]->index + 1) << FOLIO_PAGE_SHIFT;
+			off_t page_end = ((off_t)run[i]->index << FOLIO_PAGE_SHIFT) +
+					 m->wb_piece[i].hi;
 
-			if (end > size)
-				end = size;
-			if ((size_t)(end - start) <= written)
+			end = (page_end > size ? size : page_end) - start;
+			if (end <= written)
 				writeback_done(run[i], drop);
 			else
-				redirty(m, run[i]);
+				redirty(m, run[i], m->wb_piece[i].lo, m->wb_piece[i].hi);
 		}
 	}
 	if (wrote_any) {		/* this change of the file is folio's own */

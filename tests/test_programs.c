@@ -319,6 +319,12 @@ Test(cache, processes_taking_turns_under_file_locks, .timeout = 120)
 	remove_dir(cachecheck("lockstep", "", true));
 }
 
+/* Write-back writes only the bytes a process wrote, not whole pages. */
+Test(cache, processes_writing_alternate_blocks_of_a_page, .timeout = 60)
+{
+	remove_dir(cachecheck("interleave", "", true));
+}
+
 /*
  * SQLite in rollback-journal mode, four processes writing one database at
  * once (it serialises them with fcntl locks): no commit may be lost.

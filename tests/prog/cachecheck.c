@@ -22,6 +22,9 @@
  *	cachecheck lockstep DIR  two processes with the file open take turns
  *	                         under fcntl, flock and lockf locks: each sees the
  *	                         other's writes once it holds the lock
+ *	cachecheck interleave DIR  two processes, each with its own open and no
+ *	                         lock, write alternate 512-byte blocks of the same
+ *	                         pages: neither overwrites the other's bytes
  *	cachecheck enospc DIR    DIR is a 1 MiB file system: writes past its space,
  *	                         fsync reports ENOSPC, and after space is freed a
  *	                         second fsync writes every byte write() accepted
@@ -497,6 +500,61 @@ static int lockstep(void)
 	return 0;
 }
 
+/* ---- interleave ---- */
+
+/*
+ * Write alternate blocks, then wait for @go before closing (and so writing
+ * back), then post @done: both processes hold every page before either
+ * writes back.
+ */
+static void write_blocks(int parity, int done, int go)
+{
+	int fd = open(path("interleave.dat"), O_RDWR);
+	char block[512], c;
+
+	CHECK(fd >= 0, "open");
+	memset(block, 'a' + parity, sizeof(block));
+	for (int i = parity; i < 256; i += 2)
+		CHECK(pwrite(fd, block, sizeof(block), i * 512) == sizeof(block), "pwrite");
+	CHECK(write(done, "w", 1) == 1 && read(go, &c, 1) == 1, "pipe");
+	CHECK(close(fd) == 0, "close");
+	CHECK(write(done, "c", 1) == 1, "pipe");
+}
+
+static int interleave(void)
+{
+	static char buf[256 * 512];
+	int fd = open(path("interleave.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644), status;
+	int to[2], from[2];
+	char c;
+	pid_t pid;
+
+	CHECK(fd >= 0 && pwrite(fd, buf, sizeof(buf), 0) == sizeof(buf) && close(fd) == 0,
+	      "create");
+	CHECK(pipe(to) == 0 && pipe(from) == 0, "pipe");
+	pid = fork();
+	if (pid == 0) {
+		write_blocks(1, from[1], to[0]);
+		_exit(0);
+	}
+	CHECK(read(from[0], &c, 1) == 1, "child wrote");
+	fd = open(path("interleave.dat"), O_RDWR);
+	memset(buf, 'a', 512);
+	for (int i = 0; i < 256; i += 2)
+		CHECK(pwrite(fd, buf, 512, i * 512) == 512, "pwrite");
+	CHECK(write(to[1], "g", 1) == 1 && read(from[0], &c, 1) == 1, "child closed");
+	CHECK(close(fd) == 0, "close");
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
+	      "child failed");
+	fd = open(path("interleave.dat"), O_RDONLY);
+	CHECK(fd >= 0 && pread(fd, buf, sizeof(buf), 0) == sizeof(buf), "read back");
+	for (int i = 0; i < 256; i++)
+		CHECK(buf[i * 512] == 'a' + i % 2 && buf[i * 512 + 511] == 'a' + i % 2,
+		      "block %d is '%c'", i, buf[i * 512] ? buf[i * 512] : '0');
+	close(fd);
+	return 0;
+}
+
 /* ---- enospc ---- */
 
 static unsigned char pattern_at(size_t i)
@@ -569,7 +627,7 @@ int main(int argc, char **argv)
 		{ "hits", hits }, { "untorn", untorn }, { "locks", locks },
 		{ "visible", visible }, { "spawn", spawn }, { "setid", setid },
 		{ "copies", copies }, { "bigwrite", bigwrite }, { "bigread", bigread },
-		{ "lockstep", lockstep }, { "enospc", enospc },
+		{ "lockstep", lockstep }, { "interleave", interleave }, { "enospc", enospc },
 	};
 
 	if (argc != 3)
