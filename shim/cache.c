@@ -49,9 +49,11 @@
  */
 #define STREAM_BEHIND	2048
 /*
- * A read that misses and asks for this much or more goes straight from the
- * kernel into the program's buffer instead of through the cache (see
- * read_streaming()).
+ * A read that misses and asks for this much or more, of a file larger than
+ * the cache, goes straight from the kernel into the program's buffer
+ * instead of through the cache (see read_streaming()): such a pass would
+ * only push everything else out.  A file that fits is cached, so that a
+ * program reading it whole and then at random finds it.
  */
 #define STREAM_READ	(64 << 10)
 /* Pages one miss fills at most (one preadv of 256 KiB, the default
@@ -663,7 +665,8 @@ static ssize_t read_filled(struct ofile *of, struct mapping *m, struct uio *u, s
 		if ((off_t)want > size - at)
 			want = size - at;
 		uio_advance(u, 0);
-		if (want >= STREAM_READ && uio_room(u) >= want) {
+		if (want >= STREAM_READ && uio_room(u) >= want &&
+		    (uint64_t)size > (uint64_t)page_store_capacity() << FOLIO_PAGE_SHIFT) {
 			ssize_t r = read_streaming(m, u, want, at);
 
 			if (r < 0) {

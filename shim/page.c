@@ -22,6 +22,7 @@ static struct {
 	struct page **free;		/* stack of free pages */
 	size_t nr_free;
 	size_t hand;			/* the clock hand, a descriptor index */
+	size_t populated;		/* pages below this were faulted in by populate_from() */
 	unsigned long reclaimed;	/* pages the clock hand took, in all */
 } store = {
 	.free_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -69,6 +70,7 @@ int page_store_init(size_t bytes)
 	}
 	store.nr_free = nr;
 	store.hand = 0;
+	store.populated = 0;
 	return 0;
 }
 
@@ -239,6 +241,25 @@ static void reclaim_locked(void)
 	store.reclaimed += nr;
 }
 
+/* Pages faulted in at once when the free list reaches memory never used. */
+#define POPULATE_BATCH	512
+
+/*
+ * Page @nr is about to be used for the first time: fault in a batch of
+ * arena memory from it at once.  One call instead of a fault per page (the
+ * free list hands out never-used pages in arena order).  Under free_lock.
+ */
+static void populate_from(size_t nr)
+{
+	size_t n = store.nr_pages - nr < POPULATE_BATCH ? store.nr_pages - nr : POPULATE_BATCH;
+	int saved_errno = errno;
+
+	madvise(store.arena + (nr << FOLIO_PAGE_SHIFT), n << FOLIO_PAGE_SHIFT,
+		MADV_POPULATE_WRITE);	/* only faster: failure changes nothing */
+	store.populated = nr + n;
+	errno = saved_errno;
+}
+
 struct page *page_alloc(void)
 {
 	struct page *page = NULL;
@@ -252,6 +273,8 @@ struct page *page_alloc(void)
 		reclaim_locked();
 	if (store.nr_free)
 		page = store.free[--store.nr_free];
+	if (page && nr_of(page) >= store.populated)
+		populate_from(nr_of(page));
 	pthread_mutex_unlock(&store.free_lock);
 	return page;
 }
