@@ -17,8 +17,8 @@
  * take a reference and leave the read-side section to do the I/O, and are
  * back inside it when they return.
  *
- * Calls writeback, page, fdtable (to visit open files), log and real; called
- * by interpose and fdtable.
+ * Calls writeback, page, ptree, mmaps, fdtable (to visit open files), config,
+ * log and real; called by interpose and fdtable (the mapping hooks).
  */
 #ifndef FOLIO_CACHE_H
 #define FOLIO_CACHE_H

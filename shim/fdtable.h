@@ -18,7 +18,8 @@
  * handler may open or close files.  Slots are written with atomic exchanges.
  * ofile and finode memory is freed after an RCU grace period.
  *
- * Calls config, pathmatch, rcu, log and real; called by interpose and cache.
+ * Calls config, pathmatch, rcu, log, real and cache's mapping hooks (a finode
+ * owns its mapping); called by interpose and cache.
  */
 #ifndef FOLIO_FDTABLE_H
 #define FOLIO_FDTABLE_H

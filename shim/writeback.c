@@ -1,17 +1,18 @@
 /*
  * writeback.c - dirty pages back to the kernel (DESIGN.md §2.5).
  *
- * Owns each mapping's dirty list, the list of all mappings, and the writing
- * of dirty pages: in file order, contiguous pages coalesced into one
- * pwritev(), the last page clipped to the logical size.  For now write-back
- * runs at the sync points only (fsync, close, sync, fork, exec, exit, a
- * writer short of pages); the background flusher is the next step.
+ * Owns each mapping's dirty list, the list of all mappings, the count of
+ * dirty pages, and the writing of dirty pages: in file order, the dirty
+ * bytes of contiguous pages coalesced into one pwritev(), clipped to the
+ * logical size.  For now write-back runs at the sync points only (fsync,
+ * close, sync, fork, exec, exit, an unlock, a writer short of pages or over
+ * the dirty limit); the background flusher is the next step.
  *
  * A page being written has PAGE_WRITEBACK instead of PAGE_DIRTY: a writer
  * that changes it meanwhile dirties it again (it is written again later),
  * the clock hand leaves it alone, and a failed write makes it dirty again.
  *
- * Calls page, log and real; called by cache.
+ * Calls page, config, log and real; called by cache.
  */
 #include <errno.h>
 #include <limits.h>

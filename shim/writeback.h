@@ -4,7 +4,7 @@
  * The per-mapping calls are in mapping.h (they need the mapping's insides);
  * this is what the cache's entry points need besides.
  *
- * Calls page, log and real; called by cache.
+ * Calls page, config, log and real; called by cache.
  */
 #ifndef FOLIO_WRITEBACK_H
 #define FOLIO_WRITEBACK_H
