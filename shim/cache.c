@@ -1,12 +1,7 @@
 /*
- * cache.c - see cache.h.
- *
- * The read path has the shape of mm/filemap.c's filemap_read(): copy what is
- * cached (copy_hits), and on a miss fill a window of pages from the kernel
- * (fill_window, readahead when the reader is sequential) and copy again.
- * Hits run inside the caller's read-side section and write nothing shared
- * but the page's referenced bit.  The write path copies into pages under the
- * mapping's write lock (lock_for_write has the rule) and marks them dirty.
+ * cache.c - see cache.h: the entry points, file positions, sizes, sync
+ * points, the cases where a file passes through, and the life of a mapping.
+ * The read and write paths are in cache_read.c and cache_write.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +15,7 @@
 #include <sys/vfs.h>
 #include <sys/xattr.h>
 
-#include "cache.h"
+#include "cache_internal.h"
 #include "config.h"
 #include "log.h"
 #include "mapping.h"
@@ -29,159 +24,7 @@
 #include "real.h"
 #include "writeback.h"
 
-/* What the kernel clamps one read or write to (MAX_RW_COUNT). */
-#define MAX_RW_COUNT	((size_t)INT_MAX & ~(size_t)(FOLIO_PAGE_BYTES - 1))
-/*
- * Buffers that fault: past the user address space (the kernel's access_ok()
- * refuses those at once) or below vm.mmap_min_addr's default (those fault
- * when copied, so a read at the end of the file still returns 0).  An
- * unmapped buffer in between is copied by folio and faults, as it would in
- * a libc memcpy; see folio(7).
- */
-#define USER_ADDR_MIN	65536ul
-#define USER_ADDR_END	((1ul << 47) - FOLIO_PAGE_BYTES)
-/*
- * Dirty pages a writer at the end of the file (streaming, appending) lets
- * pile up before it writes them back and drops them: 8 MiB, written as
- * eight 1 MiB pwritev()s.  A small window reuses memory already faulted in
- * (fresh arena pages cost a fault and zeroing each) and the kernel's page
- * cache holds the data anyway.
- */
-#define STREAM_BEHIND	2048
-/*
- * A read that misses and asks for this much or more, of a file larger than
- * the cache, goes straight from the kernel into the program's buffer
- * instead of through the cache (see read_streaming()): such a pass would
- * only push everything else out.  A file that fits is cached, so that a
- * program reading it whole and then at random finds it.
- */
-#define STREAM_READ	(64 << 10)
-/* Pages one miss fills at most (one preadv of 256 KiB, the default
- * readahead window; small enough for the iovecs to sit on the stack). */
-#define FILL_MAX	64
-/* Misses in a row that find their pages gone again before copying falls
- * back to reading from the kernel directly. */
-#define FILL_TRIES	3
-
-#ifndef RWF_NOAPPEND
-#define RWF_NOAPPEND	0x20
-#endif
-#define RWF_ATOMIC_	0x40
-#define RWF_KNOWN	0xff	/* every flag this kernel knows */
-
 static uint64_t last_mapping_id;
-
-/* Where pages come from and go to: an iovec array being consumed. */
-struct uio {
-	const struct iovec *iov;
-	int cnt;
-	size_t skip;		/* bytes of iov[0] already consumed */
-	size_t valid;		/* bytes before the first buffer that would fault */
-};
-
-/* Empty iovecs are stepped over, so iov[0] has room unless cnt is 0. */
-static void uio_advance(struct uio *u, size_t n)
-{
-	u->skip += n;
-	while (u->cnt > 0 && u->skip >= u->iov->iov_len) {
-		u->skip -= u->iov->iov_len;
-		u->iov++;
-		u->cnt--;
-	}
-}
-
-static size_t uio_room(const struct uio *u)
-{
-	return u->cnt > 0 ? u->iov->iov_len - u->skip : 0;
-}
-
-static char *uio_base(const struct uio *u)
-{
-	return (char *)u->iov->iov_base + u->skip;
-}
-
-/* A page's bytes that span iovecs: one untorn copy, then scattered. */
-static __attribute__((noinline, cold)) void uio_copy_page_split(struct uio *u, struct page *page,
-								size_t off, size_t len)
-{
-	unsigned char bounce[FOLIO_PAGE_BYTES];
-
-	page_copy_out(page, off, len, bounce);
-	for (size_t done = 0; done < len;) {
-		size_t n = uio_room(u) < len - done ? uio_room(u) : len - done;
-
-		memcpy(uio_base(u), bounce + done, n);
-		done += n;
-		uio_advance(u, n);
-	}
-}
-
-/* Copy @len bytes of @page at @off to @u, untorn. */
-static void uio_copy_page(struct uio *u, struct page *page, size_t off, size_t len)
-{
-	uio_advance(u, 0);
-	if (likely(uio_room(u) >= len)) {
-		page_copy_out(page, off, len, uio_base(u));
-		uio_advance(u, len);
-		return;
-	}
-	uio_copy_page_split(u, page, off, len);
-}
-
-static void uio_copy_to(struct uio *u, const void *src, size_t len)
-{
-	for (size_t done = 0; done < len;) {
-		size_t n;
-
-		uio_advance(u, 0);
-		n = uio_room(u) < len - done ? uio_room(u) : len - done;
-		memcpy(uio_base(u), (const char *)src + done, n);
-		done += n;
-		uio_advance(u, n);
-	}
-}
-
-static void uio_copy_from(struct uio *u, void *dst, size_t len)
-{
-	for (size_t done = 0; done < len;) {
-		size_t n;
-
-		uio_advance(u, 0);
-		n = uio_room(u) < len - done ? uio_room(u) : len - done;
-		memcpy((char *)dst + done, uio_base(u), n);
-		done += n;
-		uio_advance(u, n);
-	}
-}
-
-static ssize_t fail(int err)
-{
-	errno = err;
-	return -1;
-}
-
-static bool beyond_user_space(const void *buf, size_t count)
-{
-	uintptr_t p = (uintptr_t)buf;
-
-	return count && (p > USER_ADDR_END || count > USER_ADDR_END - p);
-}
-
-static bool in_low_page(const void *buf, size_t count)
-{
-	return count && (uintptr_t)buf < USER_ADDR_MIN;
-}
-
-/*
- * How much of @count bytes the kernel would copy before faulting: @count,
- * fewer, or -1 with EFAULT if nothing.
- */
-static ssize_t copyable(const struct uio *u, size_t count)
-{
-	if (count && !u->valid)
-		return fail(EFAULT);
-	return count < u->valid ? count : u->valid;
-}
 
 /*
  * Check an iovec array as import_iovec() does and set up @u.  Returns the
@@ -217,34 +60,6 @@ static ssize_t uio_init(struct uio *u, const struct iovec *iov, int cnt)
 	return total;
 }
 
-static bool readable(const struct ofile *of)
-{
-	return (of->flags & O_ACCMODE) != O_WRONLY;
-}
-
-static bool writable(const struct ofile *of)
-{
-	return (of->flags & O_ACCMODE) != O_RDONLY;
-}
-
-static struct mapping *mapping_of(const struct ofile *of)
-{
-	return of->inode->mapping;
-}
-
-static bool bypassed(const struct mapping *m)
-{
-	return __atomic_load_n(&m->bypass, __ATOMIC_ACQUIRE) != 0;
-}
-
-
-/* rw_verify_area(): @pos + @count must not overflow. */
-static bool range_overflows(off_t pos, size_t count)
-{
-	off_t end;
-
-	return __builtin_add_overflow(pos, (off_t)count, &end);
-}
 
 /* ---- Finding and changing pages ---- */
 
@@ -252,7 +67,7 @@ static bool range_overflows(off_t pos, size_t count)
  * The page of @m at @index with its data locked (page_write_begin), or NULL
  * if it is not cached.  Outside any read-side section.
  */
-static struct page *find_locked(struct mapping *m, uint64_t index)
+struct page *find_locked(struct mapping *m, uint64_t index)
 {
 	for (;;) {
 		struct page *page;
@@ -271,79 +86,12 @@ static struct page *find_locked(struct mapping *m, uint64_t index)
 }
 
 /* folio just changed the file in the kernel: its new ctime is folio's doing. */
-static void note_kernel_now(struct mapping *m)
+void note_kernel_now(struct mapping *m)
 {
 	struct stat st;
 
 	if (m->kfd >= 0 && real_fstat(m->kfd, &st) == 0)
 		mapping_note_kernel(m, &st.st_ctim);
-}
-
-/*
- * Bytes [@lo, @hi) of @page were just written (dirty_range_joins() said they
- * may be).  Under the page lock.
- */
-static void set_dirty(struct mapping *m, struct page *page, size_t lo, size_t hi)
-{
-	if (page->flags & PAGE_DIRTY) {
-		if (lo < page->dirty_lo)
-			page->dirty_lo = lo;
-		if (hi > page->dirty_hi)
-			page->dirty_hi = hi;
-		return;
-	}
-	page->dirty_lo = lo;
-	page->dirty_hi = hi;
-	__atomic_store_n(&page->flags, page->flags | PAGE_DIRTY, __ATOMIC_RELAXED);
-	mapping_account_dirty(m, page);
-}
-
-/*
- * A write cannot join the dirty range of page @index: write that range to
- * the kernel first, as NFS flushes an incompatible request, so the bytes in
- * between stay whatever the kernel has (another process may have written
- * them).  The page stays on the dirty list with an empty range.  @lock held.
- * Returns 0 or -1 with errno.
- */
-static __attribute__((noinline)) int flush_dirty_range(struct mapping *m, uint64_t index)
-{
-	off_t page_start = (off_t)index << FOLIO_PAGE_SHIFT, size = mapping_size(m);
-	struct page *page;
-	ssize_t n = 0;
-
-	pthread_rwlock_wrlock(&m->kio_lock);	/* before the page lock, as write-back */
-	urcu_bp_read_lock();
-	page = ptree_lookup(&m->tree, index);
-	urcu_bp_read_unlock();
-	if (page) {
-		pthread_mutex_lock(&page->lock);
-		if ((page->flags & PAGE_DIRTY) && page->owner == m->id && page->index == index &&
-		    page->dirty_lo < page->dirty_hi) {
-			size_t lo = page->dirty_lo, hi = page->dirty_hi;
-
-			if (page_start + (off_t)hi > size)
-				hi = size > page_start + (off_t)lo ? (size_t)(size - page_start) : lo;
-			if (hi > lo) {
-				do
-					n = m->kfd < 0 ? fail(EBADF) :
-					    real_pwrite64(m->kfd, page->data + lo, hi - lo,
-							  page_start + lo);
-				while (n < 0 && errno == EINTR);
-				if (n >= 0 && (size_t)n < hi - lo)
-					n = fail(EIO);
-			}
-			if (n >= 0) {
-				page->dirty_lo = DIRTY_NONE_LO;
-				page->dirty_hi = DIRTY_NONE_HI;
-				mapping_kernel_extends(m, page_start + hi);
-			}
-		}
-		pthread_mutex_unlock(&page->lock);
-	}
-	if (n > 0)
-		note_kernel_now(m);
-	pthread_rwlock_unlock(&m->kio_lock);
-	return n < 0 ? -1 : 0;
 }
 
 struct drop_args {
@@ -380,7 +128,7 @@ static void drop_range(struct mapping *m, uint64_t first, uint64_t last, bool ke
 	urcu_bp_read_unlock();
 }
 
-static void drop_pages(struct mapping *m, uint64_t first, bool keep_dirty)
+void drop_pages(struct mapping *m, uint64_t first, bool keep_dirty)
 {
 	drop_range(m, first, UINT64_MAX, keep_dirty);
 }
@@ -410,6 +158,16 @@ static void resize_locked(struct mapping *m, off_t size)
 	note_kernel_now(m);
 }
 
+/* A free page, writing back @m's dirty pages if there is none.  @lock held. */
+struct page *alloc_page(struct mapping *m)
+{
+	struct page *page = page_alloc();
+
+	if (!page && mapping_writeback_locked(m) == 0)
+		page = page_alloc();
+	return page;
+}
+
 /*
  * Pass @m through for @reason: everything it holds goes back to the kernel
  * first.  Returns false (and leaves @m cached) if that failed.
@@ -428,581 +186,6 @@ static bool start_bypass(struct mapping *m, enum bypass_reason reason)
 		__atomic_or_fetch(&m->bypass, reason, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&m->lock);
 	return ok;
-}
-
-/* ---- Reading ---- */
-
-/*
- * Copy from the cached pages of @m at @pos to @u, until @count bytes or the
- * first page that is not cached.  Inside a read-side section.  Returns the
- * bytes copied.
- */
-static size_t copy_hits(struct mapping *m, struct uio *u, size_t count, off_t pos)
-{
-	size_t done = 0;
-
-	while (done < count) {
-		off_t at = pos + done;
-		size_t off = at & (FOLIO_PAGE_BYTES - 1);
-		size_t len = FOLIO_PAGE_BYTES - off < count - done ? FOLIO_PAGE_BYTES - off :
-								     count - done;
-		struct page *page = ptree_lookup(&m->tree, at >> FOLIO_PAGE_SHIFT);
-
-		if (!page)
-			break;
-		uio_copy_page(u, page, off, len);
-		done += len;
-	}
-	return done;
-}
-
-/*
- * Read @n pages of @m from page @first into @pages from the kernel (zeros
- * past its end) and insert them.  With @lock held.  Returns 0, or -1 with
- * errno (the pages are freed either way if not inserted).  Under @kio_lock
- * shared from the read to the insert: no write-back runs in between, so a
- * page another thread wrote back (and the clock hand took) meanwhile cannot
- * come back with the data from before.
- */
-static int fill_run(struct mapping *m, struct page **pages, int n, uint64_t first)
-{
-	off_t start = (off_t)first << FOLIO_PAGE_SHIFT;
-	struct iovec iov[FILL_MAX];
-	void **slots[FILL_MAX];
-	ssize_t got = 0;
-
-	for (int i = 0; i < n; i++) {
-		iov[i].iov_base = pages[i]->data;
-		iov[i].iov_len = FOLIO_PAGE_BYTES;
-		slots[i] = ptree_slot(&m->tree, first + i);	/* NULL: no memory */
-	}
-	pthread_rwlock_rdlock(&m->kio_lock);
-	if (start < mapping_ksize(m)) {
-		do
-			got = m->kfd < 0 || m->kfd_accmode == O_WRONLY ?
-			      fail(EBADF) : real_preadv64(m->kfd, iov, n, start);
-		while (got < 0 && errno == EINTR);
-		if (got < 0) {
-			int err = errno;
-
-			pthread_rwlock_unlock(&m->kio_lock);
-			for (int i = 0; i < n; i++)
-				page_free(pages[i]);
-			return fail(err);
-		}
-	}
-	for (int i = 0; i < n; i++) {	/* past the kernel's end: zeros */
-		size_t from = (size_t)i << FOLIO_PAGE_SHIFT;
-		size_t have = (size_t)got > from ? (size_t)got - from : 0;
-
-		if (have < FOLIO_PAGE_BYTES)
-			memset(pages[i]->data + have, 0, FOLIO_PAGE_BYTES - have);
-	}
-	urcu_bp_read_lock();
-	for (int i = 0; i < n; i++) {
-		if (slots[i])
-			page_insert(pages[i], slots[i], m->id, first + i, 0);
-		else
-			page_free(pages[i]);
-	}
-	urcu_bp_read_unlock();
-	pthread_rwlock_unlock(&m->kio_lock);
-	return 0;
-}
-
-static bool page_cached(struct mapping *m, uint64_t index)
-{
-	bool cached;
-
-	urcu_bp_read_lock();
-	cached = ptree_lookup(&m->tree, index) != NULL;
-	urcu_bp_read_unlock();
-	return cached;
-}
-
-/* A free page, writing back @m's dirty pages if there is none.  @lock held. */
-static struct page *alloc_page(struct mapping *m)
-{
-	struct page *page = page_alloc();
-
-	if (!page && mapping_writeback_locked(m) == 0)
-		page = page_alloc();
-	return page;
-}
-
-/*
- * Make the pages of @m for [@pos, @pos + @count) cached, and those of the
- * readahead window after them when @of reads sequentially.  With @lock
- * held.  Returns 0, or -1 with errno.  Pages it could not allocate stay
- * uncached: the caller reads those directly.
- */
-static int fill_window(struct ofile *of, struct mapping *m, off_t pos, size_t count)
-{
-	uint64_t first = pos >> FOLIO_PAGE_SHIFT;
-	uint64_t end = ((uint64_t)pos + count + FOLIO_PAGE_BYTES - 1) >> FOLIO_PAGE_SHIFT;
-	uint64_t size_pages = ((uint64_t)mapping_size(m) + FOLIO_PAGE_BYTES - 1) >>
-			      FOLIO_PAGE_SHIFT;
-	uint64_t ra = folio_config.readahead >> FOLIO_PAGE_SHIFT;
-
-	if (first == __atomic_load_n(&of->ra_next, __ATOMIC_RELAXED) && end < first + ra)
-		end = first + ra;
-	if (end > size_pages)
-		end = size_pages;
-	if (end > first + FILL_MAX)
-		end = first + FILL_MAX;
-	__atomic_store_n(&of->ra_next, end, __ATOMIC_RELAXED);
-	for (uint64_t index = first; index < end;) {
-		struct page *pages[FILL_MAX];
-		int n = 0;
-
-		while (index + n < end && !page_cached(m, index + n)) {
-			if (!(pages[n] = alloc_page(m)))
-				break;
-			n++;
-		}
-		if (n && fill_run(m, pages, n, index) < 0)
-			return -1;
-		if (!n && index + n < end && !page_cached(m, index))
-			return 0;	/* no page to be had */
-		index += n ? n : 1;
-	}
-	return 0;
-}
-
-/*
- * Read one piece of [@pos, @pos + @count) straight from the kernel into @u,
- * for when the cache has no page to spare.  With @lock held.
- */
-static __attribute__((noinline)) ssize_t read_direct(struct mapping *m, struct uio *u,
-						    size_t count, off_t pos)
-{
-	unsigned char bounce[FOLIO_PAGE_BYTES];
-	size_t len = FOLIO_PAGE_BYTES - (pos & (FOLIO_PAGE_BYTES - 1));
-	off_t ksize = mapping_ksize(m);
-	ssize_t got = 0;
-
-	if (len > count)
-		len = count;
-	if (pos < ksize) {
-		got = real_pread64(m->kfd, bounce, len, pos);
-		if (got < 0)
-			return -1;
-	}
-	memset(bounce + got, 0, len - got);
-	uio_copy_to(u, bounce, len);
-	return len;
-}
-
-/*
- * The slow half of a read: fill and copy, holding @lock shared.  @of is
- * referenced; outside any read-side section.
- */
-/* Copy what @m caches of [@pos, @pos + @len) over @buf.  Read-side section. */
-static void overlay_cached(struct mapping *m, unsigned char *buf, size_t len, off_t pos)
-{
-	for (size_t done = 0; done < len;) {
-		off_t at = pos + done;
-		size_t off = at & (FOLIO_PAGE_BYTES - 1);
-		size_t n = FOLIO_PAGE_BYTES - off < len - done ? FOLIO_PAGE_BYTES - off : len - done;
-		struct page *page = ptree_lookup(&m->tree, at >> FOLIO_PAGE_SHIFT);
-
-		if (page)
-			page_copy_out(page, off, n, buf + done);
-		done += n;
-	}
-}
-
-/*
- * A large read that misses, into one buffer: straight from the kernel into
- * the program's buffer (one copy, not two, and no cache memory touched),
- * then what folio caches in the range copied over it (dirty pages are newer
- * than the kernel's).  Under @kio_lock shared, like a fill: no write-back
- * can land between the kernel's read and the overlay.  @lock held.
- * Returns the bytes read, or -1 with errno.
- */
-static ssize_t read_streaming(struct mapping *m, struct uio *u, size_t want, off_t at)
-{
-	unsigned char *buf = (unsigned char *)uio_base(u);
-	off_t ksize;
-	ssize_t got = 0;
-
-	pthread_rwlock_rdlock(&m->kio_lock);
-	ksize = mapping_ksize(m);
-	if (at < ksize) {
-		size_t kwant = (off_t)want < ksize - at ? want : (size_t)(ksize - at);
-
-		do
-			got = m->kfd < 0 || m->kfd_accmode == O_WRONLY ?
-			      fail(EBADF) : real_pread64(m->kfd, buf, kwant, at);
-		while (got < 0 && errno == EINTR);
-		if (got < 0) {
-			pthread_rwlock_unlock(&m->kio_lock);
-			return -1;
-		}
-	}
-	memset(buf + got, 0, want - got);	/* past the kernel's end: zeros */
-	urcu_bp_read_lock();
-	overlay_cached(m, buf, want, at);
-	urcu_bp_read_unlock();
-	pthread_rwlock_unlock(&m->kio_lock);
-	uio_advance(u, want);
-	return want;
-}
-
-static ssize_t read_filled(struct ofile *of, struct mapping *m, struct uio *u, size_t count,
-			   off_t pos)
-{
-	size_t done = 0;
-	int tries = 0, err = 0;
-
-	pthread_rwlock_rdlock(&m->lock);
-	while (done < count) {
-		off_t at = pos + done, size = mapping_size(m);
-		size_t want = count - done, n;
-
-		if (at >= size)
-			break;
-		if ((off_t)want > size - at)
-			want = size - at;
-		uio_advance(u, 0);
-		if (want >= STREAM_READ && uio_room(u) >= want &&
-		    (uint64_t)size > (uint64_t)page_store_capacity() << FOLIO_PAGE_SHIFT) {
-			ssize_t r = read_streaming(m, u, want, at);
-
-			if (r < 0) {
-				err = errno;
-				break;
-			}
-			done += r;
-			continue;
-		}
-		if (fill_window(of, m, at, want) < 0) {
-			err = errno;
-			break;
-		}
-		urcu_bp_read_lock();
-		n = copy_hits(m, u, want, at);
-		urcu_bp_read_unlock();
-		if (!n && ++tries >= FILL_TRIES) {
-			ssize_t r = read_direct(m, u, want, at);
-
-			if (r < 0) {
-				err = errno;
-				break;
-			}
-			n = r;
-		}
-		if (n)
-			tries = 0;
-		done += n;
-	}
-	pthread_rwlock_unlock(&m->lock);
-	if (!done && err)
-		return fail(err);
-	return done;
-}
-
-/*
- * Read @count bytes at @pos into @u: what is cached is copied in the
- * caller's read-side section; a miss takes a reference on @of, leaves the
- * section for the I/O and comes back.  With @nowait (RWF_NOWAIT) a miss
- * ends the read instead, with EAGAIN if nothing was copied: the caller
- * retries where it may block, as with the kernel's page cache.
- */
-static ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count,
-		       off_t pos, bool nowait)
-{
-	off_t size = mapping_size(m);
-	unsigned long refs;
-	ssize_t n;
-	size_t done;
-
-	if (pos >= size)
-		return 0;
-	if ((off_t)count > size - pos)
-		count = size - pos;
-	if ((n = copyable(u, count)) < 0)
-		return -1;
-	count = n;
-	done = copy_hits(m, u, count, pos);
-	if (done == count)
-		return done;
-	if (nowait)
-		return done ? (ssize_t)done : fail(EAGAIN);
-	/* Pin @of: a reference from zero would revive a closing description. */
-	refs = __atomic_load_n(&of->refs, __ATOMIC_RELAXED);
-	do {
-		if (!refs)
-			return done ? (ssize_t)done : fail(EBADF);
-	} while (!__atomic_compare_exchange_n(&of->refs, &refs, refs + 1, true, __ATOMIC_ACQUIRE,
-					      __ATOMIC_RELAXED));
-	urcu_bp_read_unlock();
-	n = read_filled(of, m, u, count - done, pos + done);
-	ofile_put(of);
-	urcu_bp_read_lock();
-	if (n < 0)
-		return done ? (ssize_t)done : -1;
-	return done + n;
-}
-
-/* ---- Writing ---- */
-
-/*
- * Take @lock for a write of @count bytes at @pos (DESIGN.md §2): shared if
- * the write ends within the logical size, is not an append and cannot need
- * privileges dropped; checked again once locked, since the size may have
- * shrunk meanwhile, and retaken exclusive then (there is no upgrade).
- * Returns whether it is held exclusive.
- */
-static bool lock_for_write(struct mapping *m, off_t pos, size_t count, bool append)
-{
-	if (!append && !m->privileged && pos + (off_t)count <= mapping_size(m)) {
-		pthread_rwlock_rdlock(&m->lock);
-		if (pos + (off_t)count <= mapping_size(m)) {
-			__atomic_add_fetch(&m->lock_shared, 1, __ATOMIC_RELAXED);
-			return false;
-		}
-		pthread_rwlock_unlock(&m->lock);
-		__atomic_add_fetch(&m->lock_retaken, 1, __ATOMIC_RELAXED);
-	}
-	pthread_rwlock_wrlock(&m->lock);
-	__atomic_add_fetch(&m->lock_exclusive, 1, __ATOMIC_RELAXED);
-	return true;
-}
-
-/* Write @len bytes from @u at @pos straight to the kernel.  @lock held. */
-static __attribute__((noinline)) ssize_t write_direct(struct mapping *m, struct uio *u,
-						     size_t len, off_t pos)
-{
-	struct uio saved = *u;
-	unsigned char bounce[FOLIO_PAGE_BYTES];
-	ssize_t n;
-
-	uio_copy_from(u, bounce, len);
-	pthread_rwlock_wrlock(&m->kio_lock);	/* no fill may read around it */
-	do
-		n = m->kfd < 0 ? fail(EBADF) : real_pwrite64(m->kfd, bounce, len, pos);
-	while (n < 0 && errno == EINTR);
-	if (n > 0) {
-		struct stat st;
-
-		mapping_kernel_extends(m, pos + n);
-		if (real_fstat(m->kfd, &st) == 0)
-			mapping_note_kernel(m, &st.st_ctim);
-	}
-	pthread_rwlock_unlock(&m->kio_lock);
-	if (n < 0) {
-		*u = saved;
-		return -1;
-	}
-	if ((size_t)n < len) {
-		*u = saved;
-		uio_advance(u, n);
-	}
-	return n;
-}
-
-/*
- * Write @len bytes from @u at @pos, within one page, into the cache.  @lock
- * held.  Returns @len, a short count or -1 with errno.
- */
-static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t pos)
-{
-	uint64_t index = pos >> FOLIO_PAGE_SHIFT;
-	size_t off = pos & (FOLIO_PAGE_BYTES - 1);
-	off_t page_start = pos - off;
-
-	for (;;) {
-		struct page *page = find_locked(m, index), *won;
-		struct uio saved = *u;
-		void **slot;
-
-		if (page) {
-			if (unlikely(!dirty_range_joins(page, off, off + len))) {
-				page_write_end(page);
-				if (flush_dirty_range(m, index) < 0)
-					return -1;
-				continue;
-			}
-			uio_copy_from(u, page->data + off, len);
-			set_dirty(m, page, off, off + len);
-			page_write_end(page);
-			return len;
-		}
-		page = alloc_page(m);
-		slot = page ? ptree_slot(&m->tree, index) : NULL;
-		if (!slot) {
-			if (page)
-				page_free(page);
-			return write_direct(m, u, len, pos);
-		}
-		/* The rest of the page as it is now, then this write, then in:
-		 * all under kio_lock shared, as fill_run() does. */
-		pthread_rwlock_rdlock(&m->kio_lock);
-		if (len < FOLIO_PAGE_BYTES) {
-			ssize_t got = 0;
-
-			if (page_start < mapping_ksize(m)) {
-				if (m->kfd < 0 || m->kfd_accmode == O_WRONLY) {
-					pthread_rwlock_unlock(&m->kio_lock);
-					page_free(page);	/* cannot read it: write through */
-					return write_direct(m, u, len, pos);
-				}
-				do
-					got = real_pread64(m->kfd, page->data, FOLIO_PAGE_BYTES,
-							   page_start);
-				while (got < 0 && errno == EINTR);
-				if (got < 0) {
-					pthread_rwlock_unlock(&m->kio_lock);
-					page_free(page);
-					return -1;
-				}
-			}
-			memset(page->data + got, 0, FOLIO_PAGE_BYTES - got);
-		}
-		uio_copy_from(u, page->data + off, len);
-		page->dirty_lo = off;
-		page->dirty_hi = off + len;
-		urcu_bp_read_lock();
-		won = page_insert(page, slot, m->id, index, PAGE_DIRTY);
-		urcu_bp_read_unlock();
-		pthread_rwlock_unlock(&m->kio_lock);
-		if (won == page) {
-			mapping_account_dirty(m, page);
-			return len;
-		}
-		*u = saved;		/* lost the race: write into the winner */
-	}
-}
-
-/*
- * Write @count bytes from @u at @pos into the cache.  With @lock exclusive,
- * the size grows page by page as the data lands (as the kernel's write_end
- * does), so a write-back this write triggers for want of pages sees it.
- */
-static ssize_t write_pages(struct mapping *m, struct uio *u, size_t count, off_t pos,
-			   bool exclusive)
-{
-	size_t done = 0;
-
-	while (done < count) {
-		size_t off = (pos + done) & (FOLIO_PAGE_BYTES - 1);
-		size_t len = FOLIO_PAGE_BYTES - off < count - done ? FOLIO_PAGE_BYTES - off :
-								     count - done;
-		ssize_t n = write_page(m, u, len, pos + done);
-
-		if (n < 0)
-			return done ? (ssize_t)done : -1;
-		done += n;
-		if (exclusive && pos + (off_t)done > mapping_size(m))
-			mapping_set_size(m, pos + done);
-		if ((size_t)n < len)
-			break;
-	}
-	return done;
-}
-
-static bool still_privileged(int fd)
-{
-	struct stat st;
-
-	if (real_fstat(fd, &st) == 0 &&
-	    (st.st_mode & S_ISUID || (st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)))
-		return true;
-	return fgetxattr(fd, "security.capability", NULL, 0) >= 0;
-}
-
-/*
- * A write to a file with set-id bits or capabilities: through the kernel, so
- * that it drops them, after everything cached went back and with the pages
- * it overwrites dropped.  With @lock exclusive.
- */
-static ssize_t write_privileged(struct mapping *m, struct uio *u, size_t count, off_t pos)
-{
-	size_t done = 0;
-
-	if (mapping_writeback_locked(m) < 0)
-		return -1;
-	drop_pages(m, pos >> FOLIO_PAGE_SHIFT, false);
-	while (done < count) {
-		size_t len = FOLIO_PAGE_BYTES < count - done ? FOLIO_PAGE_BYTES : count - done;
-		ssize_t n = write_direct(m, u, len, pos + done);
-
-		if (n < 0) {
-			if (!done)
-				return -1;
-			break;
-		}
-		done += n;
-		if ((size_t)n < len)
-			break;
-	}
-	if (done && m->kfd >= 0 && !still_privileged(m->kfd))
-		m->privileged = false;
-	return done;
-}
-
-/*
- * How much of @count bytes at @pos the file may take, as the kernel's
- * generic_write_check_limits() decides: RLIMIT_FSIZE (reaching it sends
- * SIGXFSZ), then the file system's largest file.  0 means EFBIG.
- */
-static size_t write_limit(struct mapping *m, off_t pos, size_t count)
-{
-	if (pos + (off_t)count > m->fsize_limit) {
-		if (pos >= m->fsize_limit) {
-			kill(getpid(), SIGXFSZ);
-			return 0;
-		}
-		count = m->fsize_limit - pos;
-	}
-	if (pos >= m->max_bytes)
-		return 0;
-	if (pos + (off_t)count > m->max_bytes)
-		count = m->max_bytes - pos;
-	return count;
-}
-
-/*
- * Write @count bytes from @u at *@pos (at the end of the file if @append),
- * and leave *@pos after them.  @of referenced; outside any read-side
- * section.  Returns what write(2) returns, or -2 if the mapping is bypassed
- * (the caller passes the call through).
- */
-static ssize_t write_at(struct mapping *m, struct uio *u, size_t count, off_t *pos, bool append)
-{
-	bool exclusive;
-	off_t at;
-	ssize_t n = copyable(u, count);
-
-	if (n < 0)
-		return -1;
-	count = n;
-	exclusive = lock_for_write(m, *pos, count, append);
-
-	if (bypassed(m)) {		/* mapped while this waited for the lock */
-		pthread_rwlock_unlock(&m->lock);
-		return -2;
-	}
-	at = append ? mapping_size(m) : *pos;
-	count = write_limit(m, at, count);
-	if (!count) {
-		pthread_rwlock_unlock(&m->lock);
-		return fail(EFBIG);
-	}
-	n = m->privileged ? write_privileged(m, u, count, at) :
-			    write_pages(m, u, count, at, exclusive);
-	if (n > 0 && exclusive && at + n > mapping_size(m))
-		mapping_set_size(m, at + n);
-	/* An error waits for fsync or close. */
-	if (n > 0 && (unlikely(writeback_over_limit()) ||
-		      (exclusive && at + n == mapping_size(m) &&
-		       __atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED) >= STREAM_BEHIND)))
-		mapping_writeback_behind(m);
-	pthread_rwlock_unlock(&m->lock);
-	if (n > 0)
-		*pos = at + n;
-	return n;
 }
 
 /* ---- Entry points: data ---- */
@@ -1176,8 +359,6 @@ static int write_sync(struct mapping *m, int rwf_flags, int flags)
 	pthread_rwlock_unlock(&m->lock);
 	return ret;
 }
-
-static void refresh_locked(struct mapping *m);
 
 /*
  * RWF_NOWAIT: whether a buffered write may say EAGAIN or is refused
@@ -1377,7 +558,7 @@ void cache_trunc_end(struct ofile *of, int fd)
  * copy): forget clean pages, take the sizes from the kernel.  With @lock
  * exclusive, after everything dirty went back.
  */
-static void refresh_locked(struct mapping *m)
+void refresh_locked(struct mapping *m)
 {
 	struct stat st;
 

@@ -1,0 +1,367 @@
+/*
+ * cache_read.c - the read path, in the shape of mm/filemap.c's filemap_read():
+ * copy what is cached (copy_hits), and on a miss fill a window of pages from
+ * the kernel (fill_window, readahead when the reader is sequential) and copy
+ * again.  Hits run inside the caller's read-side section and write nothing
+ * shared but the page's referenced bit.  See cache_internal.h.
+ */
+#include "cache_internal.h"
+
+/*
+ * A read that misses and asks for this much or more, of a file larger than
+ * the cache, goes straight from the kernel into the program's buffer
+ * instead of through the cache (see read_streaming()): such a pass would
+ * only push everything else out.  A file that fits is cached, so that a
+ * program reading it whole and then at random finds it.
+ */
+#define STREAM_READ	(64 << 10)
+/* Pages one miss fills at most (one preadv of 256 KiB, the default
+ * readahead window; small enough for the iovecs to sit on the stack). */
+#define FILL_MAX	64
+/* Misses in a row that find their pages gone again before copying falls
+ * back to reading from the kernel directly. */
+#define FILL_TRIES	3
+
+/* A page's bytes that span iovecs: one untorn copy, then scattered. */
+static __attribute__((noinline, cold)) void uio_copy_page_split(struct uio *u, struct page *page,
+								size_t off, size_t len)
+{
+	unsigned char bounce[FOLIO_PAGE_BYTES];
+
+	page_copy_out(page, off, len, bounce);
+	for (size_t done = 0; done < len;) {
+		size_t n = uio_room(u) < len - done ? uio_room(u) : len - done;
+
+		memcpy(uio_base(u), bounce + done, n);
+		done += n;
+		uio_advance(u, n);
+	}
+}
+
+/* Copy @len bytes of @page at @off to @u, untorn. */
+static void uio_copy_page(struct uio *u, struct page *page, size_t off, size_t len)
+{
+	uio_advance(u, 0);
+	if (likely(uio_room(u) >= len)) {
+		page_copy_out(page, off, len, uio_base(u));
+		uio_advance(u, len);
+		return;
+	}
+	uio_copy_page_split(u, page, off, len);
+}
+
+static void uio_copy_to(struct uio *u, const void *src, size_t len)
+{
+	for (size_t done = 0; done < len;) {
+		size_t n;
+
+		uio_advance(u, 0);
+		n = uio_room(u) < len - done ? uio_room(u) : len - done;
+		memcpy(uio_base(u), (const char *)src + done, n);
+		done += n;
+		uio_advance(u, n);
+	}
+}
+
+/*
+ * Copy from the cached pages of @m at @pos to @u, until @count bytes or the
+ * first page that is not cached.  Inside a read-side section.  Returns the
+ * bytes copied.
+ */
+static size_t copy_hits(struct mapping *m, struct uio *u, size_t count, off_t pos)
+{
+	size_t done = 0;
+
+	while (done < count) {
+		off_t at = pos + done;
+		size_t off = at & (FOLIO_PAGE_BYTES - 1);
+		size_t len = FOLIO_PAGE_BYTES - off < count - done ? FOLIO_PAGE_BYTES - off :
+								     count - done;
+		struct page *page = ptree_lookup(&m->tree, at >> FOLIO_PAGE_SHIFT);
+
+		if (!page)
+			break;
+		uio_copy_page(u, page, off, len);
+		done += len;
+	}
+	return done;
+}
+
+/*
+ * Read @n pages of @m from page @first into @pages from the kernel (zeros
+ * past its end) and insert them.  With @lock held.  Returns 0, or -1 with
+ * errno (the pages are freed either way if not inserted).  Under @kio_lock
+ * shared from the read to the insert: no write-back runs in between, so a
+ * page another thread wrote back (and the clock hand took) meanwhile cannot
+ * come back with the data from before.
+ */
+static int fill_run(struct mapping *m, struct page **pages, int n, uint64_t first)
+{
+	off_t start = (off_t)first << FOLIO_PAGE_SHIFT;
+	struct iovec iov[FILL_MAX];
+	void **slots[FILL_MAX];
+	ssize_t got = 0;
+
+	for (int i = 0; i < n; i++) {
+		iov[i].iov_base = pages[i]->data;
+		iov[i].iov_len = FOLIO_PAGE_BYTES;
+		slots[i] = ptree_slot(&m->tree, first + i);	/* NULL: no memory */
+	}
+	pthread_rwlock_rdlock(&m->kio_lock);
+	if (start < mapping_ksize(m)) {
+		do
+			got = m->kfd < 0 || m->kfd_accmode == O_WRONLY ?
+			      fail(EBADF) : real_preadv64(m->kfd, iov, n, start);
+		while (got < 0 && errno == EINTR);
+		if (got < 0) {
+			int err = errno;
+
+			pthread_rwlock_unlock(&m->kio_lock);
+			for (int i = 0; i < n; i++)
+				page_free(pages[i]);
+			return fail(err);
+		}
+	}
+	for (int i = 0; i < n; i++) {	/* past the kernel's end: zeros */
+		size_t from = (size_t)i << FOLIO_PAGE_SHIFT;
+		size_t have = (size_t)got > from ? (size_t)got - from : 0;
+
+		if (have < FOLIO_PAGE_BYTES)
+			memset(pages[i]->data + have, 0, FOLIO_PAGE_BYTES - have);
+	}
+	urcu_bp_read_lock();
+	for (int i = 0; i < n; i++) {
+		if (slots[i])
+			page_insert(pages[i], slots[i], m->id, first + i, 0);
+		else
+			page_free(pages[i]);
+	}
+	urcu_bp_read_unlock();
+	pthread_rwlock_unlock(&m->kio_lock);
+	return 0;
+}
+
+static bool page_cached(struct mapping *m, uint64_t index)
+{
+	bool cached;
+
+	urcu_bp_read_lock();
+	cached = ptree_lookup(&m->tree, index) != NULL;
+	urcu_bp_read_unlock();
+	return cached;
+}
+
+/*
+ * Make the pages of @m for [@pos, @pos + @count) cached, and those of the
+ * readahead window after them when @of reads sequentially.  With @lock
+ * held.  Returns 0, or -1 with errno.  Pages it could not allocate stay
+ * uncached: the caller reads those directly.
+ */
+static int fill_window(struct ofile *of, struct mapping *m, off_t pos, size_t count)
+{
+	uint64_t first = pos >> FOLIO_PAGE_SHIFT;
+	uint64_t end = ((uint64_t)pos + count + FOLIO_PAGE_BYTES - 1) >> FOLIO_PAGE_SHIFT;
+	uint64_t size_pages = ((uint64_t)mapping_size(m) + FOLIO_PAGE_BYTES - 1) >>
+			      FOLIO_PAGE_SHIFT;
+	uint64_t ra = folio_config.readahead >> FOLIO_PAGE_SHIFT;
+
+	if (first == __atomic_load_n(&of->ra_next, __ATOMIC_RELAXED) && end < first + ra)
+		end = first + ra;
+	if (end > size_pages)
+		end = size_pages;
+	if (end > first + FILL_MAX)
+		end = first + FILL_MAX;
+	__atomic_store_n(&of->ra_next, end, __ATOMIC_RELAXED);
+	for (uint64_t index = first; index < end;) {
+		struct page *pages[FILL_MAX];
+		int n = 0;
+
+		while (index + n < end && !page_cached(m, index + n)) {
+			if (!(pages[n] = alloc_page(m)))
+				break;
+			n++;
+		}
+		if (n && fill_run(m, pages, n, index) < 0)
+			return -1;
+		if (!n && index + n < end && !page_cached(m, index))
+			return 0;	/* no page to be had */
+		index += n ? n : 1;
+	}
+	return 0;
+}
+
+/*
+ * Read one piece of [@pos, @pos + @count) straight from the kernel into @u,
+ * for when the cache has no page to spare.  With @lock held.
+ */
+static __attribute__((noinline)) ssize_t read_direct(struct mapping *m, struct uio *u,
+						    size_t count, off_t pos)
+{
+	unsigned char bounce[FOLIO_PAGE_BYTES];
+	size_t len = FOLIO_PAGE_BYTES - (pos & (FOLIO_PAGE_BYTES - 1));
+	off_t ksize = mapping_ksize(m);
+	ssize_t got = 0;
+
+	if (len > count)
+		len = count;
+	if (pos < ksize) {
+		got = real_pread64(m->kfd, bounce, len, pos);
+		if (got < 0)
+			return -1;
+	}
+	memset(bounce + got, 0, len - got);
+	uio_copy_to(u, bounce, len);
+	return len;
+}
+
+/*
+ * The slow half of a read: fill and copy, holding @lock shared.  @of is
+ * referenced; outside any read-side section.
+ */
+/* Copy what @m caches of [@pos, @pos + @len) over @buf.  Read-side section. */
+static void overlay_cached(struct mapping *m, unsigned char *buf, size_t len, off_t pos)
+{
+	for (size_t done = 0; done < len;) {
+		off_t at = pos + done;
+		size_t off = at & (FOLIO_PAGE_BYTES - 1);
+		size_t n = FOLIO_PAGE_BYTES - off < len - done ? FOLIO_PAGE_BYTES - off : len - done;
+		struct page *page = ptree_lookup(&m->tree, at >> FOLIO_PAGE_SHIFT);
+
+		if (page)
+			page_copy_out(page, off, n, buf + done);
+		done += n;
+	}
+}
+
+/*
+ * A large read that misses, into one buffer: straight from the kernel into
+ * the program's buffer (one copy, not two, and no cache memory touched),
+ * then what folio caches in the range copied over it (dirty pages are newer
+ * than the kernel's).  Under @kio_lock shared, like a fill: no write-back
+ * can land between the kernel's read and the overlay.  @lock held.
+ * Returns the bytes read, or -1 with errno.
+ */
+static ssize_t read_streaming(struct mapping *m, struct uio *u, size_t want, off_t at)
+{
+	unsigned char *buf = (unsigned char *)uio_base(u);
+	off_t ksize;
+	ssize_t got = 0;
+
+	pthread_rwlock_rdlock(&m->kio_lock);
+	ksize = mapping_ksize(m);
+	if (at < ksize) {
+		size_t kwant = (off_t)want < ksize - at ? want : (size_t)(ksize - at);
+
+		do
+			got = m->kfd < 0 || m->kfd_accmode == O_WRONLY ?
+			      fail(EBADF) : real_pread64(m->kfd, buf, kwant, at);
+		while (got < 0 && errno == EINTR);
+		if (got < 0) {
+			pthread_rwlock_unlock(&m->kio_lock);
+			return -1;
+		}
+	}
+	memset(buf + got, 0, want - got);	/* past the kernel's end: zeros */
+	urcu_bp_read_lock();
+	overlay_cached(m, buf, want, at);
+	urcu_bp_read_unlock();
+	pthread_rwlock_unlock(&m->kio_lock);
+	uio_advance(u, want);
+	return want;
+}
+
+static ssize_t read_filled(struct ofile *of, struct mapping *m, struct uio *u, size_t count,
+			   off_t pos)
+{
+	size_t done = 0;
+	int tries = 0, err = 0;
+
+	pthread_rwlock_rdlock(&m->lock);
+	while (done < count) {
+		off_t at = pos + done, size = mapping_size(m);
+		size_t want = count - done, n;
+
+		if (at >= size)
+			break;
+		if ((off_t)want > size - at)
+			want = size - at;
+		uio_advance(u, 0);
+		if (want >= STREAM_READ && uio_room(u) >= want &&
+		    (uint64_t)size > (uint64_t)page_store_capacity() << FOLIO_PAGE_SHIFT) {
+			ssize_t r = read_streaming(m, u, want, at);
+
+			if (r < 0) {
+				err = errno;
+				break;
+			}
+			done += r;
+			continue;
+		}
+		if (fill_window(of, m, at, want) < 0) {
+			err = errno;
+			break;
+		}
+		urcu_bp_read_lock();
+		n = copy_hits(m, u, want, at);
+		urcu_bp_read_unlock();
+		if (!n && ++tries >= FILL_TRIES) {
+			ssize_t r = read_direct(m, u, want, at);
+
+			if (r < 0) {
+				err = errno;
+				break;
+			}
+			n = r;
+		}
+		if (n)
+			tries = 0;
+		done += n;
+	}
+	pthread_rwlock_unlock(&m->lock);
+	if (!done && err)
+		return fail(err);
+	return done;
+}
+
+/*
+ * Read @count bytes at @pos into @u: what is cached is copied in the
+ * caller's read-side section; a miss takes a reference on @of, leaves the
+ * section for the I/O and comes back.  With @nowait (RWF_NOWAIT) a miss
+ * ends the read instead, with EAGAIN if nothing was copied: the caller
+ * retries where it may block, as with the kernel's page cache.
+ */
+ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count,
+		       off_t pos, bool nowait)
+{
+	off_t size = mapping_size(m);
+	unsigned long refs;
+	ssize_t n;
+	size_t done;
+
+	if (pos >= size)
+		return 0;
+	if ((off_t)count > size - pos)
+		count = size - pos;
+	if ((n = copyable(u, count)) < 0)
+		return -1;
+	count = n;
+	done = copy_hits(m, u, count, pos);
+	if (done == count)
+		return done;
+	if (nowait)
+		return done ? (ssize_t)done : fail(EAGAIN);
+	/* Pin @of: a reference from zero would revive a closing description. */
+	refs = __atomic_load_n(&of->refs, __ATOMIC_RELAXED);
+	do {
+		if (!refs)
+			return done ? (ssize_t)done : fail(EBADF);
+	} while (!__atomic_compare_exchange_n(&of->refs, &refs, refs + 1, true, __ATOMIC_ACQUIRE,
+					      __ATOMIC_RELAXED));
+	urcu_bp_read_unlock();
+	n = read_filled(of, m, u, count - done, pos + done);
+	ofile_put(of);
+	urcu_bp_read_lock();
+	if (n < 0)
+		return done ? (ssize_t)done : -1;
+	return done + n;
+}

@@ -1,0 +1,359 @@
+/*
+ * cache_write.c - the write path: the write lock rule (lock_for_write), pages
+ * found or made and dirtied under their locks with the bytes written
+ * recorded, and the writes that go straight to the kernel (no page to be
+ * had, set-id files).  See cache_internal.h.
+ */
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "cache_internal.h"
+
+/*
+ * Dirty pages a writer at the end of the file (streaming, appending) lets
+ * pile up before it writes them back and drops them: 8 MiB, written as
+ * eight 1 MiB pwritev()s.  A small window reuses memory already faulted in
+ * (fresh arena pages cost a fault and zeroing each) and the kernel's page
+ * cache holds the data anyway.
+ */
+#define STREAM_BEHIND	2048
+
+static void uio_copy_from(struct uio *u, void *dst, size_t len)
+{
+	for (size_t done = 0; done < len;) {
+		size_t n;
+
+		uio_advance(u, 0);
+		n = uio_room(u) < len - done ? uio_room(u) : len - done;
+		memcpy((char *)dst + done, uio_base(u), n);
+		done += n;
+		uio_advance(u, n);
+	}
+}
+
+/*
+ * Bytes [@lo, @hi) of @page were just written (dirty_range_joins() said they
+ * may be).  Under the page lock.
+ */
+static void set_dirty(struct mapping *m, struct page *page, size_t lo, size_t hi)
+{
+	if (page->flags & PAGE_DIRTY) {
+		if (lo < page->dirty_lo)
+			page->dirty_lo = lo;
+		if (hi > page->dirty_hi)
+			page->dirty_hi = hi;
+		return;
+	}
+	page->dirty_lo = lo;
+	page->dirty_hi = hi;
+	__atomic_store_n(&page->flags, page->flags | PAGE_DIRTY, __ATOMIC_RELAXED);
+	mapping_account_dirty(m, page);
+}
+
+/*
+ * A write cannot join the dirty range of page @index: write that range to
+ * the kernel first, as NFS flushes an incompatible request, so the bytes in
+ * between stay whatever the kernel has (another process may have written
+ * them).  The page stays on the dirty list with an empty range.  @lock held.
+ * Returns 0 or -1 with errno.
+ */
+static __attribute__((noinline)) int flush_dirty_range(struct mapping *m, uint64_t index)
+{
+	off_t page_start = (off_t)index << FOLIO_PAGE_SHIFT, size = mapping_size(m);
+	struct page *page;
+	ssize_t n = 0;
+
+	pthread_rwlock_wrlock(&m->kio_lock);	/* before the page lock, as write-back */
+	urcu_bp_read_lock();
+	page = ptree_lookup(&m->tree, index);
+	urcu_bp_read_unlock();
+	if (page) {
+		pthread_mutex_lock(&page->lock);
+		if ((page->flags & PAGE_DIRTY) && page->owner == m->id && page->index == index &&
+		    page->dirty_lo < page->dirty_hi) {
+			size_t lo = page->dirty_lo, hi = page->dirty_hi;
+
+			if (page_start + (off_t)hi > size)
+				hi = size > page_start + (off_t)lo ? (size_t)(size - page_start) : lo;
+			if (hi > lo) {
+				do
+					n = m->kfd < 0 ? fail(EBADF) :
+					    real_pwrite64(m->kfd, page->data + lo, hi - lo,
+							  page_start + lo);
+				while (n < 0 && errno == EINTR);
+				if (n >= 0 && (size_t)n < hi - lo)
+					n = fail(EIO);
+			}
+			if (n >= 0) {
+				page->dirty_lo = DIRTY_NONE_LO;
+				page->dirty_hi = DIRTY_NONE_HI;
+				mapping_kernel_extends(m, page_start + hi);
+			}
+		}
+		pthread_mutex_unlock(&page->lock);
+	}
+	if (n > 0)
+		note_kernel_now(m);
+	pthread_rwlock_unlock(&m->kio_lock);
+	return n < 0 ? -1 : 0;
+}
+
+/*
+ * Take @lock for a write of @count bytes at @pos (DESIGN.md §2): shared if
+ * the write ends within the logical size, is not an append and cannot need
+ * privileges dropped; checked again once locked, since the size may have
+ * shrunk meanwhile, and retaken exclusive then (there is no upgrade).
+ * Returns whether it is held exclusive.
+ */
+static bool lock_for_write(struct mapping *m, off_t pos, size_t count, bool append)
+{
+	if (!append && !m->privileged && pos + (off_t)count <= mapping_size(m)) {
+		pthread_rwlock_rdlock(&m->lock);
+		if (pos + (off_t)count <= mapping_size(m)) {
+			__atomic_add_fetch(&m->lock_shared, 1, __ATOMIC_RELAXED);
+			return false;
+		}
+		pthread_rwlock_unlock(&m->lock);
+		__atomic_add_fetch(&m->lock_retaken, 1, __ATOMIC_RELAXED);
+	}
+	pthread_rwlock_wrlock(&m->lock);
+	__atomic_add_fetch(&m->lock_exclusive, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* Write @len bytes from @u at @pos straight to the kernel.  @lock held. */
+static __attribute__((noinline)) ssize_t write_direct(struct mapping *m, struct uio *u,
+						     size_t len, off_t pos)
+{
+	struct uio saved = *u;
+	unsigned char bounce[FOLIO_PAGE_BYTES];
+	ssize_t n;
+
+	uio_copy_from(u, bounce, len);
+	pthread_rwlock_wrlock(&m->kio_lock);	/* no fill may read around it */
+	do
+		n = m->kfd < 0 ? fail(EBADF) : real_pwrite64(m->kfd, bounce, len, pos);
+	while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		struct stat st;
+
+		mapping_kernel_extends(m, pos + n);
+		if (real_fstat(m->kfd, &st) == 0)
+			mapping_note_kernel(m, &st.st_ctim);
+	}
+	pthread_rwlock_unlock(&m->kio_lock);
+	if (n < 0) {
+		*u = saved;
+		return -1;
+	}
+	if ((size_t)n < len) {
+		*u = saved;
+		uio_advance(u, n);
+	}
+	return n;
+}
+
+/*
+ * Write @len bytes from @u at @pos, within one page, into the cache.  @lock
+ * held.  Returns @len, a short count or -1 with errno.
+ */
+static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t pos)
+{
+	uint64_t index = pos >> FOLIO_PAGE_SHIFT;
+	size_t off = pos & (FOLIO_PAGE_BYTES - 1);
+	off_t page_start = pos - off;
+
+	for (;;) {
+		struct page *page = find_locked(m, index), *won;
+		struct uio saved = *u;
+		void **slot;
+
+		if (page) {
+			if (unlikely(!dirty_range_joins(page, off, off + len))) {
+				page_write_end(page);
+				if (flush_dirty_range(m, index) < 0)
+					return -1;
+				continue;
+			}
+			uio_copy_from(u, page->data + off, len);
+			set_dirty(m, page, off, off + len);
+			page_write_end(page);
+			return len;
+		}
+		page = alloc_page(m);
+		slot = page ? ptree_slot(&m->tree, index) : NULL;
+		if (!slot) {
+			if (page)
+				page_free(page);
+			return write_direct(m, u, len, pos);
+		}
+		/* The rest of the page as it is now, then this write, then in:
+		 * all under kio_lock shared, as fill_run() does. */
+		pthread_rwlock_rdlock(&m->kio_lock);
+		if (len < FOLIO_PAGE_BYTES) {
+			ssize_t got = 0;
+
+			if (page_start < mapping_ksize(m)) {
+				if (m->kfd < 0 || m->kfd_accmode == O_WRONLY) {
+					pthread_rwlock_unlock(&m->kio_lock);
+					page_free(page);	/* cannot read it: write through */
+					return write_direct(m, u, len, pos);
+				}
+				do
+					got = real_pread64(m->kfd, page->data, FOLIO_PAGE_BYTES,
+							   page_start);
+				while (got < 0 && errno == EINTR);
+				if (got < 0) {
+					pthread_rwlock_unlock(&m->kio_lock);
+					page_free(page);
+					return -1;
+				}
+			}
+			memset(page->data + got, 0, FOLIO_PAGE_BYTES - got);
+		}
+		uio_copy_from(u, page->data + off, len);
+		page->dirty_lo = off;
+		page->dirty_hi = off + len;
+		urcu_bp_read_lock();
+		won = page_insert(page, slot, m->id, index, PAGE_DIRTY);
+		urcu_bp_read_unlock();
+		pthread_rwlock_unlock(&m->kio_lock);
+		if (won == page) {
+			mapping_account_dirty(m, page);
+			return len;
+		}
+		*u = saved;		/* lost the race: write into the winner */
+	}
+}
+
+/*
+ * Write @count bytes from @u at @pos into the cache.  With @lock exclusive,
+ * the size grows page by page as the data lands (as the kernel's write_end
+ * does), so a write-back this write triggers for want of pages sees it.
+ */
+static ssize_t write_pages(struct mapping *m, struct uio *u, size_t count, off_t pos,
+			   bool exclusive)
+{
+	size_t done = 0;
+
+	while (done < count) {
+		size_t off = (pos + done) & (FOLIO_PAGE_BYTES - 1);
+		size_t len = FOLIO_PAGE_BYTES - off < count - done ? FOLIO_PAGE_BYTES - off :
+								     count - done;
+		ssize_t n = write_page(m, u, len, pos + done);
+
+		if (n < 0)
+			return done ? (ssize_t)done : -1;
+		done += n;
+		if (exclusive && pos + (off_t)done > mapping_size(m))
+			mapping_set_size(m, pos + done);
+		if ((size_t)n < len)
+			break;
+	}
+	return done;
+}
+
+bool still_privileged(int fd)
+{
+	struct stat st;
+
+	if (real_fstat(fd, &st) == 0 &&
+	    (st.st_mode & S_ISUID || (st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)))
+		return true;
+	return fgetxattr(fd, "security.capability", NULL, 0) >= 0;
+}
+
+/*
+ * A write to a file with set-id bits or capabilities: through the kernel, so
+ * that it drops them, after everything cached went back and with the pages
+ * it overwrites dropped.  With @lock exclusive.
+ */
+static ssize_t write_privileged(struct mapping *m, struct uio *u, size_t count, off_t pos)
+{
+	size_t done = 0;
+
+	if (mapping_writeback_locked(m) < 0)
+		return -1;
+	drop_pages(m, pos >> FOLIO_PAGE_SHIFT, false);
+	while (done < count) {
+		size_t len = FOLIO_PAGE_BYTES < count - done ? FOLIO_PAGE_BYTES : count - done;
+		ssize_t n = write_direct(m, u, len, pos + done);
+
+		if (n < 0) {
+			if (!done)
+				return -1;
+			break;
+		}
+		done += n;
+		if ((size_t)n < len)
+			break;
+	}
+	if (done && m->kfd >= 0 && !still_privileged(m->kfd))
+		m->privileged = false;
+	return done;
+}
+
+/*
+ * How much of @count bytes at @pos the file may take, as the kernel's
+ * generic_write_check_limits() decides: RLIMIT_FSIZE (reaching it sends
+ * SIGXFSZ), then the file system's largest file.  0 means EFBIG.
+ */
+static size_t write_limit(struct mapping *m, off_t pos, size_t count)
+{
+	if (pos + (off_t)count > m->fsize_limit) {
+		if (pos >= m->fsize_limit) {
+			kill(getpid(), SIGXFSZ);
+			return 0;
+		}
+		count = m->fsize_limit - pos;
+	}
+	if (pos >= m->max_bytes)
+		return 0;
+	if (pos + (off_t)count > m->max_bytes)
+		count = m->max_bytes - pos;
+	return count;
+}
+
+/*
+ * Write @count bytes from @u at *@pos (at the end of the file if @append),
+ * and leave *@pos after them.  @of referenced; outside any read-side
+ * section.  Returns what write(2) returns, or -2 if the mapping is bypassed
+ * (the caller passes the call through).
+ */
+ssize_t write_at(struct mapping *m, struct uio *u, size_t count, off_t *pos, bool append)
+{
+	bool exclusive;
+	off_t at;
+	ssize_t n = copyable(u, count);
+
+	if (n < 0)
+		return -1;
+	count = n;
+	exclusive = lock_for_write(m, *pos, count, append);
+
+	if (bypassed(m)) {		/* mapped while this waited for the lock */
+		pthread_rwlock_unlock(&m->lock);
+		return -2;
+	}
+	at = append ? mapping_size(m) : *pos;
+	count = write_limit(m, at, count);
+	if (!count) {
+		pthread_rwlock_unlock(&m->lock);
+		return fail(EFBIG);
+	}
+	n = m->privileged ? write_privileged(m, u, count, at) :
+			    write_pages(m, u, count, at, exclusive);
+	if (n > 0 && exclusive && at + n > mapping_size(m))
+		mapping_set_size(m, at + n);
+	/* An error waits for fsync or close. */
+	if (n > 0 && (unlikely(writeback_over_limit()) ||
+		      (exclusive && at + n == mapping_size(m) &&
+		       __atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED) >= STREAM_BEHIND)))
+		mapping_writeback_behind(m);
+	pthread_rwlock_unlock(&m->lock);
+	if (n > 0)
+		*pos = at + n;
+	return n;
+}
