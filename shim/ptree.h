@@ -53,15 +53,22 @@ static inline void ptree_init(struct ptree *t)
 static inline void *ptree_lookup(const struct ptree *t, uint64_t index)
 {
 	const struct ptree_node *node = rcu_dereference(t->root);
+	unsigned int shift;
 
-	if (!node || index >> node->shift >= PTREE_SLOTS)
+	if (!node)
 		return NULL;
+	shift = node->shift;
+	if (index >> shift >= PTREE_SLOTS)
+		return NULL;
+	/* A child's shift is its parent's less PTREE_BITS: only the root's
+	 * is read, not a header line per level. */
 	for (;;) {
-		void *entry = rcu_dereference(node->slots[(index >> node->shift) & (PTREE_SLOTS - 1)]);
+		void *entry = rcu_dereference(node->slots[(index >> shift) & (PTREE_SLOTS - 1)]);
 
-		if (!node->shift || !entry)
+		if (!shift || !entry)
 			return entry;
 		node = entry;
+		shift -= PTREE_BITS;
 	}
 }
 
