@@ -168,6 +168,30 @@ struct page *alloc_page(struct mapping *m)
 	return page;
 }
 
+ssize_t kernel_pread(struct mapping *m, void *buf, size_t len, off_t pos)
+{
+	ssize_t n;
+
+	if (m->kfd < 0 || m->kfd_accmode == O_WRONLY)
+		return fail(EBADF);
+	do
+		n = real_pread64(m->kfd, buf, len, pos);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+ssize_t kernel_pwrite(struct mapping *m, const void *buf, size_t len, off_t pos)
+{
+	ssize_t n;
+
+	if (m->kfd < 0)
+		return fail(EBADF);
+	do
+		n = real_pwrite64(m->kfd, buf, len, pos);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
 /*
  * Pass @m through for @reason: everything it holds goes back to the kernel
  * first.  Returns false (and leaves @m cached) if that failed.

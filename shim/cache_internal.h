@@ -133,6 +133,13 @@ static inline bool range_overflows(off_t pos, size_t count)
 /* cache.c */
 
 /*
+ * pread/pwrite on folio's own descriptor of @m, retried on EINTR; EBADF if
+ * there is none (or, to read, it is write-only).  With @lock held.
+ */
+ssize_t kernel_pread(struct mapping *m, void *buf, size_t len, off_t pos);
+ssize_t kernel_pwrite(struct mapping *m, const void *buf, size_t len, off_t pos);
+
+/*
  * The page of @m at @index with its data locked (page_write_begin), or NULL
  * if it is not cached.  Outside any read-side section.
  */

@@ -204,20 +204,13 @@ static __attribute__((noinline)) ssize_t read_direct(struct mapping *m, struct u
 
 	if (len > count)
 		len = count;
-	if (pos < ksize) {
-		got = real_pread64(m->kfd, bounce, len, pos);
-		if (got < 0)
-			return -1;
-	}
+	if (pos < ksize && (got = kernel_pread(m, bounce, len, pos)) < 0)
+		return -1;
 	memset(bounce + got, 0, len - got);
 	uio_copy_to(u, bounce, len);
 	return len;
 }
 
-/*
- * The slow half of a read: fill and copy, holding @lock shared.  @of is
- * referenced; outside any read-side section.
- */
 /* Copy what @m caches of [@pos, @pos + @len) over @buf.  Read-side section. */
 static void overlay_cached(struct mapping *m, unsigned char *buf, size_t len, off_t pos)
 {
@@ -252,10 +245,7 @@ static ssize_t read_streaming(struct mapping *m, struct uio *u, size_t want, off
 	if (at < ksize) {
 		size_t kwant = (off_t)want < ksize - at ? want : (size_t)(ksize - at);
 
-		do
-			got = m->kfd < 0 || m->kfd_accmode == O_WRONLY ?
-			      fail(EBADF) : real_pread64(m->kfd, buf, kwant, at);
-		while (got < 0 && errno == EINTR);
+		got = kernel_pread(m, buf, kwant, at);
 		if (got < 0) {
 			pthread_rwlock_unlock(&m->kio_lock);
 			return -1;
@@ -270,6 +260,10 @@ static ssize_t read_streaming(struct mapping *m, struct uio *u, size_t want, off
 	return want;
 }
 
+/*
+ * The slow half of a read: fill and copy, holding @lock shared.  @of is
+ * referenced; outside any read-side section.
+ */
 static ssize_t read_filled(struct ofile *of, struct mapping *m, struct uio *u, size_t count,
 			   off_t pos)
 {
@@ -334,7 +328,6 @@ ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count
 		       off_t pos, bool nowait)
 {
 	off_t size = mapping_size(m);
-	unsigned long refs;
 	ssize_t n;
 	size_t done;
 
@@ -350,13 +343,8 @@ ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count
 		return done;
 	if (nowait)
 		return done ? (ssize_t)done : fail(EAGAIN);
-	/* Pin @of: a reference from zero would revive a closing description. */
-	refs = __atomic_load_n(&of->refs, __ATOMIC_RELAXED);
-	do {
-		if (!refs)
-			return done ? (ssize_t)done : fail(EBADF);
-	} while (!__atomic_compare_exchange_n(&of->refs, &refs, refs + 1, true, __ATOMIC_ACQUIRE,
-					      __ATOMIC_RELAXED));
+	if (!ofile_tryget(of))		/* the fd is closing */
+		return done ? (ssize_t)done : fail(EBADF);
 	urcu_bp_read_unlock();
 	n = read_filled(of, m, u, count - done, pos + done);
 	ofile_put(of);

@@ -78,11 +78,7 @@ static __attribute__((noinline)) int flush_dirty_range(struct mapping *m, uint64
 			if (page_start + (off_t)hi > size)
 				hi = size > page_start + (off_t)lo ? (size_t)(size - page_start) : lo;
 			if (hi > lo) {
-				do
-					n = m->kfd < 0 ? fail(EBADF) :
-					    real_pwrite64(m->kfd, page->data + lo, hi - lo,
-							  page_start + lo);
-				while (n < 0 && errno == EINTR);
+				n = kernel_pwrite(m, page->data + lo, hi - lo, page_start + lo);
 				if (n >= 0 && (size_t)n < hi - lo)
 					n = fail(EIO);
 			}
@@ -133,15 +129,10 @@ static __attribute__((noinline)) ssize_t write_direct(struct mapping *m, struct 
 
 	uio_copy_from(u, bounce, len);
 	pthread_rwlock_wrlock(&m->kio_lock);	/* no fill may read around it */
-	do
-		n = m->kfd < 0 ? fail(EBADF) : real_pwrite64(m->kfd, bounce, len, pos);
-	while (n < 0 && errno == EINTR);
+	n = kernel_pwrite(m, bounce, len, pos);
 	if (n > 0) {
-		struct stat st;
-
 		mapping_kernel_extends(m, pos + n);
-		if (real_fstat(m->kfd, &st) == 0)
-			mapping_note_kernel(m, &st.st_ctim);
+		note_kernel_now(m);
 	}
 	pthread_rwlock_unlock(&m->kio_lock);
 	if (n < 0) {
@@ -201,10 +192,7 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 					page_free(page);	/* cannot read it: write through */
 					return write_direct(m, u, len, pos);
 				}
-				do
-					got = real_pread64(m->kfd, page->data, FOLIO_PAGE_BYTES,
-							   page_start);
-				while (got < 0 && errno == EINTR);
+				got = kernel_pread(m, page->data, FOLIO_PAGE_BYTES, page_start);
 				if (got < 0) {
 					pthread_rwlock_unlock(&m->kio_lock);
 					page_free(page);

@@ -151,7 +151,6 @@ bool fdtable_in_vfork_child(void)
 struct ofile *ofile_get(int fd)
 {
 	struct ofile *of;
-	unsigned long refs;
 
 	if ((unsigned int)fd >= FD_SLOTS || in_vfork_child)
 		return NULL;
@@ -159,18 +158,22 @@ struct ofile *ofile_get(int fd)
 	of = rcu_dereference(fd_slots[fd]);
 	if (of == FD_OWNED)
 		of = NULL;
-	if (of) {
-		refs = __atomic_load_n(&of->refs, __ATOMIC_RELAXED);
-		do {
-			if (refs == 0) {	/* being freed: the fd is closing */
-				of = NULL;
-				break;
-			}
-		} while (!__atomic_compare_exchange_n(&of->refs, &refs, refs + 1, true,
-						      __ATOMIC_ACQUIRE, __ATOMIC_RELAXED));
-	}
+	if (of && !ofile_tryget(of))
+		of = NULL;		/* being freed: the fd is closing */
 	urcu_bp_read_unlock();
 	return of;
+}
+
+bool ofile_tryget(struct ofile *of)
+{
+	unsigned long refs = __atomic_load_n(&of->refs, __ATOMIC_RELAXED);
+
+	do {
+		if (refs == 0)
+			return false;
+	} while (!__atomic_compare_exchange_n(&of->refs, &refs, refs + 1, true, __ATOMIC_ACQUIRE,
+					      __ATOMIC_RELAXED));
+	return true;
 }
 
 struct ofile *ofile_rcu(int fd)

@@ -102,6 +102,13 @@ struct ofile *ofile_get(int fd);
  */
 struct ofile *ofile_rcu(int fd);
 
+/*
+ * Take a reference on @of, found inside urcu_bp_read_lock(), unless its
+ * last one is already gone (a reference from zero would revive a closing
+ * description): then false.
+ */
+bool ofile_tryget(struct ofile *of);
+
 /* Drop a reference from ofile_get() or a slot; the last one frees.
  * Preserves errno. */
 void ofile_put(struct ofile *of);
