@@ -221,6 +221,17 @@ static void pos_to_kernel(struct ofile *of, int fd)
 		of->pos_in_kernel = true;
 }
 
+/* From now on folio keeps the position of @of, taken from the kernel. */
+static void pos_from_kernel(struct ofile *of, int fd)
+{
+	off_t pos = real_lseek64(fd, 0, SEEK_CUR);
+
+	if (pos >= 0) {
+		of->pos = pos;
+		of->pos_in_kernel = false;
+	}
+}
+
 /*
  * Lock the file position of @of; false if the kernel's is the one to use
  * (the file is mapped).  The position moves to the kernel when the file
@@ -235,12 +246,7 @@ static bool pos_lock(struct ofile *of, int fd)
 	if (!of->pos_in_kernel && mapped) {
 		pos_to_kernel(of, fd);
 	} else if ((of->pos_in_kernel && !mapped) || of->pos_shared) {
-		off_t pos = real_lseek64(fd, 0, SEEK_CUR);
-
-		if (pos >= 0) {
-			of->pos = pos;
-			of->pos_in_kernel = false;
-		}
+		pos_from_kernel(of, fd);
 	}
 	return !of->pos_in_kernel;
 }
@@ -408,14 +414,8 @@ static __attribute__((noinline)) ssize_t write_nowait(struct ofile *of, int fd,
 	}
 	pthread_rwlock_unlock(&m->lock);
 	if (offset < 0) {
-		if (!bypassed(m) && of->pos_in_kernel) {	/* take it back */
-			off_t pos = real_lseek64(fd, 0, SEEK_CUR);
-
-			if (pos >= 0) {
-				of->pos = pos;
-				of->pos_in_kernel = false;
-			}
-		}
+		if (!bypassed(m) && of->pos_in_kernel)	/* take it back */
+			pos_from_kernel(of, fd);
 		pthread_mutex_unlock(&of->pos_lock);
 	}
 	return n;
@@ -732,14 +732,11 @@ static void share_with_child(int fd, struct ofile *of, void *all_fds)
 
 int cache_prepare_child(bool all_fds)
 {
-	int saved_errno = errno, ret;
+	int saved_errno = errno, ret = cache_writeback_all(), err = errno;
 
-	if (fdtable_in_vfork_child() || !fdtable_any_tracked())
-		return 0;
-	ret = writeback_all();
-	fdtable_for_each(share_with_child, all_fds ? (void *)1 : NULL);
-	if (ret == 0)
-		errno = saved_errno;
+	if (!fdtable_in_vfork_child() && fdtable_any_tracked())
+		fdtable_for_each(share_with_child, all_fds ? (void *)1 : NULL);
+	errno = ret == 0 ? saved_errno : err;
 	return ret;
 }
 
@@ -747,9 +744,8 @@ int cache_writeback_all(void)
 {
 	int saved_errno = errno, ret;
 
-	if (fdtable_in_vfork_child())	/* the parent writes back, not its vfork child */
-		return 0;
-	if (!fdtable_any_tracked())
+	/* The parent writes back, not its vfork child. */
+	if (fdtable_in_vfork_child() || !fdtable_any_tracked())
 		return 0;
 	ret = writeback_all();
 	if (ret == 0)
@@ -917,12 +913,8 @@ static void take_position(struct ofile *of, int fd)
 {
 	if (!of)
 		return;
-	if (!of->pos_in_kernel) {
-		off_t pos = real_lseek64(fd, 0, SEEK_CUR);
-
-		if (pos >= 0)
-			of->pos = pos;
-	}
+	if (!of->pos_in_kernel)
+		pos_from_kernel(of, fd);
 	pthread_mutex_unlock(&of->pos_lock);
 }
 
