@@ -254,13 +254,9 @@ FOLIO_EXPORT off64_t lseek64(int fd, off64_t offset, int whence)
  */
 #define TRACKED_CALL(type, fd, real_call, cache_fn, ...) \
 	do { \
-		struct ofile *of; \
-		type ret; \
-		if (likely(!fd_tracked(fd)) || !(of = ofile_get(fd))) \
+		if (likely(!fd_tracked(fd))) \
 			return real_call; \
-		ret = cache_fn(of, fd, ##__VA_ARGS__); \
-		ofile_put(of); \
-		return ret; \
+		TRACKED_REF(type, fd, real_call, cache_fn(of, fd, ##__VA_ARGS__)); \
 	} while (0)
 
 FOLIO_EXPORT int ftruncate(int fd, off_t length)
