@@ -529,12 +529,11 @@ int cache_ftruncate(struct ofile *of, int fd, off_t length)
 
 int cache_truncate(const char *path, off_t length)
 {
-	struct ofile *of;
-	struct stat st;
+	struct ofile *of = fdtable_path_ofile_get(AT_FDCWD, path, 0);
 	struct mapping *m;
 	int ret;
 
-	if (real_stat(path, &st) < 0 || !(of = fdtable_inode_ofile_get(st.st_dev, st.st_ino)))
+	if (!of)
 		return real_truncate64(path, length);
 	m = mapping_of(of);
 	if (bypassed(m)) {
@@ -552,14 +551,10 @@ int cache_truncate(const char *path, off_t length)
 
 struct ofile *cache_trunc_begin(int dirfd, const char *path)
 {
-	int saved_errno = errno;
-	struct ofile *of = NULL;
-	struct stat st;
+	struct ofile *of = fdtable_path_ofile_get(dirfd, path, 0);
 
-	if (fdtable_any_tracked() && real_fstatat(dirfd, path, &st, 0) == 0 &&
-	    (of = fdtable_inode_ofile_get(st.st_dev, st.st_ino)))
+	if (of)
 		pthread_rwlock_wrlock(&mapping_of(of)->lock);
-	errno = saved_errno;
 	return of;
 }
 

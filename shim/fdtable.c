@@ -733,6 +733,19 @@ struct ofile *fdtable_inode_ofile_get(dev_t dev, ino_t ino)
 	return NULL;
 }
 
+struct ofile *fdtable_path_ofile_get(int dirfd, const char *path, int at_flags)
+{
+	int saved_errno = errno;
+	struct ofile *of = NULL;
+	struct stat st;
+
+	if (fdtable_any_tracked() &&
+	    real_fstatat(dirfd, path, &st, at_flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) == 0)
+		of = fdtable_inode_ofile_get(st.st_dev, st.st_ino);
+	errno = saved_errno;
+	return of;
+}
+
 void fdtable_before_fork(void)
 {
 	lock_table(&fork_sigmask);

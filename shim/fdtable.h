@@ -190,6 +190,13 @@ struct mapping *fdtable_inode_mapping(dev_t dev, ino_t ino);
 /* A referenced ofile open on the inode @dev/@ino, or NULL. */
 struct ofile *fdtable_inode_ofile_get(dev_t dev, ino_t ino);
 
+/*
+ * A referenced ofile open on the inode that @path (relative to @dirfd;
+ * @at_flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH) names, or NULL.  For
+ * calls by name on a file that may be tracked.  Preserves errno.
+ */
+struct ofile *fdtable_path_ofile_get(int dirfd, const char *path, int at_flags);
+
 /* Is any file tracked at all?  A quick exit for path-based wrappers. */
 bool fdtable_any_tracked(void);
 

@@ -211,18 +211,13 @@ FOLIO_EXPORT int unlinkat(int dirfd, const char *path, int flags)
  */
 static struct ofile *attr_begin(int fd, int dirfd, const char *path, int flags)
 {
-	struct ofile *of;
-	struct stat st;
 	int saved_errno = errno;
+	struct ofile *of;
 
 	if (likely(!fdtable_any_tracked()))
 		return NULL;
-	if (path ? real_fstatat(dirfd, path, &st, flags & AT_SYMLINK_NOFOLLOW) :
-		   real_fstat(fd, &st)) {
-		errno = saved_errno;
-		return NULL;
-	}
-	of = fdtable_inode_ofile_get(st.st_dev, st.st_ino);
+	of = path ? fdtable_path_ofile_get(dirfd, path, flags) :
+		    fdtable_path_ofile_get(fd, "", AT_EMPTY_PATH);
 	if (of)
 		cache_attr_begin(of);
 	errno = saved_errno;
