@@ -115,7 +115,7 @@ static void drop_page(void *entry, uint64_t index, void *arg)
 
 /*
  * Forget the cached pages of @m from page @first on (dirty ones too, unless
- * @keep_dirty).  With @lock exclusive.
+ * @keep_dirty: then with @kio_lock exclusive too).  With @lock exclusive.
  */
 static void drop_range(struct mapping *m, uint64_t first, uint64_t last, bool keep_dirty)
 {
@@ -137,7 +137,7 @@ void drop_pages(struct mapping *m, uint64_t first, bool keep_dirty)
 /*
  * The file is now @size long in the kernel and for the program (truncate,
  * or an fallocate that may move data): cached pages past it go, the tail of
- * the last one is zeroed.  With @lock exclusive.
+ * the last one is zeroed.  With both locks exclusive.
  */
 static void resize_locked(struct mapping *m, off_t size)
 {
@@ -150,6 +150,8 @@ static void resize_locked(struct mapping *m, off_t size)
 
 		if (page) {
 			memset(page->data + tail, 0, FOLIO_PAGE_BYTES - tail);
+			if (page->dirty_hi > tail)	/* dirty bytes stay inside the file */
+				page->dirty_hi = tail;
 			page_write_end(page);
 		}
 	}
@@ -200,15 +202,15 @@ static bool start_bypass(struct mapping *m, enum bypass_reason reason)
 {
 	bool ok = true;
 
-	pthread_rwlock_wrlock(&m->lock);
+	mapping_lock_all(m);
 	if (!bypassed(m)) {
-		ok = mapping_writeback_locked(m) == 0;
+		ok = mapping_writeback_kio_locked(m) == 0;
 		if (ok)
 			drop_pages(m, 0, false);
 	}
 	if (ok)
 		__atomic_or_fetch(&m->bypass, reason, __ATOMIC_RELEASE);
-	pthread_rwlock_unlock(&m->lock);
+	mapping_unlock_all(m);
 	return ok;
 }
 
@@ -404,15 +406,15 @@ static __attribute__((noinline)) ssize_t write_nowait(struct ofile *of, int fd,
 
 	if (offset < 0 && pos_lock(of, fd))
 		pos_to_kernel(of, fd);
-	pthread_rwlock_wrlock(&m->lock);
-	n = mapping_writeback_locked(m);
+	mapping_lock_all(m);
+	n = mapping_writeback_kio_locked(m);
 	if (n == 0) {
 		drop_pages(m, 0, false);
 		n = real_pwritev64v2(fd, iov, iovcnt, offset, rwf_flags);
 		if (n > 0)
 			refresh_locked(m);
 	}
-	pthread_rwlock_unlock(&m->lock);
+	mapping_unlock_all(m);
 	if (offset < 0) {
 		if (!bypassed(m) && of->pos_in_kernel)	/* take it back */
 			pos_from_kernel(of, fd);
@@ -519,11 +521,11 @@ int cache_ftruncate(struct ofile *of, int fd, off_t length)
 
 	if (bypassed(m))
 		return real_ftruncate64(fd, length);
-	pthread_rwlock_wrlock(&m->lock);
+	mapping_lock_all(m);
 	ret = real_ftruncate64(fd, length);
 	if (ret == 0)
 		resize_locked(m, length);
-	pthread_rwlock_unlock(&m->lock);
+	mapping_unlock_all(m);
 	return ret;
 }
 
@@ -539,11 +541,11 @@ int cache_truncate(const char *path, off_t length)
 	if (bypassed(m)) {
 		ret = real_truncate64(path, length);
 	} else {
-		pthread_rwlock_wrlock(&m->lock);
+		mapping_lock_all(m);
 		ret = real_truncate64(path, length);
 		if (ret == 0)
 			resize_locked(m, length);
-		pthread_rwlock_unlock(&m->lock);
+		mapping_unlock_all(m);
 	}
 	ofile_put(of);
 	return ret;
@@ -554,7 +556,7 @@ struct ofile *cache_trunc_begin(int dirfd, const char *path)
 	struct ofile *of = fdtable_path_ofile_get(dirfd, path, 0);
 
 	if (of)
-		pthread_rwlock_wrlock(&mapping_of(of)->lock);
+		mapping_lock_all(mapping_of(of));
 	return of;
 }
 
@@ -566,7 +568,7 @@ void cache_trunc_end(struct ofile *of, int fd)
 
 	if (fd >= 0 && !bypassed(m) && real_fstat(fd, &st) == 0)
 		resize_locked(m, st.st_size);	/* written before the open: gone */
-	pthread_rwlock_unlock(&m->lock);
+	mapping_unlock_all(m);
 	ofile_put(of);
 	errno = saved_errno;
 }
@@ -574,8 +576,8 @@ void cache_trunc_end(struct ofile *of, int fd)
 /*
  * The kernel changed the file behind the cache in ways the cache cannot
  * follow (fallocate that punches, zeroes or moves data; an in-kernel
- * copy): forget clean pages, take the sizes from the kernel.  With @lock
- * exclusive, after everything dirty went back.
+ * copy): forget clean pages, take the sizes from the kernel.  With both
+ * locks exclusive, after everything dirty went back.
  */
 void refresh_locked(struct mapping *m)
 {
@@ -597,9 +599,9 @@ int cache_fallocate(struct ofile *of, int fd, int mode, off_t offset, off_t leng
 
 	if (bypassed(m))
 		return real_fallocate64(fd, mode, offset, length);
-	pthread_rwlock_wrlock(&m->lock);
+	mapping_lock_all(m);
 	if (mode & ~FALLOC_FL_KEEP_SIZE) {	/* punches, zeroes or moves data */
-		ret = mapping_writeback_locked(m);
+		ret = mapping_writeback_kio_locked(m);
 		if (ret == 0)
 			ret = real_fallocate64(fd, mode, offset, length);
 		if (ret == 0)
@@ -613,7 +615,7 @@ int cache_fallocate(struct ofile *of, int fd, int mode, off_t offset, off_t leng
 			mapping_set_size(m, offset + length);
 		}
 	}
-	pthread_rwlock_unlock(&m->lock);
+	mapping_unlock_all(m);
 	return ret;
 }
 
@@ -624,16 +626,16 @@ int cache_posix_fallocate(struct ofile *of, int fd, off_t offset, off_t length)
 
 	if (bypassed(m))
 		return real_posix_fallocate64(fd, offset, length);
-	pthread_rwlock_wrlock(&m->lock);
+	mapping_lock_all(m);
 	/* glibc emulates it with writes where fallocate is missing: data first. */
-	ret = mapping_writeback_locked(m) < 0 ? errno : real_posix_fallocate64(fd, offset, length);
+	ret = mapping_writeback_kio_locked(m) < 0 ? errno : real_posix_fallocate64(fd, offset, length);
 	if (ret == 0)
 		note_kernel_now(m);
 	if (ret == 0 && offset + length > mapping_size(m)) {
 		mapping_kernel_extends(m, offset + length);
 		mapping_set_size(m, offset + length);
 	}
-	pthread_rwlock_unlock(&m->lock);
+	mapping_unlock_all(m);
 	return ret;
 }
 
@@ -662,28 +664,25 @@ ssize_t cache_readahead(struct ofile *of, int fd, off64_t offset, size_t count)
 
 /* ---- Sync points ---- */
 
-/* A write-back error recorded earlier and not reported yet, or 0. */
-static int take_wb_err(struct mapping *m)
+/*
+ * Write back the file of @of for a sync point of the program's: 0, or -1
+ * with the error of this write-back or of one since @of last heard of one.
+ */
+static int writeback_for_sync(struct ofile *of)
 {
-	return __atomic_exchange_n(&m->wb_err, 0, __ATOMIC_RELAXED);
-}
-
-/* Write back @m for a sync point of the program's: 0 or -1 with errno. */
-static int writeback_for_sync(struct mapping *m)
-{
+	struct mapping *m = mapping_of(of);
 	int err;
 
-	if (mapping_writeback(m) == 0 && !(err = take_wb_err(m)))
-		return 0;
-	err = take_wb_err(m);
-	return fail(err ? err : EIO);
+	mapping_writeback(m);		/* an error is recorded for every description */
+	err = writeback_error_check(m, &of->wb_err_since);
+	return err ? fail(err) : 0;
 }
 
 int cache_fsync(struct ofile *of, int fd, bool datasync)
 {
 	struct mapping *m = mapping_of(of);
 
-	if (!bypassed(m) && writeback_for_sync(m) < 0)
+	if (!bypassed(m) && writeback_for_sync(of) < 0)
 		return -1;
 	return datasync ? real_fdatasync(fd) : real_fsync(fd);
 }
@@ -693,7 +692,7 @@ int cache_sync_file_range(struct ofile *of, int fd, off64_t offset, off64_t nbyt
 {
 	struct mapping *m = mapping_of(of);
 
-	if (!bypassed(m) && (flags & SYNC_FILE_RANGE_WRITE) && writeback_for_sync(m) < 0)
+	if (!bypassed(m) && (flags & SYNC_FILE_RANGE_WRITE) && writeback_for_sync(of) < 0)
 		return -1;
 	return real_sync_file_range(fd, offset, nbytes, flags);
 }
@@ -755,7 +754,7 @@ int cache_close(struct ofile *of, int fd)
 
 	/* The last fd of this open file description: close-to-open. */
 	if (writable(of) && __atomic_load_n(&of->refs, __ATOMIC_RELAXED) == 1 && !bypassed(m) &&
-	    writeback_for_sync(m) < 0)
+	    writeback_for_sync(of) < 0)
 		err = errno;
 	ret = real_close(fd);
 	if (ret == 0 && err)
@@ -833,7 +832,7 @@ static void inode_unmapped(dev_t dev, ino_t ino)
 	if (!of)
 		return;
 	m = mapping_of(of);
-	pthread_rwlock_wrlock(&m->lock);
+	mapping_lock_all(m);
 	if ((m->bypass & BYPASS_MAPPED) && !mmaps_has(dev, ino)) {
 		if (m->bypass == BYPASS_MAPPED) {
 			refresh_locked(m);
@@ -841,7 +840,7 @@ static void inode_unmapped(dev_t dev, ino_t ino)
 		}
 		__atomic_and_fetch(&m->bypass, ~BYPASS_MAPPED, __ATOMIC_RELEASE);
 	}
-	pthread_rwlock_unlock(&m->lock);
+	mapping_unlock_all(m);
 	ofile_put(of);
 }
 
@@ -871,11 +870,11 @@ static int copy_prepare_data(struct ofile *of, bool destination)
 
 	if (bypassed(m))
 		return 0;
-	pthread_rwlock_wrlock(&m->lock);
-	ret = mapping_writeback_locked(m);
+	mapping_lock_all(m);
+	ret = mapping_writeback_kio_locked(m);
 	if (ret == 0 && destination)
 		drop_pages(m, 0, true);
-	pthread_rwlock_unlock(&m->lock);
+	mapping_unlock_all(m);
 	return ret;
 }
 
@@ -942,9 +941,9 @@ void cache_copy_end(struct ofile *in, int in_fd, struct ofile *out, int out_fd)
 	if (out != in)
 		take_position(out, out_fd);
 	if (m && !bypassed(m)) {	/* what the copy wrote, and the new size */
-		pthread_rwlock_wrlock(&m->lock);
+		mapping_lock_all(m);
 		refresh_locked(m);
-		pthread_rwlock_unlock(&m->lock);
+		mapping_unlock_all(m);
 	}
 	errno = saved_errno;
 }
@@ -1075,9 +1074,9 @@ void cache_lock_acquired(struct ofile *of)
 	struct stat st;
 
 	if (!bypassed(m) && m->kfd >= 0 && real_fstat(m->kfd, &st) == 0 && kernel_changed(m, &st)) {
-		pthread_rwlock_wrlock(&m->lock);
+		mapping_lock_all(m);
 		refresh_locked(m);	/* another process wrote: its data, not ours */
-		pthread_rwlock_unlock(&m->lock);
+		mapping_unlock_all(m);
 	}
 	errno = saved_errno;
 }
@@ -1087,22 +1086,22 @@ void cache_mapping_reopened(struct mapping *m, int flags, const struct stat *st)
 	/* Only O_TRUNC, or another process, changes the file behind folio. */
 	if (!(flags & O_TRUNC) && !kernel_changed(m, st))
 		return;
-	pthread_rwlock_wrlock(&m->lock);
+	mapping_lock_all(m);
 	if (bypassed(m))
 		;
 	else if (flags & O_TRUNC)
 		resize_locked(m, st->st_size);	/* what was written before is gone */
 	else if (kernel_changed(m, st))
 		refresh_locked(m);		/* close-to-open */
-	pthread_rwlock_unlock(&m->lock);
+	mapping_unlock_all(m);
 }
 
 void cache_set_kfd(struct mapping *m, int kfd, int kfd_accmode)
 {
-	pthread_rwlock_wrlock(&m->lock);
+	mapping_lock_all(m);
 	m->kfd = kfd;
 	m->kfd_accmode = kfd_accmode;
-	pthread_rwlock_unlock(&m->lock);
+	mapping_unlock_all(m);
 }
 
 void cache_mapping_retire(struct mapping *m)
@@ -1116,9 +1115,9 @@ void cache_mapping_retire(struct mapping *m)
 	if (lost)
 		log_error("%s: %lu pages could not be written back and are lost", m->name, lost);
 	/* Every page out of the index before it is freed (page.h). */
-	pthread_rwlock_wrlock(&m->lock);
+	mapping_lock_all(m);
 	drop_pages(m, 0, false);
-	pthread_rwlock_unlock(&m->lock);
+	mapping_unlock_all(m);
 }
 
 void cache_mapping_free(struct mapping *m)
@@ -1135,8 +1134,28 @@ void cache_mapping_free(struct mapping *m)
 	free(m);
 }
 
+void cache_ofile_opened(struct ofile *of)
+{
+	of->wb_err_since = writeback_error_sample(mapping_of(of));
+}
+
+void cache_before_fork(void)
+{
+	writeback_before_fork();
+}
+
+void cache_after_fork_parent(void)
+{
+	writeback_after_fork_parent();
+}
+
+void cache_exit(void)
+{
+	writeback_exit();
+}
+
 void cache_after_fork_child(void)
 {
 	page_store_forget();
-	writeback_forget_all();
+	writeback_after_fork_child();
 }

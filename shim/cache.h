@@ -52,6 +52,9 @@ void cache_mapping_retire(struct mapping *m);
 /* Free @m, a grace period after it was retired. */
 void cache_mapping_free(struct mapping *m);
 
+/* @of was just opened: it hears of write-back errors from now on. */
+void cache_ofile_opened(struct ofile *of);
+
 /*
  * The last reference to @of is gone (not under fdtable_lock, outside any
  * read-side section): write back what it may have written.
@@ -65,8 +68,21 @@ void cache_ofile_release(struct ofile *of);
  */
 void cache_std_fd(struct ofile *of);
 
-/* fork child, no other thread: forget the cache, start afresh when needed. */
+/*
+ * fork() handlers.  Before: the flusher finishes its batch and holds
+ * nothing while the child is made; called after fdtable's lock is taken (a
+ * thread closing a file under that lock may wait for the flusher).  In the
+ * child, with no other thread: forget the cache, start afresh when needed.
+ */
+void cache_before_fork(void);
+void cache_after_fork_parent(void);
 void cache_after_fork_child(void);
+
+/*
+ * At exit, after the last cache_writeback_all(): the flusher stops, and
+ * folio says which files keep data that could not be written back.
+ */
+void cache_exit(void);
 
 /* Data. */
 ssize_t cache_read(struct ofile *of, int fd, void *buf, size_t count);

@@ -148,9 +148,12 @@ struct page *find_locked(struct mapping *m, uint64_t index);
 struct page *alloc_page(struct mapping *m);
 /* folio just changed the file in the kernel: its new ctime is folio's doing. */
 void note_kernel_now(struct mapping *m);
-/* Forget the cached pages of @m from page @first on.  @lock exclusive. */
+/*
+ * Forget the cached pages of @m from page @first on, the dirty ones too
+ * unless @keep_dirty (that needs @kio_lock exclusive).  @lock exclusive.
+ */
 void drop_pages(struct mapping *m, uint64_t first, bool keep_dirty);
-/* Forget clean pages, take the sizes from the kernel.  @lock exclusive. */
+/* Forget clean pages, take the sizes from the kernel.  Both locks exclusive. */
 void refresh_locked(struct mapping *m);
 
 /* cache_read.c */

@@ -11,15 +11,6 @@
 
 #include "cache_internal.h"
 
-/*
- * Dirty pages a writer at the end of the file (streaming, appending) lets
- * pile up before it writes them back and drops them: 8 MiB, written as
- * eight 1 MiB pwritev()s.  A small window reuses memory already faulted in
- * (fresh arena pages cost a fault and zeroing each) and the kernel's page
- * cache holds the data anyway.
- */
-#define STREAM_BEHIND	2048
-
 static void uio_copy_from(struct uio *u, void *dst, size_t len)
 {
 	for (size_t done = 0; done < len;) {
@@ -180,12 +171,15 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 				page_free(page);
 			return write_direct(m, u, len, pos);
 		}
-		/* The rest of the page as it is now, then this write, then in:
-		 * all under kio_lock shared, as fill_run() does. */
-		pthread_rwlock_rdlock(&m->kio_lock);
+		/*
+		 * The rest of the page as it is now, then this write, then in:
+		 * all under kio_lock shared, as fill_run() does.  A whole page
+		 * takes nothing from the kernel: no write-back can make it old.
+		 */
 		if (len < FOLIO_PAGE_BYTES) {
 			ssize_t got = 0;
 
+			pthread_rwlock_rdlock(&m->kio_lock);
 			if (page_start < mapping_ksize(m)) {
 				if (m->kfd < 0 || m->kfd_accmode == O_WRONLY) {
 					pthread_rwlock_unlock(&m->kio_lock);
@@ -207,7 +201,8 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 		urcu_bp_read_lock();
 		won = page_insert(page, slot, m->id, index, PAGE_DIRTY);
 		urcu_bp_read_unlock();
-		pthread_rwlock_unlock(&m->kio_lock);
+		if (len < FOLIO_PAGE_BYTES)
+			pthread_rwlock_unlock(&m->kio_lock);
 		if (won == page) {
 			mapping_account_dirty(m, page);
 			return len;
@@ -262,9 +257,13 @@ static ssize_t write_privileged(struct mapping *m, struct uio *u, size_t count, 
 {
 	size_t done = 0;
 
-	if (mapping_writeback_locked(m) < 0)
+	pthread_rwlock_wrlock(&m->kio_lock);
+	if (mapping_writeback_kio_locked(m) < 0) {
+		pthread_rwlock_unlock(&m->kio_lock);
 		return -1;
+	}
 	drop_pages(m, pos >> FOLIO_PAGE_SHIFT, false);
+	pthread_rwlock_unlock(&m->kio_lock);
 	while (done < count) {
 		size_t len = FOLIO_PAGE_BYTES < count - done ? FOLIO_PAGE_BYTES : count - done;
 		ssize_t n = write_direct(m, u, len, pos + done);
@@ -305,6 +304,25 @@ static size_t write_limit(struct mapping *m, off_t pos, size_t count)
 }
 
 /*
+ * After ENOSPC or EDQUOT from write-back, and until a write-back succeeds,
+ * a write that needs new space (past the kernel's end of file) fails at
+ * once: the space is not there, and the data could only pile up.
+ */
+static int space_error(struct mapping *m, off_t end)
+{
+	int err = __atomic_load_n(&m->nospace, __ATOMIC_RELAXED);
+
+	return unlikely(err) && end > mapping_ksize(m) ? err : 0;
+}
+
+/* Written at the end of the file or not: the flusher drops behind or not. */
+static void note_streaming(struct mapping *m, bool streaming)
+{
+	if (__atomic_load_n(&m->streaming, __ATOMIC_RELAXED) != streaming)
+		__atomic_store_n(&m->streaming, streaming, __ATOMIC_RELAXED);
+}
+
+/*
  * Write @count bytes from @u at *@pos (at the end of the file if @append),
  * and leave *@pos after them.  @of referenced; outside any read-side
  * section.  Returns what write(2) returns, or -2 if the mapping is bypassed
@@ -315,10 +333,13 @@ ssize_t write_at(struct mapping *m, struct uio *u, size_t count, off_t *pos, boo
 	bool exclusive;
 	off_t at;
 	ssize_t n = copyable(u, count);
+	int err;
 
 	if (n < 0)
 		return -1;
 	count = n;
+	if (unlikely(writeback_over_limit()) && writeback_throttle() < 0)
+		return -1;
 	exclusive = lock_for_write(m, *pos, count, append);
 
 	if (bypassed(m)) {		/* mapped while this waited for the lock */
@@ -327,21 +348,21 @@ ssize_t write_at(struct mapping *m, struct uio *u, size_t count, off_t *pos, boo
 	}
 	at = append ? mapping_size(m) : *pos;
 	count = write_limit(m, at, count);
-	if (!count) {
+	err = count ? space_error(m, at + count) : EFBIG;
+	if (err) {
 		pthread_rwlock_unlock(&m->lock);
-		return fail(EFBIG);
+		return fail(err);
 	}
 	n = m->privileged ? write_privileged(m, u, count, at) :
 			    write_pages(m, u, count, at, exclusive);
 	if (n > 0 && exclusive && at + n > mapping_size(m))
 		mapping_set_size(m, at + n);
-	/* An error waits for fsync or close. */
-	if (n > 0 && (unlikely(writeback_over_limit()) ||
-		      (exclusive && at + n == mapping_size(m) &&
-		       __atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED) >= STREAM_BEHIND)))
-		mapping_writeback_behind(m);
-	pthread_rwlock_unlock(&m->lock);
 	if (n > 0)
+		note_streaming(m, exclusive && at + n == mapping_size(m));
+	pthread_rwlock_unlock(&m->lock);
+	if (n > 0) {
 		*pos = at + n;
+		writeback_dirtied(m);
+	}
 	return n;
 }

@@ -17,7 +17,13 @@ struct folio_config folio_config = {
 /* Every variable folio reads; anything else named FOLIO_* gets a warning. */
 static const char *const known_vars[] = {
 	"FOLIO_FILES", "FOLIO_CACHE_SIZE", "FOLIO_DIRTY_LIMIT", "FOLIO_FLUSH_INTERVAL",
-	"FOLIO_READAHEAD", "FOLIO_STATS", "FOLIO_LOG", "FOLIO_DISABLE",
+	"FOLIO_FLUSH_MODE", "FOLIO_READAHEAD", "FOLIO_STATS", "FOLIO_LOG", "FOLIO_DISABLE",
+};
+
+static const char *const flush_mode_names[] = {
+	[FLUSH_PWRITEV] = "pwritev",
+	[FLUSH_DONTCACHE] = "dontcache",
+	[FLUSH_SYNC_RANGE] = "sync-range",
 };
 
 int config_parse_size(const char *s, uint64_t *out)
@@ -192,6 +198,17 @@ int config_parse(struct folio_config *cfg, const char *(*get)(const char *name),
 			BAD("FOLIO_FLUSH_INTERVAL", v, "expected milliseconds from 1 to %u, such as 1000",
 			    FOLIO_MAX_FLUSH_MS);
 		cfg->flush_interval_ms = interval;
+	}
+
+	v = get("FOLIO_FLUSH_MODE");
+	if (v) {
+		size_t i = 0;
+
+		while (i < ARRAY_SIZE(flush_mode_names) && strcmp(v, flush_mode_names[i]))
+			i++;
+		if (i == ARRAY_SIZE(flush_mode_names))
+			BAD("FOLIO_FLUSH_MODE", v, "expected pwritev, dontcache or sync-range");
+		cfg->flush_mode = i;
 	}
 
 	v = get("FOLIO_STATS");

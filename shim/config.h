@@ -16,6 +16,15 @@
 
 enum stats_mode { STATS_OFF, STATS_STDERR, STATS_FILE };
 
+/* FOLIO_FLUSH_MODE: how write-back hands dirty pages to the kernel. */
+enum flush_mode {
+	FLUSH_PWRITEV,		/* pwritev(): the kernel keeps a copy in its page cache */
+	FLUSH_DONTCACHE,	/* pwritev2(RWF_DONTCACHE): the kernel drops its copy once
+				 * written (plain pwritev() where refused) */
+	FLUSH_SYNC_RANGE,	/* pwritev(), then the flusher starts the kernel's
+				 * write-out with sync_file_range(SYNC_FILE_RANGE_WRITE) */
+};
+
 struct folio_config {
 	/* Tracking is on: FOLIO_FILES gave patterns, every value was valid,
 	 * FOLIO_DISABLE is off.  When false folio is pure pass-through. */
@@ -31,6 +40,7 @@ struct folio_config {
 	uint64_t dirty_limit;		/* FOLIO_DIRTY_LIMIT, bytes */
 	uint64_t readahead;		/* FOLIO_READAHEAD, bytes, 0 = off */
 	unsigned int flush_interval_ms;	/* FOLIO_FLUSH_INTERVAL */
+	enum flush_mode flush_mode;	/* FOLIO_FLUSH_MODE */
 	enum stats_mode stats;		/* FOLIO_STATS */
 	const char *stats_path;
 	enum log_level log_level;	/* FOLIO_LOG */

@@ -520,6 +520,7 @@ static struct ofile *ofile_new(int fd, const struct stat *st, int flags, const c
 	}
 	fi->nopen++;
 	of->inode = fi;
+	cache_ofile_opened(of);
 	unlock_table(&old);
 	return of;
 }

@@ -67,6 +67,7 @@ struct ofile {
 	bool pos_in_kernel;
 	bool pos_shared;
 	uint64_t ra_next;		/* the page a sequential reader wants next */
+	uint64_t wb_err_since;		/* the write-back errors it was told of (writeback.h) */
 	struct folio_deferred free_later;
 };
 

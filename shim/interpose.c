@@ -16,12 +16,14 @@ static void before_fork(void)
 {
 	stdio_before_fork();
 	fdtable_before_fork();
+	cache_before_fork();	/* after fdtable's lock: see cache.h */
 	folio_rcu_before_fork();
 }
 
 static void after_fork_parent(void)
 {
 	folio_rcu_after_fork_parent();
+	cache_after_fork_parent();
 	fdtable_after_fork_parent();
 	stdio_after_fork_parent();
 }
@@ -61,6 +63,7 @@ __attribute__((destructor)) static void folio_fini(void)
 {
 	stdio_flush_all();
 	cache_writeback_all();
+	cache_exit();
 }
 
 FOLIO_EXPORT int folio_fd_tracked(int fd)

@@ -7,23 +7,35 @@
  * through an ofile it got from ofile_rcu().
  *
  * Lock rules (DESIGN.md §2):
- *   - @lock is the write lock: taken shared by writes that end within the
- *     logical size, by misses and by write-back; exclusive by writes that
- *     extend, O_APPEND writes, truncation, fallocate and anything that
- *     changes the kernel's file under the cache.  Reads that hit take
- *     nothing.  Never taken inside a read-side section (the holder may wait
+ *   - @lock is the write lock: the cache's view of the file.  Taken shared
+ *     by writes that end within the logical size, by misses and by sync
+ *     points; exclusive by writes that extend, O_APPEND writes, truncation,
+ *     fallocate and anything that changes the kernel's file under the
+ *     cache.  Reads that hit take nothing; the flusher takes nothing either
+ *     (below).  Never taken inside a read-side section (the holder may wait
  *     for a grace period in page_alloc()).
- *   - @size changes only under @lock exclusive and is read without a lock;
- *     @ksize changes under @lock (either mode; write-back moves it up).
- *   - @kfd is used only under @lock and replaced only under it exclusive.
- *   - @kio_lock orders the kernel's copy of the data against the cache's:
- *     taken exclusive to change the kernel's data (write-back, writes that
- *     go straight to the kernel), so write-backs of one mapping run one at
- *     a time and fsync() waits for pages another thread is writing; taken
- *     shared to read the kernel's data into pages and insert them, so a
- *     page can never be filled with data older than a write-back that
- *     finished before it was inserted.  Never held while allocating pages
- *     (allocation may write back).  Taken after @lock.
+ *   - @kio_lock is the kernel's copy of the file.  Taken exclusive to
+ *     change it: write-back (which holds it and nothing else in the
+ *     flusher), writes that go straight to the kernel, truncation,
+ *     fallocate, refreshes from the kernel, a new @kfd; so write-backs of a
+ *     mapping run one batch at a time and fsync() waits for the batch
+ *     another thread is writing.  Taken shared to read the kernel's data
+ *     into pages and insert them, so a page can never be filled with data
+ *     older than a write-back that finished before it was inserted.  Never
+ *     held while allocating pages (allocation may write back).  Taken after
+ *     @lock.
+ *   - @size grows under @lock exclusive and shrinks only under both locks
+ *     exclusive; it is read without a lock.  @ksize moves up under either
+ *     lock (write-back) and is set under @kio_lock exclusive.  So a
+ *     write-back under @kio_lock alone sees a size that may grow under it
+ *     (an extending write is landing) but never shrink: dirty bytes past
+ *     its snapshot of the size stay dirty for the next pass.
+ *   - @kfd is used under either lock and replaced only under both
+ *     exclusive.
+ *   - The dirty pages are on the lock-free stack @dirty (pushed by the
+ *     writer that dirties a page) or on @wb_list, the sorted rest of a pass,
+ *     under @kio_lock exclusive.  Forgetting dirty pages needs both locks
+ *     exclusive.
  *   - Order: ofile pos_lock -> @lock -> @kio_lock -> page lock.
  */
 #ifndef FOLIO_MAPPING_H
@@ -44,6 +56,14 @@
  */
 /* Pages per pwritev() of write-back: 1 MiB. */
 #define WB_BATCH	256
+
+/*
+ * Dirty pages a writer at the end of the file (streaming, appending) lets
+ * pile up before the flusher writes them back and drops them: 8 MiB.  A
+ * small window reuses memory already faulted in (fresh arena pages cost a
+ * fault and zeroing each) and the kernel's page cache holds the data anyway.
+ */
+#define STREAM_BEHIND	2048
 
 enum bypass_reason {
 	BYPASS_MAPPED = 1 << 0,	/* memory-mapped, until the last mapping goes */
@@ -81,14 +101,28 @@ struct mapping {
 	struct iovec *wb_iov;
 	struct wb_piece { uint16_t lo, hi; } *wb_piece;	/* each page's bytes */
 	struct page *dirty;		/* pushed lock-free; taken whole by write-back */
-	unsigned long nr_dirty;		/* atomic */
-	int wb_err;			/* the last write-back error not yet reported */
+	struct page *wb_list;		/* the rest of a pass, in file order; @kio_lock */
+	unsigned long nr_dirty;		/* pages on both lists; atomic */
+	/* When the oldest page on @dirty was dirtied, in ms (0: none) */
+	uint64_t dirty_since;
+	/* Written at the end of the file lately: the flusher drops behind. */
+	bool streaming;
+	/* Write-back errors (the kernel's errseq_t): see writeback.c. */
+	uint64_t wb_errseq;
+	/* ENOSPC or EDQUOT from the last write-back, until one succeeds:
+	 * writes that need new space fail at once. */
+	int nospace;
+	bool no_dontcache;		/* the file system refused RWF_DONTCACHE */
+	/* After a failed write-back the flusher retries no sooner (ms). */
+	uint64_t retry_at;
+	unsigned int retry_ms;
 	char *name;			/* for messages */
 
 	/* How writes took @lock: atomics beside the lock's own cache line. */
 	unsigned long lock_shared, lock_retaken, lock_exclusive;
 
 	struct mapping *next, *prev;	/* all mappings; mappings_lock */
+	int pins;			/* the flusher is at work on it; mappings_lock */
 };
 
 static inline off_t mapping_size(const struct mapping *m)
@@ -148,22 +182,36 @@ void mapping_account_dirty(struct mapping *m, struct page *page);
 
 /*
  * writeback.c: write every dirty page of @m back to the kernel, coalesced in
- * file order into pwritev() runs, the last page clipped to the logical size.
- * The caller holds @lock (either mode).  Returns 0, or -1 with errno (the
- * pages that were not written stay dirty).
+ * file order into pwritev() runs, the last page clipped to the logical size,
+ * after the rest of any pass another thread began.  The caller holds @lock
+ * (either mode).  Returns 0, or -1 with errno (the pages that were not
+ * written stay dirty; the error is recorded for the open files too).
  */
 int mapping_writeback_locked(struct mapping *m);
 
-/* Same, and the pages written leave the cache (drop-behind). */
-int mapping_writeback_behind(struct mapping *m);
+/* Same, with @kio_lock exclusive held too. */
+int mapping_writeback_kio_locked(struct mapping *m);
 
 /* Same as mapping_writeback_locked(), taking @lock shared. */
 int mapping_writeback(struct mapping *m);
 
 /*
- * writeback.c: with @lock exclusive, forget the dirty pages of @m at or past
- * page @first (truncation removed them).
+ * writeback.c: with both locks exclusive, forget the dirty pages of @m at
+ * or past page @first (truncation removed them).
  */
 void mapping_forget_dirty_from(struct mapping *m, uint64_t first);
+
+/* Take both locks exclusive / release them. */
+static inline void mapping_lock_all(struct mapping *m)
+{
+	pthread_rwlock_wrlock(&m->lock);
+	pthread_rwlock_wrlock(&m->kio_lock);
+}
+
+static inline void mapping_unlock_all(struct mapping *m)
+{
+	pthread_rwlock_unlock(&m->kio_lock);
+	pthread_rwlock_unlock(&m->lock);
+}
 
 #endif

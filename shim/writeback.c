@@ -1,41 +1,115 @@
 /*
  * writeback.c - dirty pages back to the kernel (DESIGN.md §2.5).
  *
- * Owns each mapping's dirty list, the list of all mappings, the count of
- * dirty pages, and the writing of dirty pages: in file order, the dirty
- * bytes of contiguous pages coalesced into one pwritev(), clipped to the
- * logical size.  For now write-back runs at the sync points only (fsync,
- * close, sync, fork, exec, exit, an unlock, a writer short of pages or over
- * the dirty limit); the background flusher is the next step.
+ * Owns each mapping's dirty lists, the list of all mappings, the count of
+ * dirty pages, the flusher thread and the writing itself: in file order,
+ * the dirty bytes of contiguous pages coalesced into one pwritev() of up to
+ * WB_BATCH pages (a batch), clipped to the logical size.
+ *
+ * Who writes back: the flusher thread, when a file's oldest dirty page is
+ * FOLIO_FLUSH_INTERVAL old, when the dirty pages pass the background
+ * threshold (half of FOLIO_DIRTY_LIMIT) or a streaming writer's window, and
+ * when a writer at the limit waits; and the program's own threads at their
+ * sync points (fsync, close, sync, fork, exec, exit, an unlock, a writer
+ * short of pages).  Writers never write back for the dirty limit: they wait
+ * for the flusher (writeback_throttle()), as balance_dirty_pages() makes
+ * them wait for the kernel's.
+ *
+ * A pass takes the mapping's dirty stack into m->wb_list, sorted, and
+ * writes it one batch at a time, all under kio_lock exclusive (mapping.h).
+ * The flusher holds nothing else, and lets go of kio_lock between batches,
+ * so extending writers never wait for its system calls and fills or an
+ * fsync get in between; whoever takes kio_lock next carries on with
+ * m->wb_list.  A sync point holds kio_lock until both lists are empty.
  *
  * A page being written has PAGE_WRITEBACK instead of PAGE_DIRTY: a writer
  * that changes it meanwhile dirties it again (it is written again later),
  * the clock hand leaves it alone, and a failed write makes it dirty again.
+ * Readers copy from it as from any page: write-back only reads its data.
  *
  * Calls page, config, log and real; called by cache.
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 
+#include "compiler.h"
 #include "config.h"
 #include "log.h"
 #include "mapping.h"
 #include "real.h"
 #include "writeback.h"
 
+#ifndef RWF_DONTCACHE
+#define RWF_DONTCACHE	0x80
+#endif
+
+/* Backoff of the flusher's retries of a failing file. */
+#define RETRY_FIRST_MS	100u
+#define RETRY_MAX_MS	5000u
+
 static pthread_mutex_t mappings_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t mapping_unpinned = PTHREAD_COND_INITIALIZER;
 static struct mapping *mappings;
 /* Dirty pages of all mappings: changes on clean/dirty transitions only. */
 static unsigned long nr_dirty_pages;
 
+/*
+ * The flusher.  @lock guards the flags and the conditions; the flags the
+ * writers test without it (@sleeping, @timer_off, @started) are only hints
+ * they confirm under it.
+ */
+static struct flusher {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;		/* the flusher waits for work */
+	pthread_cond_t progress;	/* writers at the limit wait for clean pages */
+	/* Held by the flusher while it writes: fork() and exit take it to
+	 * find the flusher holding nothing. */
+	pthread_mutex_t busy;
+	bool started;			/* creation was tried */
+	bool running;			/* the thread exists */
+	bool sleeping;			/* waiting on @wake */
+	bool timer_off;			/* ... with no deadline: nothing was dirty */
+	bool kicked;			/* work was asked for while it was not waiting */
+	int waiters;			/* writers waiting on @progress */
+	/* The last pass failed and wrote nothing: writers at the limit fail
+	 * with it instead of waiting.  Cleared by any batch written. */
+	int stuck_err;
+} fl = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.wake = PTHREAD_COND_INITIALIZER,
+	.progress = PTHREAD_COND_INITIALIZER,
+	.busy = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;	/* never 0 */
+}
+
+static unsigned long dirty_limit_pages(void)
+{
+	return folio_config.dirty_limit >> FOLIO_PAGE_SHIFT;
+}
+
 bool writeback_over_limit(void)
 {
-	return __atomic_load_n(&nr_dirty_pages, __ATOMIC_RELAXED) >
-	       folio_config.dirty_limit >> FOLIO_PAGE_SHIFT;
+	return __atomic_load_n(&nr_dirty_pages, __ATOMIC_RELAXED) > dirty_limit_pages();
 }
+
+static bool over_background(void)
+{
+	return __atomic_load_n(&nr_dirty_pages, __ATOMIC_RELAXED) > dirty_limit_pages() / 2;
+}
+
+/* ---- The list of mappings ---- */
 
 void writeback_register(struct mapping *m)
 {
@@ -51,6 +125,8 @@ void writeback_register(struct mapping *m)
 void writeback_unregister(struct mapping *m)
 {
 	pthread_mutex_lock(&mappings_lock);
+	while (m->pins)
+		pthread_cond_wait(&mapping_unpinned, &mappings_lock);
 	if (m->prev)
 		m->prev->next = m->next;
 	else
@@ -60,26 +136,71 @@ void writeback_unregister(struct mapping *m)
 	pthread_mutex_unlock(&mappings_lock);
 }
 
-void writeback_forget_all(void)
+/* ---- Errors (the kernel's lib/errseq.c) ---- */
+
+/*
+ * m->wb_errseq: the last error in the low 16 bits, SEEN once some
+ * description was told of it, and above them a count of the errors since
+ * (bumped only when the last one was seen: one nobody saw is replaced).
+ */
+#define ERRSEQ_ERRNO	0xffffull
+#define ERRSEQ_SEEN	(1ull << 16)
+#define ERRSEQ_ONE	(1ull << 17)
+
+static void error_record(struct mapping *m, int err)
 {
-	mappings = NULL;
-	nr_dirty_pages = 0;
-	pthread_mutex_init(&mappings_lock, NULL);
+	uint64_t old = __atomic_load_n(&m->wb_errseq, __ATOMIC_RELAXED), new;
+
+	do {
+		new = (old & ~(ERRSEQ_ERRNO | ERRSEQ_SEEN)) | (unsigned int)err;
+		if (old & ERRSEQ_SEEN)
+			new += ERRSEQ_ONE;
+	} while (new != old && !__atomic_compare_exchange_n(&m->wb_errseq, &old, new, true,
+							     __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
+
+uint64_t writeback_error_sample(struct mapping *m)
+{
+	uint64_t cur = __atomic_load_n(&m->wb_errseq, __ATOMIC_ACQUIRE);
+
+	return cur & ERRSEQ_SEEN ? cur : 0;	/* unseen: the new description sees it */
+}
+
+int writeback_error_check(struct mapping *m, uint64_t *since)
+{
+	uint64_t cur = __atomic_load_n(&m->wb_errseq, __ATOMIC_ACQUIRE);
+
+	if (cur == *since)
+		return 0;
+	if (!(cur & ERRSEQ_SEEN))
+		__atomic_compare_exchange_n(&m->wb_errseq, &cur, cur | ERRSEQ_SEEN, false,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	*since = cur | ERRSEQ_SEEN;
+	return cur & ERRSEQ_ERRNO;
+}
+
+/* ---- Dirty lists ---- */
 
 static void dirty_push(struct mapping *m, struct page *page)
 {
 	page->dirty_next = __atomic_load_n(&m->dirty, __ATOMIC_RELAXED);
 	while (!__atomic_compare_exchange_n(&m->dirty, &page->dirty_next, page, true,
-					    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		;
 }
 
 void mapping_account_dirty(struct mapping *m, struct page *page)
 {
+	uint64_t none = 0;
+
 	__atomic_add_fetch(&m->nr_dirty, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&nr_dirty_pages, 1, __ATOMIC_RELAXED);
 	dirty_push(m, page);
+	/* After the push: pass_take_dirty() clears it before taking the
+	 * stack, so a page it did not take has a time. */
+	if (!__atomic_load_n(&m->dirty_since, __ATOMIC_SEQ_CST))
+		__atomic_compare_exchange_n(&m->dirty_since, &none, now_ms(), false,
+					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
 }
 
 static void account_clean(struct mapping *m)
@@ -88,10 +209,26 @@ static void account_clean(struct mapping *m)
 	__atomic_sub_fetch(&nr_dirty_pages, 1, __ATOMIC_RELAXED);
 }
 
+/* Merge two lists sorted by page index. */
+static struct page *merge_by_index(struct page *a, struct page *b)
+{
+	struct page *head = NULL, **tail = &head;
+
+	while (a && b) {
+		struct page **take = a->index <= b->index ? &a : &b;
+
+		*tail = *take;
+		tail = &(*take)->dirty_next;
+		*take = (*take)->dirty_next;
+	}
+	*tail = a ? a : b;
+	return head;
+}
+
 /* Merge sort of a detached dirty list by page index (stable, no memory). */
 static struct page *sort_by_index(struct page *list)
 {
-	struct page *a = NULL, *b = NULL, *head = NULL, **tail = &head;
+	struct page *a = NULL, *b = NULL;
 
 	if (!list || !list->dirty_next)
 		return list;
@@ -108,17 +245,17 @@ static struct page *sort_by_index(struct page *list)
 			list = next;
 		}
 	}
-	a = sort_by_index(a);
-	b = sort_by_index(b);
-	while (a && b) {
-		struct page **take = a->index <= b->index ? &a : &b;
+	return merge_by_index(sort_by_index(a), sort_by_index(b));
+}
 
-		*tail = *take;
-		tail = &(*take)->dirty_next;
-		*take = (*take)->dirty_next;
-	}
-	*tail = a ? a : b;
-	return head;
+/* The pages dirty now join the pass, in file order.  @kio_lock exclusive. */
+static void pass_take_dirty(struct mapping *m)
+{
+	struct page *list;
+
+	__atomic_store_n(&m->dirty_since, 0, __ATOMIC_SEQ_CST);
+	list = __atomic_exchange_n(&m->dirty, NULL, __ATOMIC_SEQ_CST);
+	m->wb_list = merge_by_index(m->wb_list, sort_by_index(list));
 }
 
 /*
@@ -163,17 +300,38 @@ static void writeback_done(struct page *page, bool drop)
 	pthread_mutex_unlock(&page->lock);
 }
 
+void mapping_forget_dirty_from(struct mapping *m, uint64_t first)
+{
+	struct page *list = merge_by_index(m->wb_list,
+					   __atomic_exchange_n(&m->dirty, NULL, __ATOMIC_ACQUIRE));
+
+	m->wb_list = NULL;
+	while (list) {
+		struct page *next = list->dirty_next;
+
+		if (list->index >= first)
+			account_clean(m);
+		else
+			dirty_push(m, list);
+		list = next;
+	}
+}
+
+/* ---- Batches ---- */
+
 /*
- * Write @cnt iovecs at @off, going on after short writes.  Returns the bytes
- * written; *@err is 0 or the errno of the failure that stopped it.
+ * Write @cnt iovecs at @off with @rwf flags, going on after short writes.
+ * Returns the bytes written; *@err is 0 or the errno of the failure that
+ * stopped it.
  */
-static size_t pwritev_all(int fd, struct iovec *iov, int cnt, off_t off, int *err)
+static size_t pwritev_all(int fd, struct iovec *iov, int cnt, off_t off, int rwf, int *err)
 {
 	size_t total = 0;
 
 	*err = 0;
 	while (cnt > 0) {
-		ssize_t n = real_pwritev64(fd, iov, cnt, off);
+		ssize_t n = rwf ? real_pwritev64v2(fd, iov, cnt, off, rwf) :
+				  real_pwritev64(fd, iov, cnt, off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -197,20 +355,21 @@ static size_t pwritev_all(int fd, struct iovec *iov, int cnt, off_t off, int *er
 }
 
 /*
- * Take the run at the head of *@list whose dirty bytes are contiguous in the
- * file (a page joins the run only if the previous one is dirty to its end
- * and it is dirty from its start; at most WB_BATCH pages), moving each from
- * dirty to writeback.  Fills m->wb_run, m->wb_iov and m->wb_piece; sets
- * *@start to the file offset of the first byte.  Returns how many.
+ * Take the run at the head of m->wb_list whose dirty bytes are contiguous
+ * in the file (a page joins the run only if the previous one is dirty to
+ * its end and it is dirty from its start; at most WB_BATCH pages), moving
+ * each from dirty to writeback, clipped to @size.  Fills m->wb_run,
+ * m->wb_iov and m->wb_piece; sets *@start to the file offset of the first
+ * byte.  Returns how many.  @kio_lock exclusive.
  */
-static int take_run(struct mapping *m, struct page **list, off_t size, off_t *start)
+static int take_run(struct mapping *m, off_t size, off_t *start)
 {
 	struct page **run = m->wb_run;
 	struct iovec *iov = m->wb_iov;
 	int n = 0;
 
-	while (*list && n < WB_BATCH) {
-		struct page *page = *list;
+	while (m->wb_list && n < WB_BATCH) {
+		struct page *page = m->wb_list;
 		off_t page_start = (off_t)page->index << FOLIO_PAGE_SHIFT;
 		size_t lo, hi, end;
 
@@ -223,20 +382,21 @@ static int take_run(struct mapping *m, struct page **list, off_t size, off_t *st
 			pthread_mutex_unlock(&page->lock);
 			break;
 		}
-		*list = page->dirty_next;	/* read while still dirty: then nobody pushes it */
+		m->wb_list = page->dirty_next;	/* read while still dirty: then nobody pushes it */
 		__atomic_store_n(&page->flags, (page->flags & ~PAGE_DIRTY) | PAGE_WRITEBACK,
 				 __ATOMIC_RELAXED);
 		page->dirty_lo = DIRTY_NONE_LO;
 		page->dirty_hi = DIRTY_NONE_HI;
 		pthread_mutex_unlock(&page->lock);
 		account_clean(m);
-		if (page_start >= size) {	/* not part of the file (yet): keep it dirty */
-			redirty(m, page, lo, hi);
-			continue;
-		}
 		end = size - page_start < (off_t)hi ? (size_t)(size - page_start) : hi;
-		if (lo >= end) {		/* nothing left inside the file */
-			writeback_done(page, false);
+		if (page_start >= size || lo >= end) {
+			/* Not in the file yet (an extending write is landing,
+			 * or the range is empty): for a later pass. */
+			if (lo < hi)
+				redirty(m, page, lo, hi);
+			else
+				writeback_done(page, false);
 			if (!n)
 				continue;
 			break;
@@ -255,63 +415,121 @@ static int take_run(struct mapping *m, struct page **list, off_t size, off_t *st
 	return n;
 }
 
-static int writeback_locked(struct mapping *m, bool drop)
+/* Hand @n iovecs at @start to the kernel the way FOLIO_FLUSH_MODE says. */
+static size_t write_run(struct mapping *m, int n, off_t start, bool background, int *err)
 {
-	struct page *list, **run = m->wb_run;
-	off_t size = mapping_size(m);	/* stable: the caller holds the lock */
-	bool wrote_any = false;
+	size_t written;
+
+	if (m->kfd < 0) {
+		*err = EBADF;
+		return 0;
+	}
+	if (folio_config.flush_mode == FLUSH_DONTCACHE && !m->no_dontcache) {
+		written = pwritev_all(m->kfd, m->wb_iov, n, start, RWF_DONTCACHE, err);
+		if (written || (*err != EOPNOTSUPP && *err != EINVAL))
+			return written;
+		m->no_dontcache = true;		/* this file system: plain writes */
+		log_info("%s: the file system refuses RWF_DONTCACHE: plain pwritev()", m->name);
+	}
+	written = pwritev_all(m->kfd, m->wb_iov, n, start, 0, err);
+	if (written && background && folio_config.flush_mode == FLUSH_SYNC_RANGE)
+		real_sync_file_range(m->kfd, start, written, SYNC_FILE_RANGE_WRITE);
+	return written;
+}
+
+/* A write-back of @m wrote something: the retries and space errors end. */
+static void batch_succeeded(struct mapping *m)
+{
+	if (unlikely(m->retry_ms || m->nospace)) {
+		m->retry_ms = 0;
+		__atomic_store_n(&m->retry_at, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&m->nospace, 0, __ATOMIC_RELAXED);
+	}
+	if (unlikely(__atomic_load_n(&fl.stuck_err, __ATOMIC_RELAXED)))
+		__atomic_store_n(&fl.stuck_err, 0, __ATOMIC_RELAXED);
+}
+
+static void batch_failed(struct mapping *m, int err)
+{
+	log_debug("write-back of %s failed: %s", m->name, strerror(err));
+	error_record(m, err);
+	if (err == ENOSPC || err == EDQUOT)
+		__atomic_store_n(&m->nospace, err, __ATOMIC_RELAXED);
+	m->retry_ms = m->retry_ms ? (m->retry_ms * 2 < RETRY_MAX_MS ? m->retry_ms * 2 :
+							   RETRY_MAX_MS) : RETRY_FIRST_MS;
+	__atomic_store_n(&m->retry_at, now_ms() + m->retry_ms, __ATOMIC_RELAXED);
+}
+
+/*
+ * Write the next run of m->wb_list.  @kio_lock exclusive.  Returns the
+ * pages of the run (0: the list is done); *@err is the failure, if any (the
+ * pages not written are dirty again).
+ */
+static int write_batch(struct mapping *m, bool drop, bool background, int *err)
+{
+	off_t size = mapping_size(m), start = 0;	/* may grow meanwhile, not shrink */
+	struct page **run = m->wb_run;
+	size_t written;
+	int n = take_run(m, size, &start);
+
+	*err = 0;
+	if (!n)
+		return 0;
+	written = write_run(m, n, start, background, err);
+	/* Before any page can be reclaimed: a miss must find this. */
+	if (written) {
+		mapping_kernel_extends(m, start + written);
+		batch_succeeded(m);
+	}
+	for (int i = 0; i < n; i++) {
+		off_t page_start = (off_t)run[i]->index << FOLIO_PAGE_SHIFT;
+		size_t lo = m->wb_piece[i].lo, hi = m->wb_piece[i].hi;
+		off_t done = start + (off_t)written - page_start;	/* written of this page */
+
+		if (done > size - page_start)	/* past the snapshot: not written */
+			done = size - page_start;
+		if (done >= (off_t)hi)
+			writeback_done(run[i], drop);
+		else
+			redirty(m, run[i], done > (off_t)lo ? (size_t)done : lo, hi);
+	}
+	if (*err)
+		batch_failed(m, *err);
+	return n;
+}
+
+/* The file changed by folio's own hand: remember its ctime.  @kio_lock. */
+static void note_own_change(struct mapping *m)
+{
+	struct stat st;
+
+	if (m->kfd >= 0 && real_fstat(m->kfd, &st) == 0)
+		mapping_note_kernel(m, &st.st_ctim);
+}
+
+static void wake_waiters(void)
+{
+	if (__atomic_load_n(&fl.waiters, __ATOMIC_RELAXED)) {
+		pthread_mutex_lock(&fl.lock);
+		pthread_cond_broadcast(&fl.progress);
+		pthread_mutex_unlock(&fl.lock);
+	}
+}
+
+int mapping_writeback_kio_locked(struct mapping *m)
+{
+	bool wrote = false;
 	int err = 0;
 
-	/*
-	 * Even with nothing dirty: another thread may be writing pages back
-	 * (it took them off the list); wait for it, as fsync() must.
-	 */
-	pthread_rwlock_wrlock(&m->kio_lock);
-	list = sort_by_index(__atomic_exchange_n(&m->dirty, NULL, __ATOMIC_ACQUIRE));
-	while (list && !err) {
-		off_t start = 0;
-		int n = take_run(m, &list, size, &start);
-		size_t written, end;
-
-		if (!n)
-			continue;
-		written = m->kfd < 0 ? (err = EBADF, 0) :
-			  pwritev_all(m->kfd, m->wb_iov, n, start, &err);
-		/* Before any page can be reclaimed: a miss must find this. */
-		if (written) {
-			mapping_kernel_extends(m, start + written);
-			wrote_any = true;
-		}
-		for (int i = 0; i < n; i++) {
-			/* Where page i ends in the run (pwritev_all() shortened iov[]). */
-			off_t page_end = ((off_t)run[i]->index << FOLIO_PAGE_SHIFT) +
-					 m->wb_piece[i].hi;
-
-			end = (page_end > size ? size : page_end) - start;
-			if (end <= written)
-				writeback_done(run[i], drop);
-			else
-				redirty(m, run[i], m->wb_piece[i].lo, m->wb_piece[i].hi);
-		}
-	}
-	if (wrote_any) {		/* this change of the file is folio's own */
-		struct stat st;
-
-		if (m->kfd >= 0 && real_fstat(m->kfd, &st) == 0)
-			mapping_note_kernel(m, &st.st_ctim);
-	}
-	while (list) {			/* after an error: still dirty, back on the list */
-		struct page *next = list->dirty_next;
-
-		dirty_push(m, list);
-		list = next;
-	}
-	pthread_rwlock_unlock(&m->kio_lock);
-	if (drop)		/* the dropped pages back on the free list, on top */
-		folio_defer_flush();
+	/* The rest of a pass another thread began, then everything dirty. */
+	while (!err && write_batch(m, false, false, &err))
+		wrote = true;
+	pass_take_dirty(m);
+	while (!err && write_batch(m, false, false, &err))
+		wrote = true;
+	if (wrote)
+		note_own_change(m);
 	if (err) {
-		log_debug("write-back of %s failed: %s", m->name, strerror(err));
-		__atomic_store_n(&m->wb_err, err, __ATOMIC_RELAXED);
 		errno = err;
 		return -1;
 	}
@@ -320,12 +538,13 @@ static int writeback_locked(struct mapping *m, bool drop)
 
 int mapping_writeback_locked(struct mapping *m)
 {
-	return writeback_locked(m, false);
-}
+	int ret;
 
-int mapping_writeback_behind(struct mapping *m)
-{
-	return writeback_locked(m, true);
+	pthread_rwlock_wrlock(&m->kio_lock);
+	ret = mapping_writeback_kio_locked(m);
+	pthread_rwlock_unlock(&m->kio_lock);
+	wake_waiters();
+	return ret;
 }
 
 int mapping_writeback(struct mapping *m)
@@ -336,21 +555,6 @@ int mapping_writeback(struct mapping *m)
 	ret = mapping_writeback_locked(m);
 	pthread_rwlock_unlock(&m->lock);
 	return ret;
-}
-
-void mapping_forget_dirty_from(struct mapping *m, uint64_t first)
-{
-	struct page *list = __atomic_exchange_n(&m->dirty, NULL, __ATOMIC_ACQUIRE);
-
-	while (list) {
-		struct page *next = list->dirty_next;
-
-		if (list->index >= first)
-			account_clean(m);
-		else
-			dirty_push(m, list);
-		list = next;
-	}
 }
 
 int writeback_all(void)
@@ -367,4 +571,315 @@ int writeback_all(void)
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- The flusher ---- */
+
+/*
+ * The flusher's pass over @m: what is dirty now, one batch per hold of
+ * @kio_lock.  Returns whether anything was written; *@err is the failure
+ * that ended it, if any.
+ */
+static bool flush_mapping(struct mapping *m, int *err)
+{
+	bool drop = __atomic_load_n(&m->streaming, __ATOMIC_RELAXED), wrote = false, more;
+
+	*err = 0;
+	pthread_rwlock_wrlock(&m->kio_lock);
+	pass_take_dirty(m);
+	more = m->wb_list != NULL;
+	pthread_rwlock_unlock(&m->kio_lock);
+	while (more) {
+		pthread_mutex_lock(&fl.busy);
+		pthread_rwlock_wrlock(&m->kio_lock);
+		if (!__atomic_load_n(&m->bypass, __ATOMIC_RELAXED)) {
+			int n = write_batch(m, drop, true, err);
+
+			if (n && !*err)
+				wrote = true;
+			more = n && !*err;
+		} else {
+			more = false;
+		}
+		if (!more && wrote)
+			note_own_change(m);
+		pthread_rwlock_unlock(&m->kio_lock);
+		pthread_mutex_unlock(&fl.busy);
+		wake_waiters();
+	}
+	if (drop)		/* the dropped pages back on the free list, on top */
+		folio_defer_flush();
+	return wrote;
+}
+
+/* Is @m due for write-back at @now?  Else its next deadline goes to *@next. */
+static bool mapping_due(struct mapping *m, uint64_t now, bool all, uint64_t *next)
+{
+	uint64_t since = __atomic_load_n(&m->dirty_since, __ATOMIC_RELAXED);
+	uint64_t due = since + folio_config.flush_interval_ms;
+	uint64_t retry_at = __atomic_load_n(&m->retry_at, __ATOMIC_RELAXED);
+
+	if (!__atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&m->bypass, __ATOMIC_RELAXED))
+		return false;
+	if (retry_at > now) {			/* failing: back off */
+		if (retry_at < *next)
+			*next = retry_at;
+		return false;
+	}
+	if (all || retry_at || (since && due <= now) ||
+	    (__atomic_load_n(&m->streaming, __ATOMIC_RELAXED) &&
+	     __atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED) >= STREAM_BEHIND))
+		return true;
+	if (since && due < *next)
+		*next = due;
+	else if (!since && now + folio_config.flush_interval_ms < *next)
+		*next = now + folio_config.flush_interval_ms;	/* dirty, time unknown yet */
+	return false;
+}
+
+/*
+ * One round: write back every mapping that is due (@all: every dirty one).
+ * Returns the time of the next deadline (UINT64_MAX: nothing dirty); sets
+ * *@progress if anything was written.
+ */
+static uint64_t flush_round(bool all, bool *progress)
+{
+	uint64_t now = now_ms(), next = UINT64_MAX;
+	int first_err = 0;
+	bool failed_only = true;
+
+	pthread_mutex_lock(&mappings_lock);
+	for (struct mapping *m = mappings; m; m = m->next) {
+		int err;
+
+		if (!mapping_due(m, now, all, &next))
+			continue;
+		m->pins++;
+		pthread_mutex_unlock(&mappings_lock);
+		if (flush_mapping(m, &err))
+			failed_only = false;
+		else if (err && !first_err)
+			first_err = err;
+		pthread_mutex_lock(&mappings_lock);
+		if (--m->pins == 0)
+			pthread_cond_broadcast(&mapping_unpinned);
+		mapping_due(m, now_ms(), false, &next);	/* its next deadline */
+	}
+	pthread_mutex_unlock(&mappings_lock);
+	*progress = !failed_only;
+	if (first_err && failed_only)
+		__atomic_store_n(&fl.stuck_err, first_err, __ATOMIC_RELAXED);
+	return next;
+}
+
+static void deadline_to_timespec(uint64_t ms, struct timespec *ts)
+{
+	struct timespec now;
+	uint64_t cur = now_ms(), wait = ms > cur ? ms - cur : 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ts->tv_sec = now.tv_sec + wait / 1000;
+	ts->tv_nsec = now.tv_nsec + (long)(wait % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+/*
+ * Sleep until @next (UINT64_MAX: until a writer dirties a page) or a kick.
+ * Under fl.lock.
+ */
+static void flusher_sleep(uint64_t next)
+{
+	struct timespec ts;
+
+	__atomic_store_n(&fl.sleeping, true, __ATOMIC_SEQ_CST);
+	if (next == UINT64_MAX) {
+		__atomic_store_n(&fl.timer_off, true, __ATOMIC_SEQ_CST);
+		/* Against writeback_dirtied(): either its writer sees
+		 * timer_off and kicks, or this sees its page. */
+		if (__atomic_load_n(&nr_dirty_pages, __ATOMIC_SEQ_CST)) {
+			__atomic_store_n(&fl.timer_off, false, __ATOMIC_SEQ_CST);
+			next = now_ms() + folio_config.flush_interval_ms;
+		}
+	}
+	if (next == UINT64_MAX) {
+		pthread_cond_wait(&fl.wake, &fl.lock);
+	} else {
+		deadline_to_timespec(next, &ts);
+		pthread_cond_timedwait(&fl.wake, &fl.lock, &ts);
+	}
+	__atomic_store_n(&fl.sleeping, false, __ATOMIC_RELAXED);
+	__atomic_store_n(&fl.timer_off, false, __ATOMIC_RELAXED);
+}
+
+/*
+ * Rounds while there is work: at once while the dirty pages are over the
+ * background threshold (or writers wait) and rounds make progress, else at
+ * the next deadline.
+ */
+static void *flusher_main(void *unused)
+{
+	uint64_t next = 0;
+	bool progress = false;
+
+	(void)unused;
+	pthread_mutex_lock(&fl.lock);
+	for (;;) {
+		bool all = over_background() || fl.waiters;
+
+		if (!fl.kicked && !(all && progress) && next > now_ms()) {
+			flusher_sleep(next);
+			next = 0;
+			progress = false;
+			continue;
+		}
+		fl.kicked = false;
+		pthread_mutex_unlock(&fl.lock);
+		next = flush_round(all, &progress);
+		pthread_mutex_lock(&fl.lock);
+		pthread_cond_broadcast(&fl.progress);
+		if (!progress && next <= now_ms())
+			next = now_ms() + RETRY_FIRST_MS;	/* failing: no busy loop */
+	}
+	return NULL;
+}
+
+/* Start the flusher, once.  Its signals are blocked: they are the program's. */
+static void flusher_start(void)
+{
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t thread;
+	int err;
+
+	pthread_mutex_lock(&fl.lock);
+	if (fl.started) {
+		pthread_mutex_unlock(&fl.lock);
+		return;
+	}
+	fl.started = true;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	err = pthread_create(&thread, &attr, flusher_main, NULL);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err == 0) {
+		fl.running = true;
+		pthread_setname_np(thread, "folio-flush");
+	} else {
+		log_warn("cannot start the flusher thread (%s): writers write back themselves",
+			 strerror(err));
+	}
+	pthread_mutex_unlock(&fl.lock);
+}
+
+static void flusher_kick(void)
+{
+	pthread_mutex_lock(&fl.lock);
+	fl.kicked = true;
+	pthread_cond_signal(&fl.wake);
+	pthread_mutex_unlock(&fl.lock);
+}
+
+void writeback_dirtied(struct mapping *m)
+{
+	if (unlikely(!__atomic_load_n(&fl.started, __ATOMIC_RELAXED)))
+		flusher_start();
+	if (unlikely(__atomic_load_n(&fl.sleeping, __ATOMIC_SEQ_CST)) &&
+	    (__atomic_load_n(&fl.timer_off, __ATOMIC_SEQ_CST) || over_background() ||
+	     (__atomic_load_n(&m->streaming, __ATOMIC_RELAXED) &&
+	      __atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED) >= STREAM_BEHIND)))
+		flusher_kick();
+}
+
+int writeback_throttle(void)
+{
+	int err = 0;
+
+	if (!__atomic_load_n(&fl.started, __ATOMIC_RELAXED))
+		flusher_start();
+	if (!fl.running)	/* no flusher: the writer writes back itself */
+		return writeback_all() < 0 && writeback_over_limit() ? -1 : 0;
+	pthread_mutex_lock(&fl.lock);
+	fl.waiters++;
+	fl.kicked = true;
+	pthread_cond_signal(&fl.wake);
+	while (writeback_over_limit() && !(err = __atomic_load_n(&fl.stuck_err, __ATOMIC_RELAXED))) {
+		struct timespec ts;
+
+		/* Woken by every batch written; the timeout only bounds a
+		 * wait on a flusher stuck in a slow system call. */
+		deadline_to_timespec(now_ms() + 1000, &ts);
+		pthread_cond_timedwait(&fl.progress, &fl.lock, &ts);
+	}
+	fl.waiters--;
+	pthread_mutex_unlock(&fl.lock);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- Process life ---- */
+
+void writeback_before_fork(void)
+{
+	pthread_mutex_lock(&fl.busy);
+}
+
+void writeback_after_fork_parent(void)
+{
+	pthread_mutex_unlock(&fl.busy);
+}
+
+void writeback_after_fork_child(void)
+{
+	mappings = NULL;
+	nr_dirty_pages = 0;
+	pthread_mutex_init(&mappings_lock, NULL);
+	pthread_cond_init(&mapping_unpinned, NULL);
+	fl = (struct flusher){ .stuck_err = 0 };
+	pthread_mutex_init(&fl.lock, NULL);
+	pthread_mutex_init(&fl.busy, NULL);
+	pthread_cond_init(&fl.wake, NULL);
+	pthread_cond_init(&fl.progress, NULL);
+}
+
+/* Dirty bytes of @list (walked under @kio_lock). */
+static unsigned long long list_dirty_bytes(struct page *list)
+{
+	unsigned long long bytes = 0;
+
+	for (; list; list = list->dirty_next)
+		if (list->dirty_lo < list->dirty_hi)
+			bytes += list->dirty_hi - list->dirty_lo;
+	return bytes;
+}
+
+void writeback_exit(void)
+{
+	if (fl.running)
+		pthread_mutex_lock(&fl.busy);	/* never let go: the flusher stops here */
+	pthread_mutex_lock(&mappings_lock);
+	for (struct mapping *m = mappings; m; m = m->next) {
+		unsigned long long bytes;
+
+		if (!__atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED))
+			continue;
+		pthread_rwlock_wrlock(&m->kio_lock);
+		bytes = list_dirty_bytes(m->wb_list) +
+			list_dirty_bytes(__atomic_load_n(&m->dirty, __ATOMIC_ACQUIRE));
+		pthread_rwlock_unlock(&m->kio_lock);
+		log_error("%s: %llu bytes could not be written back (%s) and are lost at exit",
+			  m->name, bytes,
+			  strerror(__atomic_load_n(&m->wb_errseq, __ATOMIC_RELAXED) & ERRSEQ_ERRNO));
+	}
+	pthread_mutex_unlock(&mappings_lock);
 }

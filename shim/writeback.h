@@ -1,5 +1,6 @@
 /*
- * writeback.h - writing the cache's dirty pages back to the kernel.
+ * writeback.h - writing the cache's dirty pages back to the kernel: the
+ * flusher thread, the dirty limit, write-back errors.
  *
  * The per-mapping calls are in mapping.h (they need the mapping's insides);
  * this is what the cache's entry points need besides.
@@ -10,17 +11,33 @@
 #define FOLIO_WRITEBACK_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct mapping;
 
 /*
- * Are more pages dirty than FOLIO_DIRTY_LIMIT allows?  Then a writer writes
- * its own file back before it returns (until the background flusher exists,
- * this is how dirty memory stays bounded).  Lockless.
+ * A writer is about to dirty pages, holding no lock of folio's.  At
+ * FOLIO_DIRTY_LIMIT it waits until the flusher has brought the dirty pages
+ * under it (woken by write-back progress, never polling).  Returns 0, or -1
+ * with errno when write-back is failing and the limit cannot be kept: the
+ * write must fail rather than wait forever.
  */
+int writeback_throttle(void);
+
+/* Lockless: is writeback_throttle() needed before dirtying more? */
 bool writeback_over_limit(void);
 
-/* Add @m to / remove it from the mappings writeback_all() visits. */
+/*
+ * A write dirtied pages of @m, and the writer holds no lock of folio's:
+ * start the flusher on the first dirty page, wake it when there is work it
+ * does not know of (its timer is not running; the background threshold or
+ * a streaming writer's window is reached).  Cheap when there is nothing to
+ * do.
+ */
+void writeback_dirtied(struct mapping *m);
+
+/* Add @m to / remove it from the mappings write-back visits; removal waits
+ * until the flusher is done with @m. */
 void writeback_register(struct mapping *m);
 void writeback_unregister(struct mapping *m);
 
@@ -31,7 +48,27 @@ void writeback_unregister(struct mapping *m);
  */
 int writeback_all(void);
 
-/* In a fork child, with no other thread: forget every mapping. */
-void writeback_forget_all(void);
+/*
+ * At exit, after the last writeback_all(): park the flusher (it holds
+ * nothing and does nothing more), then say which files keep data that could
+ * not be written, and how much.
+ */
+void writeback_exit(void);
+
+/* fork(): the flusher holds nothing while the child is made; the child has
+ * no flusher and forgets every mapping (it starts its own if it caches). */
+void writeback_before_fork(void);
+void writeback_after_fork_parent(void);
+void writeback_after_fork_child(void);
+
+/*
+ * Write-back errors as the kernel's errseq_t reports them: an open file
+ * description samples @m's error state when it is opened, and
+ * writeback_error_check() reports each error recorded since (once per
+ * description, at its fsync or close).  An error nobody has seen yet is
+ * reported to descriptions opened after it too.
+ */
+uint64_t writeback_error_sample(struct mapping *m);
+int writeback_error_check(struct mapping *m, uint64_t *since);
 
 #endif
