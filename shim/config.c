@@ -176,7 +176,7 @@ int config_parse(struct folio_config *cfg, const char *(*get)(const char *name),
 
 	v = get("FOLIO_DIRTY_LIMIT");
 	if (!v)
-		cfg->dirty_limit = cfg->cache_size / 4;
+		cfg->dirty_limit = cfg->cache_size / 2;
 	else if (cfg->dirty_limit < FOLIO_PAGE_SIZE || cfg->dirty_limit > cfg->cache_size)
 		BAD("FOLIO_DIRTY_LIMIT", v, "expected a size from 4K to FOLIO_CACHE_SIZE (%llu bytes)",
 		    (unsigned long long)cfg->cache_size);

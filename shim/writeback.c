@@ -709,7 +709,7 @@ static void flusher_sleep(uint64_t next)
 		pthread_cond_wait(&fl.wake, &fl.lock);
 	} else {
 		deadline_to_timespec(next, &ts);
-		pthread_cond_timedwait(&fl.wake, &fl.lock, &ts);
+		pthread_cond_clockwait(&fl.wake, &fl.lock, CLOCK_MONOTONIC, &ts);
 	}
 	__atomic_store_n(&fl.sleeping, false, __ATOMIC_RELAXED);
 	__atomic_store_n(&fl.timer_off, false, __ATOMIC_RELAXED);
@@ -816,7 +816,7 @@ int writeback_throttle(void)
 		/* Woken by every batch written; the timeout only bounds a
 		 * wait on a flusher stuck in a slow system call. */
 		deadline_to_timespec(now_ms() + 1000, &ts);
-		pthread_cond_timedwait(&fl.progress, &fl.lock, &ts);
+		pthread_cond_clockwait(&fl.progress, &fl.lock, CLOCK_MONOTONIC, &ts);
 	}
 	fl.waiters--;
 	pthread_mutex_unlock(&fl.lock);

@@ -173,12 +173,33 @@ Test(config_parse, defaults)
 	cr_expect_eq(cfg.npatterns, 0);
 	cr_expect_not(cfg.match_full_path);
 	cr_expect_eq(cfg.cache_size, 256 * MiB);
-	cr_expect_eq(cfg.dirty_limit, cfg.cache_size / 4);
+	cr_expect_eq(cfg.dirty_limit, cfg.cache_size / 2);
 	cr_expect_eq(cfg.readahead, 256 * KiB);
 	cr_expect_eq(cfg.flush_interval_ms, 1000u);
 	cr_expect_eq(cfg.stats, STATS_OFF);
 	cr_expect_eq(cfg.log_level, LOG_WARN);
+	cr_expect_eq(cfg.flush_mode, FLUSH_PWRITEV);
 	config_free(&cfg);
+}
+
+Test(config_parse, flush_modes)
+{
+	static const struct { const char *name; enum flush_mode mode; } modes[] = {
+		{ "pwritev", FLUSH_PWRITEV },
+		{ "dontcache", FLUSH_DONTCACHE },
+		{ "sync-range", FLUSH_SYNC_RANGE },
+	};
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		fake_set("FOLIO_FLUSH_MODE", modes[i].name);
+		PARSE_OK();
+		cr_expect_eq(cfg.flush_mode, modes[i].mode, "%s", modes[i].name);
+		config_free(&cfg);
+	}
+	fake_set("FOLIO_FLUSH_MODE", "Pwritev");	/* exact names only */
+	cr_expect_eq(parse(), -1);
+	cr_expect(strstr(err, "FOLIO_FLUSH_MODE") && strstr(err, "'Pwritev'") &&
+		  strstr(err, "pwritev, dontcache or sync-range"), "%s", err);
 }
 
 Test(config_parse, every_variable_valid)
@@ -436,20 +457,20 @@ Test(config_parse, small_cache_defaults)
 	fake_set("FOLIO_CACHE_SIZE", "1M");
 	PARSE_OK();
 	cr_expect_eq(cfg.cache_size, MiB);
-	cr_expect_eq(cfg.dirty_limit, 256 * KiB);
+	cr_expect_eq(cfg.dirty_limit, 512 * KiB);
 	cr_expect_eq(cfg.readahead, 256 * KiB);
 	config_free(&cfg);
 
 	/* Below 1M the default readahead shrinks to a quarter of the cache. */
 	fake_set("FOLIO_CACHE_SIZE", "512K");
 	PARSE_OK();
-	cr_expect_eq(cfg.dirty_limit, 128 * KiB);
+	cr_expect_eq(cfg.dirty_limit, 256 * KiB);
 	cr_expect_eq(cfg.readahead, 128 * KiB);
 	config_free(&cfg);
 
 	fake_set("FOLIO_CACHE_SIZE", "64K");
 	PARSE_OK();
-	cr_expect_eq(cfg.dirty_limit, 16 * KiB);
+	cr_expect_eq(cfg.dirty_limit, 32 * KiB);
 	cr_expect_eq(cfg.readahead, 16 * KiB);
 	config_free(&cfg);
 }
@@ -584,7 +605,7 @@ Test(config_parse, sizes_rounded_down_to_pages)
 	fake_set("FOLIO_CACHE_SIZE", "100000");
 	PARSE_OK();
 	cr_expect_eq(cfg.cache_size, 98304);
-	cr_expect_eq(cfg.dirty_limit, 98304 / 4);
+	cr_expect_eq(cfg.dirty_limit, 98304 / 2);
 	config_free(&cfg);
 
 	fake_reset();
@@ -595,12 +616,12 @@ Test(config_parse, sizes_rounded_down_to_pages)
 	cr_expect_eq(cfg.readahead, 8192);
 	config_free(&cfg);
 
-	/* The derived defaults are whole pages too: 17 pages / 4 -> 4 pages. */
+	/* The derived defaults are whole pages too: 17 pages / 2 -> 8 pages, / 4 -> 4. */
 	fake_reset();
 	fake_set("FOLIO_CACHE_SIZE", "69632");
 	PARSE_OK();
 	cr_expect_eq(cfg.cache_size, 69632);
-	cr_expect_eq(cfg.dirty_limit, 16384);
+	cr_expect_eq(cfg.dirty_limit, 32768);
 	cr_expect_eq(cfg.readahead, 16384);
 	config_free(&cfg);
 }
