@@ -18,6 +18,9 @@ struct folio_config folio_config = {
 static const char *const known_vars[] = {
 	"FOLIO_FILES", "FOLIO_CACHE_SIZE", "FOLIO_DIRTY_LIMIT", "FOLIO_FLUSH_INTERVAL",
 	"FOLIO_FLUSH_MODE", "FOLIO_READAHEAD", "FOLIO_STATS", "FOLIO_LOG", "FOLIO_DISABLE",
+#ifdef FOLIO_TEST_FAULTS
+	"FOLIO_TEST_FAULTS",
+#endif
 };
 
 static const char *const flush_mode_names[] = {

@@ -30,8 +30,10 @@
  * Calls page, config, log and real; called by cache.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -57,6 +59,7 @@ static pthread_cond_t mapping_unpinned = PTHREAD_COND_INITIALIZER;
 static struct mapping *mappings;
 /* Dirty pages of all mappings: changes on clean/dirty transitions only. */
 static unsigned long nr_dirty_pages;
+static unsigned long dirty_peak;	/* the most nr_dirty_pages has been */
 
 /*
  * The flusher.  @lock guards the flags and the conditions; the flags the
@@ -193,8 +196,12 @@ void mapping_account_dirty(struct mapping *m, struct page *page)
 {
 	uint64_t none = 0;
 
+	unsigned long n;
+
 	__atomic_add_fetch(&m->nr_dirty, 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&nr_dirty_pages, 1, __ATOMIC_RELAXED);
+	n = __atomic_add_fetch(&nr_dirty_pages, 1, __ATOMIC_RELAXED);
+	if (unlikely(n > __atomic_load_n(&dirty_peak, __ATOMIC_RELAXED)))
+		__atomic_store_n(&dirty_peak, n, __ATOMIC_RELAXED);
 	dirty_push(m, page);
 	/* After the push: pass_take_dirty() clears it before taking the
 	 * stack, so a page it did not take has a time. */
@@ -415,13 +422,41 @@ static int take_run(struct mapping *m, off_t size, off_t *start)
 	return n;
 }
 
+#ifdef FOLIO_TEST_FAULTS
+/*
+ * Test builds only (tests/tests.mk builds libfolio-faults.so): while the
+ * file named by FOLIO_TEST_FAULTS holds an errno number, every write-back
+ * fails with it, as if the kernel had said so; everything above the system
+ * call is folio's real code.
+ */
+static int injected_fault(void)
+{
+	const char *path = getenv("FOLIO_TEST_FAULTS");
+	char buf[16] = "";
+	int fd = path ? real_open(path, O_RDONLY | O_CLOEXEC, 0) : -1;
+
+	if (fd < 0)
+		return 0;
+	if (real_read(fd, buf, sizeof(buf) - 1) < 0)
+		buf[0] = '\0';
+	real_close(fd);
+	return atoi(buf);
+}
+#else
+static int injected_fault(void)
+{
+	return 0;
+}
+#endif
+
 /* Hand @n iovecs at @start to the kernel the way FOLIO_FLUSH_MODE says. */
 static size_t write_run(struct mapping *m, int n, off_t start, bool background, int *err)
 {
 	size_t written;
 
-	if (m->kfd < 0) {
-		*err = EBADF;
+	if (m->kfd < 0 || unlikely(*err = injected_fault())) {
+		if (!*err)
+			*err = EBADF;
 		return 0;
 	}
 	if (folio_config.flush_mode == FLUSH_DONTCACHE && !m->no_dontcache) {
@@ -867,6 +902,8 @@ void writeback_exit(void)
 {
 	if (fl.running)
 		pthread_mutex_lock(&fl.busy);	/* never let go: the flusher stops here */
+	log_debug("dirty peak %lu bytes, limit %llu", dirty_peak << FOLIO_PAGE_SHIFT,
+		  (unsigned long long)folio_config.dirty_limit);
 	pthread_mutex_lock(&mappings_lock);
 	for (struct mapping *m = mappings; m; m = m->next) {
 		unsigned long long bytes;

@@ -9,11 +9,14 @@
 #include <criterion/criterion.h>
 #include <ctype.h>
 #include <regex.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LIB		BUILD_DIR "/libfolio.so"
@@ -318,6 +321,111 @@ Test(cache, full_file_system, .timeout = 60)
 	remove_dir(d);
 }
 
+/*
+ * Injected write-back errors (the test build's switch): each open file
+ * description hears of an error once, at its fsync or close, also one
+ * opened after an error nobody was told of; writers at the dirty limit get
+ * the error instead of waiting; data that cannot be written is named at
+ * exit.
+ */
+Test(writeback, errors_reach_each_open_file_once, .timeout = 60)
+{
+	static const char *const progs[] = { PROG("cachecheck"), PROG("cachecheck-fortify") };
+
+	for (size_t i = 0; i < 2; i++) {
+		char *d = new_dir(), *err;
+
+		cr_expect_eq(sh("cd %s && LD_PRELOAD='" SANITIZER_RUNTIME " " PROG("libfolio-faults.so")
+				"' FOLIO_FILES='*.dat' FOLIO_TEST_FAULTS=%s/fault "
+				"FOLIO_FLUSH_INTERVAL=50 FOLIO_DIRTY_LIMIT=64K %s errors . > out 2> err",
+				d, d, progs[i]), 0, "%s: %s", progs[i], slurp("%s/err", d));
+		err = slurp("%s/err", d);
+		cr_expect(strstr(err, "folio: ./lost.dat: 5000 bytes could not be written back "
+				 "(Input/output error)"), "no word of the lost data: %s", err);
+		free(err);
+		remove_dir(d);
+	}
+}
+
+/* 4 writers, a 256K limit: the dirty pages never pass it by more than a batch. */
+Test(writeback, dirty_limit_holds_under_four_writers, .timeout = 120)
+{
+	char *d = cachecheck("dirtylimit", "FOLIO_CACHE_SIZE=4M FOLIO_DIRTY_LIMIT=256K", true);
+	char *out = slurp("%s/folio.out", d), *p = strstr(out, "dirty peak ");
+	unsigned long peak;
+
+	cr_assert(p && sscanf(p, "dirty peak %lu bytes", &peak) == 1, "%s", out);
+	cr_expect_leq(peak, (256ul << 10) + (1ul << 20), "dirty peak %lu bytes", peak);
+	cr_expect_geq(peak, 128ul << 10, "16 MiB of writes never dirtied 128K?");
+	free(out);
+	remove_dir(d);
+}
+
+/* 64 MiB in 64 KiB write()s reach the kernel in at most 300 write calls. */
+Test(writeback, sequential_writes_are_batched, .timeout = 60)
+{
+	char *d = new_dir();
+
+	cr_assert_eq(sh("cd %s && strace -f -c -o trace -e trace=write,pwrite64,pwritev,pwritev2 "
+			"env " PRELOAD "FOLIO_FILES='*.dat' %s seqwrite . > out", d,
+			PROG("cachecheck")), 0, "%s", slurp("%s/out", d));
+	cr_assert_eq(sh("cd %s && test $(stat -c %%s seq.dat) -eq 67108864 && "
+			"test $(tr -d s < seq.dat | wc -c) -eq 0", d), 0, "seq.dat is not 64 MiB of s");
+	cr_expect_eq(sh("cd %s && awk '$NF ~ /^(write|pwrite64|pwritev|pwritev2)$/ { n += $4 } "
+			"END { exit !(n > 0 && n <= 300) }' trace", d), 0,
+		     "write calls: %s", slurp("%s/trace", d));
+	remove_dir(d);
+}
+
+/*
+ * What a killed writer loses: at most about FOLIO_FLUSH_INTERVAL of writes.
+ * A writer stamps each 64-byte record with the time; 1.9 s later it gets
+ * SIGKILL; the kernel's file must hold a prefix of the records reaching to
+ * within 200 ms (the interval) plus 500 ms (the flusher's pass, a loaded
+ * machine) of the kill.  (With the default 1 s interval the newest record
+ * would be some 900 ms old.)
+ */
+Test(writeback, sigkill_loses_at_most_the_flush_interval, .timeout = 60)
+{
+	char *d = new_dir(), *cmd, log[4096];
+	uint64_t rec[8], killed_at, newest = 0, n = 0;
+	struct timespec ts;
+	int status;
+	pid_t pid;
+	FILE *f;
+
+	cr_assert(asprintf(&cmd, "cd %s && exec env " PRELOAD "FOLIO_FILES='*.dat' "
+			   "FOLIO_FLUSH_INTERVAL=200 %s stream .", d, PROG("cachecheck")) > 0);
+	sanitizer_environment();
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	usleep(1900 * 1000);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	killed_at = ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+	kill(pid, SIGKILL);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the writer ended early");
+	snprintf(log, sizeof(log), "%s/log.dat", d);
+	f = fopen(log, "r");
+	cr_assert(f, "no log.dat");
+	while (fread(rec, sizeof(rec), 1, f) == 1) {
+		cr_assert_eq(rec[0], n, "record %lu holds %lu: not a prefix", (unsigned long)n,
+			     (unsigned long)rec[0]);
+		newest = rec[1];
+		n++;
+	}
+	fclose(f);
+	cr_assert_gt(n, 0, "nothing of 1.9 s of writes reached the kernel");
+	cr_expect_leq(killed_at - newest, 700, "the newest record in the kernel is %lu ms older "
+		      "than the kill", (unsigned long)(killed_at - newest));
+	free(cmd);
+	remove_dir(d);
+}
+
 /* Lock consistency: each process sees the other's writes once it holds the lock. */
 Test(cache, processes_taking_turns_under_file_locks, .timeout = 120)
 {
@@ -410,6 +518,17 @@ Test(fsx, model_checker_with_a_tiny_cache, .timeout = 180)
 	check_fsx(PROG("fsx"), PRELOAD "FOLIO_FILES='*.dat' FOLIO_CACHE_SIZE=64K", 12, 3000);
 	check_fsx(PROG("fsx-fortify"), PRELOAD "FOLIO_FILES='*.dat' FOLIO_CACHE_SIZE=128K", 6,
 		  3000);
+}
+
+/*
+ * The same with a dirty limit of two pages and a 1 ms flush interval: the
+ * flusher writes back all the time, beside truncations, extending writes
+ * and writers waiting at the limit.
+ */
+Test(fsx, model_checker_with_a_tiny_dirty_limit, .timeout = 180)
+{
+	check_fsx(PROG("fsx"), PRELOAD "FOLIO_FILES='*.dat' FOLIO_CACHE_SIZE=64K "
+		  "FOLIO_DIRTY_LIMIT=8K FOLIO_FLUSH_INTERVAL=1", 12, 3000);
 }
 
 Test(fdtable, survives_an_allocator_that_does_file_io, .timeout = 120)

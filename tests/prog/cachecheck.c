@@ -27,7 +27,18 @@
  *	                         pages: neither overwrites the other's bytes
  *	cachecheck enospc DIR    DIR is a 1 MiB file system: writes past its space,
  *	                         fsync reports ENOSPC, and after space is freed a
- *	                         second fsync writes every byte write() accepted
+ *	                         second fsync writes every byte write() accepted;
+ *	                         in between, under folio, writes that need new
+ *	                         space fail at once and overwrites do not
+ *	cachecheck errors DIR    write-back errors reach each open file description
+ *	                         once (run under libfolio-faults.so: FOLIO_TEST_FAULTS
+ *	                         names the switch file); writers at the dirty limit
+ *	                         get the error instead of waiting forever
+ *	cachecheck dirtylimit DIR  4 threads overwrite 4 MiB each of one file in
+ *	                         16 KiB writes (FOLIO_LOG=debug reports the dirty peak)
+ *	cachecheck seqwrite DIR  64 MiB in 64 KiB write()s, then close
+ *	cachecheck stream DIR    appends 64-byte records stamped with the time,
+ *	                         until killed
  *
  * Prints "ok" and exits 0, or says what went wrong and exits 1.
  */
@@ -36,12 +47,15 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -599,8 +613,24 @@ static int enospc(void)
 	} else {			/* under folio: at fsync, then it fits */
 		CHECK(err == ENOSPC, "fsync failed with %s, not ENOSPC", strerror(err));
 		CHECK(accepted == ENOSPC_TOTAL, "a write failed before fsync");
+		/* Until a write-back succeeds: no new space, overwrites go on. */
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = pattern_at(accepted + i);
+		CHECK(pwrite(fd, buf, sizeof(buf), accepted) == -1 && errno == ENOSPC,
+		      "an extending write after ENOSPC did not fail at once");
+		CHECK(pwrite(fd, back, 0, accepted) == 0, "a write of nothing");
+		for (size_t i = 0; i < 100; i++)
+			buf[i] = pattern_at(i);
+		CHECK(pwrite(fd, buf, 100, 0) == 100, "an overwrite after ENOSPC: %s",
+		      strerror(errno));
 		CHECK(unlink(path("filler")) == 0, "unlink");
 		CHECK(fsync(fd) == 0, "fsync after space was freed: %s", strerror(errno));
+		for (size_t i = 0; i < 4096; i++)
+			buf[i] = pattern_at(accepted + i);
+		CHECK(write(fd, buf, 4096) == 4096, "an extending write once space is back: %s",
+		      strerror(errno));
+		accepted += 4096;
+		CHECK(fsync(fd) == 0, "fsync: %s", strerror(errno));
 	}
 	/* Every byte the kernel has is the byte that was written. */
 	{
@@ -618,6 +648,180 @@ static int enospc(void)
 	return 0;
 }
 
+/* ---- errors ---- */
+
+static void set_fault(int err)
+{
+	const char *ctl = getenv("FOLIO_TEST_FAULTS");
+	FILE *f;
+
+	CHECK(ctl, "FOLIO_TEST_FAULTS is not set: run under libfolio-faults.so");
+	f = fopen(ctl, "w");
+	CHECK(f && fprintf(f, "%d\n", err) > 0 && fclose(f) == 0, "cannot set the fault switch");
+}
+
+static void fill_pattern(unsigned char *buf, size_t len, size_t at)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = pattern_at(at + i);
+}
+
+/* The kernel's copy of the file: read past folio with the system call. */
+static void check_kernel_copy(const char *name, size_t len)
+{
+	static unsigned char back[1 << 20];
+	int fd = open(path(name), O_RDONLY);
+	long n = syscall(SYS_pread64, fd, back, sizeof(back), 0);
+
+	CHECK(n == (long)len, "the kernel has %ld of %zu bytes", n, len);
+	for (long i = 0; i < n; i++)
+		CHECK(back[i] == pattern_at(i), "byte %ld in the kernel is wrong", i);
+	close(fd);
+}
+
+static int errors(void)
+{
+	static unsigned char buf[1 << 20];
+	int a = open(path("err.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	int b = open(path("err.dat"), O_RDWR), c, d;
+	size_t len = 10000, more;
+	ssize_t n;
+
+	CHECK(a >= 0 && b >= 0, "open: %s", strerror(errno));
+	set_fault(EIO);		/* first: the flusher must not write it before */
+	fill_pattern(buf, len, 0);
+	CHECK(write(a, buf, len) == (ssize_t)len, "write");
+	CHECK(fsync(a) == -1 && errno == EIO, "fsync during EIO did not say EIO");
+	c = open(path("err.dat"), O_RDWR);	/* after the error was reported */
+	fill_pattern(buf, 100, len);
+	CHECK(write(a, buf, 100) == 100, "a write after EIO: %s", strerror(errno));
+	len += 100;
+	set_fault(0);
+	CHECK(fsync(a) == 0, "fsync of the description told already: %s", strerror(errno));
+	CHECK(fsync(b) == -1 && errno == EIO, "the other description was not told of EIO");
+	CHECK(fsync(b) == 0, "told twice: %s", strerror(errno));
+	CHECK(fsync(c) == 0, "a description opened after the report was told: %s",
+	      strerror(errno));
+	check_kernel_copy("err.dat", len);
+
+	/* An error nobody was told of reaches a description opened after it. */
+	set_fault(EIO);
+	fill_pattern(buf, 100, len);
+	CHECK(write(a, buf, 100) == 100, "write");
+	len += 100;
+	usleep(400 * 1000);			/* the flusher tries (FOLIO_FLUSH_INTERVAL=50) */
+	d = open(path("err.dat"), O_RDWR);
+	set_fault(0);
+	CHECK(close(d) == -1 && errno == EIO, "the flusher's error did not reach a new open");
+	CHECK(fsync(a) == -1 && errno == EIO, "the flusher's error did not reach the writer");
+	CHECK(fsync(a) == 0 && fsync(b) == -1 && fsync(b) == 0 && fsync(c) == -1 &&
+	      close(c) == 0, "each description once");
+	check_kernel_copy("err.dat", len);
+
+	/* At the dirty limit (FOLIO_DIRTY_LIMIT=64K) with write-back failing:
+	 * an error, not a wait without end. */
+	set_fault(EIO);
+	more = 0;
+	do {
+		fill_pattern(buf, 4096, len + more);
+		n = write(a, buf, 4096);
+		if (n > 0)
+			more += n;
+	} while (n > 0 && more < sizeof(buf));
+	CHECK(n == -1 && errno == EIO, "1 MiB of writes at a 64K dirty limit while write-back "
+	      "fails: %s", n < 0 ? strerror(errno) : "no error");
+	len += more;
+	set_fault(0);
+	CHECK(fsync(a) == -1 && errno == EIO, "fsync after the writers' error");
+	CHECK(fsync(a) == 0, "fsync once the fault is gone: %s", strerror(errno));
+	check_kernel_copy("err.dat", len);
+	close(a);
+	close(b);
+
+	/* Data that can never be written is named at exit (the test reads
+	 * stderr): 5000 bytes, no close. */
+	set_fault(EIO);
+	a = open(path("lost.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(write(a, buf, 5000) == 5000, "write");
+	return 0;
+}
+
+/* ---- dirtylimit ---- */
+
+#define DL_THREADS	4
+#define DL_REGION	(4 << 20)
+#define DL_WRITE	(16 << 10)
+
+static int dl_fd;
+
+static void *dl_writer(void *arg)
+{
+	static unsigned char bufs[DL_THREADS][DL_WRITE];
+	long t = (long)arg;
+	unsigned char *buf = bufs[t];
+
+	for (size_t done = 0; done < DL_REGION; done += DL_WRITE) {
+		size_t at = t * DL_REGION + done;
+
+		fill_pattern(buf, DL_WRITE, at);
+		CHECK(pwrite(dl_fd, buf, DL_WRITE, at) == DL_WRITE, "pwrite: %s", strerror(errno));
+	}
+	return NULL;
+}
+
+static int dirtylimit(void)
+{
+	static unsigned char back[DL_WRITE];
+	pthread_t threads[DL_THREADS];
+
+	dl_fd = open(path("dl.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(dl_fd >= 0 && ftruncate(dl_fd, DL_THREADS * DL_REGION) == 0, "open");
+	for (long t = 0; t < DL_THREADS; t++)
+		pthread_create(&threads[t], NULL, dl_writer, (void *)t);
+	for (int t = 0; t < DL_THREADS; t++)
+		pthread_join(threads[t], NULL);
+	CHECK(close(dl_fd) == 0, "close: %s", strerror(errno));
+	dl_fd = open(path("dl.dat"), O_RDONLY);
+	for (size_t at = 0; at < DL_THREADS * DL_REGION; at += DL_WRITE) {
+		CHECK(syscall(SYS_pread64, dl_fd, back, DL_WRITE, at) == DL_WRITE, "pread");
+		for (size_t i = 0; i < DL_WRITE; i++)
+			CHECK(back[i] == pattern_at(at + i), "byte %zu is wrong", at + i);
+	}
+	close(dl_fd);
+	return 0;
+}
+
+/* ---- seqwrite, stream ---- */
+
+static int seqwrite(void)
+{
+	static char buf[65536];
+	int fd = open(path("seq.dat"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	memset(buf, 's', sizeof(buf));
+	for (int i = 0; i < 1024; i++)
+		CHECK(write(fd, buf, sizeof(buf)) == sizeof(buf), "write: %s", strerror(errno));
+	CHECK(close(fd) == 0, "close: %s", strerror(errno));
+	return 0;
+}
+
+/* Record i: i and the CLOCK_MONOTONIC milliseconds it was written at. */
+static int stream(void)
+{
+	int fd = open(path("log.dat"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	CHECK(fd >= 0, "open");
+	for (uint64_t i = 0;; i++) {
+		uint64_t rec[8] = { i };
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		rec[1] = ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+		CHECK(write(fd, rec, sizeof(rec)) == sizeof(rec), "write");
+		usleep(500);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -628,6 +832,8 @@ int main(int argc, char **argv)
 		{ "visible", visible }, { "spawn", spawn }, { "setid", setid },
 		{ "copies", copies }, { "bigwrite", bigwrite }, { "bigread", bigread },
 		{ "lockstep", lockstep }, { "interleave", interleave }, { "enospc", enospc },
+		{ "errors", errors }, { "dirtylimit", dirtylimit }, { "seqwrite", seqwrite },
+		{ "stream", stream },
 	};
 
 	if (argc != 3)
