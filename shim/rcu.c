@@ -67,4 +67,8 @@ void folio_rcu_after_fork_parent(void)
 void folio_rcu_after_fork_child(void)
 {
 	urcu_bp_after_fork_child();
+	/* The parent's pending frees are of its state, which the child
+	 * abandons (the page arena goes away): never run them here. */
+	deferred = NULL;
+	nr_deferred = 0;
 }

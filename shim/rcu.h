@@ -56,7 +56,8 @@ void folio_defer(struct folio_deferred *d, void (*fn)(struct folio_deferred *d))
  */
 void folio_defer_flush(void);
 
-/* fork() handlers for liburcu's registry lock. */
+/* fork() handlers: liburcu's registry lock; the child also drops the
+ * parent's pending deferred frees (of state the child abandons). */
 void folio_rcu_before_fork(void);
 void folio_rcu_after_fork_parent(void);
 void folio_rcu_after_fork_child(void);

@@ -426,6 +426,15 @@ Test(writeback, sigkill_loses_at_most_the_flush_interval, .timeout = 60)
 	remove_dir(d);
 }
 
+/*
+ * fork() while two threads write and the flusher runs every millisecond:
+ * no deadlock, and each child caches (and writes back) a file of its own.
+ */
+Test(writeback, fork_while_the_flusher_runs, .timeout = 120)
+{
+	remove_dir(cachecheck("forks", "FOLIO_FLUSH_INTERVAL=1", true));
+}
+
 /* Lock consistency: each process sees the other's writes once it holds the lock. */
 Test(cache, processes_taking_turns_under_file_locks, .timeout = 120)
 {

@@ -39,6 +39,8 @@
  *	cachecheck seqwrite DIR  64 MiB in 64 KiB write()s, then close
  *	cachecheck stream DIR    appends 64-byte records stamped with the time,
  *	                         until killed
+ *	cachecheck forks DIR     forks 40 children, each writing a file of its own,
+ *	                         while two threads write and the flusher runs
  *
  * Prints "ok" and exits 0, or says what went wrong and exits 1.
  */
@@ -822,6 +824,77 @@ static int stream(void)
 	}
 }
 
+/* ---- forks ---- */
+
+static int forks_stop;
+
+static void *fork_writer(void *arg)
+{
+	static unsigned char bufs[2][4096];
+	unsigned char *buf = bufs[(long)arg];
+	int fd = open(path((long)arg ? "fw1.dat" : "fw0.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	unsigned long long x = 1234567ull * ((long)arg + 1);
+
+	CHECK(fd >= 0, "open");
+	while (!__atomic_load_n(&forks_stop, __ATOMIC_RELAXED)) {
+		size_t at;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		at = (x % 256) * 4096;
+		fill_pattern(buf, 4096, at);
+		CHECK(pwrite(fd, buf, 4096, at) == 4096, "pwrite: %s", strerror(errno));
+	}
+	CHECK(close(fd) == 0, "close");
+	return NULL;
+}
+
+static int forks(void)
+{
+	static unsigned char buf[65536];
+	pthread_t threads[2];
+
+	for (long t = 0; t < 2; t++)
+		pthread_create(&threads[t], NULL, fork_writer, (void *)t);
+	for (int i = 0; i < 40; i++) {
+		char name[32];
+		int status;
+		pid_t pid;
+
+		snprintf(name, sizeof(name), "child%d.dat", i);
+		pid = fork();
+		CHECK(pid >= 0, "fork: %s", strerror(errno));
+		if (pid == 0) {		/* caches a file of its own, then exits */
+			int fd = open(path(name), O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+			fill_pattern(buf, sizeof(buf), 0);
+			CHECK(fd >= 0 && write(fd, buf, sizeof(buf)) == sizeof(buf), "child write");
+			usleep(2000);		/* the child's own flusher runs */
+			exit(0);
+		}
+		CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		      WEXITSTATUS(status) == 0, "child %d failed: status 0x%x", i, status);
+	}
+	__atomic_store_n(&forks_stop, 1, __ATOMIC_RELAXED);
+	for (int t = 0; t < 2; t++)
+		pthread_join(threads[t], NULL);
+	for (int i = 0; i < 40; i++) {
+		char name[32];
+		int fd;
+
+		snprintf(name, sizeof(name), "child%d.dat", i);
+		fd = open(path(name), O_RDONLY);
+		CHECK(fd >= 0, "open %s", name);
+		CHECK(syscall(SYS_pread64, fd, buf, sizeof(buf), 0) == sizeof(buf), "%s is short",
+		      name);
+		for (size_t j = 0; j < sizeof(buf); j++)
+			CHECK(buf[j] == pattern_at(j), "%s: byte %zu is wrong", name, j);
+		close(fd);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -833,7 +906,7 @@ int main(int argc, char **argv)
 		{ "copies", copies }, { "bigwrite", bigwrite }, { "bigread", bigread },
 		{ "lockstep", lockstep }, { "interleave", interleave }, { "enospc", enospc },
 		{ "errors", errors }, { "dirtylimit", dirtylimit }, { "seqwrite", seqwrite },
-		{ "stream", stream },
+		{ "stream", stream }, { "forks", forks },
 	};
 
 	if (argc != 3)
