@@ -24,6 +24,7 @@ static const char *const known_vars[] = {
 };
 
 static const char *const flush_mode_names[] = {
+	[FLUSH_AUTO] = "auto",
 	[FLUSH_PWRITEV] = "pwritev",
 	[FLUSH_DONTCACHE] = "dontcache",
 	[FLUSH_SYNC_RANGE] = "sync-range",
@@ -210,7 +211,7 @@ int config_parse(struct folio_config *cfg, const char *(*get)(const char *name),
 		while (i < ARRAY_SIZE(flush_mode_names) && strcmp(v, flush_mode_names[i]))
 			i++;
 		if (i == ARRAY_SIZE(flush_mode_names))
-			BAD("FOLIO_FLUSH_MODE", v, "expected pwritev, dontcache or sync-range");
+			BAD("FOLIO_FLUSH_MODE", v, "expected auto, pwritev, dontcache or sync-range");
 		cfg->flush_mode = i;
 	}
 

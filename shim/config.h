@@ -18,6 +18,8 @@ enum stats_mode { STATS_OFF, STATS_STDERR, STATS_FILE };
 
 /* FOLIO_FLUSH_MODE: how write-back hands dirty pages to the kernel. */
 enum flush_mode {
+	FLUSH_AUTO,		/* FLUSH_SYNC_RANGE for a file written at its end,
+				 * FLUSH_PWRITEV for one written in place */
 	FLUSH_PWRITEV,		/* pwritev(): the kernel keeps a copy in its page cache */
 	FLUSH_DONTCACHE,	/* pwritev2(RWF_DONTCACHE): the kernel drops its copy once
 				 * written (plain pwritev() where refused) */

@@ -100,6 +100,7 @@ struct mapping {
 	struct page **wb_run;
 	struct iovec *wb_iov;
 	struct wb_piece { uint16_t lo, hi; } *wb_piece;	/* each page's bytes */
+	off_t wb_span_lo, wb_span_hi;	/* what the flusher's pass wrote */
 	struct page *dirty;		/* pushed lock-free; taken whole by write-back */
 	struct page *wb_list;		/* the rest of a pass, in file order; @kio_lock */
 	unsigned long nr_dirty;		/* pages on both lists; atomic */

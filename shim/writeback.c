@@ -467,8 +467,12 @@ static size_t write_run(struct mapping *m, int n, off_t start, bool background, 
 		log_info("%s: the file system refuses RWF_DONTCACHE: plain pwritev()", m->name);
 	}
 	written = pwritev_all(m->kfd, m->wb_iov, n, start, 0, err);
-	if (written && background && folio_config.flush_mode == FLUSH_SYNC_RANGE)
-		real_sync_file_range(m->kfd, start, written, SYNC_FILE_RANGE_WRITE);
+	if (written && background) {		/* for start_device_writes() */
+		if (start < m->wb_span_lo)
+			m->wb_span_lo = start;
+		if (start + (off_t)written > m->wb_span_hi)
+			m->wb_span_hi = start + written;
+	}
 	return written;
 }
 
@@ -611,18 +615,44 @@ int writeback_all(void)
 /* ---- The flusher ---- */
 
 /*
+ * FLUSH_SYNC_RANGE (and FLUSH_AUTO behind a streaming writer): have the
+ * kernel start writing to the device what the pass handed it, so a later
+ * fsync() has less to wait for (the advice of the 2024 discussion: submit
+ * write-back from your own context).  One call for the pass, under
+ * @kio_lock shared (@kfd stays), not per batch: the call may wait for the
+ * device's queue (per batch, seq-write measured 0.4x-1.5x of native from
+ * run to run; per pass, 1.0x-1.2x).  Not for files rewritten in place: the
+ * kernel would write each page to the device every FOLIO_FLUSH_INTERVAL
+ * instead of once for many rewrites.
+ */
+static void start_device_writes(struct mapping *m)
+{
+	pthread_rwlock_rdlock(&m->kio_lock);
+	if (m->kfd >= 0 && m->wb_span_lo < m->wb_span_hi)
+		real_sync_file_range(m->kfd, m->wb_span_lo, m->wb_span_hi - m->wb_span_lo,
+				     SYNC_FILE_RANGE_WRITE);
+	pthread_rwlock_unlock(&m->kio_lock);
+}
+
+/*
  * The flusher's pass over @m: what is dirty now, one batch per hold of
  * @kio_lock.  Returns whether anything was written; *@err is the failure
  * that ended it, if any.
  */
 static bool flush_mapping(struct mapping *m, int *err)
 {
-	bool drop = __atomic_load_n(&m->streaming, __ATOMIC_RELAXED), wrote = false, more;
+	bool streaming = __atomic_load_n(&m->streaming, __ATOMIC_RELAXED);
+	/* Drop behind a streaming writer: the kernel keeps the pages, unless
+	 * told not to (then folio's copy is the only one). */
+	bool drop = streaming && folio_config.flush_mode != FLUSH_DONTCACHE;
+	bool wrote = false, more;
 
 	*err = 0;
 	pthread_rwlock_wrlock(&m->kio_lock);
 	pass_take_dirty(m);
 	more = m->wb_list != NULL;
+	m->wb_span_lo = INT64_MAX;
+	m->wb_span_hi = 0;
 	pthread_rwlock_unlock(&m->kio_lock);
 	while (more) {
 		pthread_mutex_lock(&fl.busy);
@@ -644,6 +674,9 @@ static bool flush_mapping(struct mapping *m, int *err)
 	}
 	if (drop)		/* the dropped pages back on the free list, on top */
 		folio_defer_flush();
+	if (wrote && (folio_config.flush_mode == FLUSH_SYNC_RANGE ||
+		      (folio_config.flush_mode == FLUSH_AUTO && streaming)))
+		start_device_writes(m);
 	return wrote;
 }
 

@@ -178,13 +178,14 @@ Test(config_parse, defaults)
 	cr_expect_eq(cfg.flush_interval_ms, 1000u);
 	cr_expect_eq(cfg.stats, STATS_OFF);
 	cr_expect_eq(cfg.log_level, LOG_WARN);
-	cr_expect_eq(cfg.flush_mode, FLUSH_PWRITEV);
+	cr_expect_eq(cfg.flush_mode, FLUSH_AUTO);
 	config_free(&cfg);
 }
 
 Test(config_parse, flush_modes)
 {
 	static const struct { const char *name; enum flush_mode mode; } modes[] = {
+		{ "auto", FLUSH_AUTO },
 		{ "pwritev", FLUSH_PWRITEV },
 		{ "dontcache", FLUSH_DONTCACHE },
 		{ "sync-range", FLUSH_SYNC_RANGE },
@@ -199,7 +200,7 @@ Test(config_parse, flush_modes)
 	fake_set("FOLIO_FLUSH_MODE", "Pwritev");	/* exact names only */
 	cr_expect_eq(parse(), -1);
 	cr_expect(strstr(err, "FOLIO_FLUSH_MODE") && strstr(err, "'Pwritev'") &&
-		  strstr(err, "pwritev, dontcache or sync-range"), "%s", err);
+		  strstr(err, "auto, pwritev, dontcache or sync-range"), "%s", err);
 }
 
 Test(config_parse, every_variable_valid)
