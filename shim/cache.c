@@ -673,16 +673,15 @@ static int writeback_for_sync(struct ofile *of)
 	struct mapping *m = mapping_of(of);
 	int err;
 
-	mapping_writeback(m);		/* an error is recorded for every description */
+	if (!bypassed(m))
+		mapping_writeback(m);	/* an error is recorded for every description */
 	err = writeback_error_check(m, &of->wb_err_since);
 	return err ? fail(err) : 0;
 }
 
 int cache_fsync(struct ofile *of, int fd, bool datasync)
 {
-	struct mapping *m = mapping_of(of);
-
-	if (!bypassed(m) && writeback_for_sync(of) < 0)
+	if (writeback_for_sync(of) < 0)
 		return -1;
 	return datasync ? real_fdatasync(fd) : real_fsync(fd);
 }
@@ -692,8 +691,20 @@ int cache_sync_file_range(struct ofile *of, int fd, off64_t offset, off64_t nbyt
 {
 	struct mapping *m = mapping_of(of);
 
-	if (!bypassed(m) && (flags & SYNC_FILE_RANGE_WRITE) && writeback_for_sync(of) < 0)
-		return -1;
+	/*
+	 * As the kernel: a write-back error is reported (and counts as seen)
+	 * only by a call that waits; SYNC_FILE_RANGE_WRITE alone only starts
+	 * the writing.
+	 */
+	if (flags & (SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WAIT_AFTER)) {
+		if (writeback_for_sync(of) < 0)
+			return -1;
+	} else if ((flags & SYNC_FILE_RANGE_WRITE) && !bypassed(m)) {
+		int saved_errno = errno;
+
+		mapping_writeback(m);
+		errno = saved_errno;
+	}
 	return real_sync_file_range(fd, offset, nbytes, flags);
 }
 
@@ -749,11 +760,10 @@ int cache_writeback_all(void)
 
 int cache_close(struct ofile *of, int fd)
 {
-	struct mapping *m = mapping_of(of);
 	int err = 0, ret;
 
 	/* The last fd of this open file description: close-to-open. */
-	if (writable(of) && __atomic_load_n(&of->refs, __ATOMIC_RELAXED) == 1 && !bypassed(m) &&
+	if (writable(of) && __atomic_load_n(&of->refs, __ATOMIC_RELAXED) == 1 &&
 	    writeback_for_sync(of) < 0)
 		err = errno;
 	ret = real_close(fd);
@@ -1083,16 +1093,21 @@ void cache_lock_acquired(struct ofile *of)
 
 void cache_mapping_reopened(struct mapping *m, int flags, const struct stat *st)
 {
-	/* Only O_TRUNC, or another process, changes the file behind folio. */
-	if (!(flags & O_TRUNC) && !kernel_changed(m, st))
+	/*
+	 * Only O_TRUNC, or another process, changes the file behind folio.
+	 * An O_TRUNC open of a file folio knew was already followed under
+	 * the locks (cache_trunc_begin/end): its own truncation is noted,
+	 * and writes made since must stay.
+	 */
+	if (!kernel_changed(m, st))
 		return;
 	mapping_lock_all(m);
-	if (bypassed(m))
-		;
-	else if (flags & O_TRUNC)
-		resize_locked(m, st->st_size);	/* what was written before is gone */
-	else if (kernel_changed(m, st))
-		refresh_locked(m);		/* close-to-open */
+	if (!bypassed(m) && kernel_changed(m, st)) {
+		if (flags & O_TRUNC)
+			resize_locked(m, st->st_size);	/* what was written before is gone */
+		else
+			refresh_locked(m);		/* close-to-open */
+	}
 	mapping_unlock_all(m);
 }
 
@@ -1139,18 +1154,10 @@ void cache_ofile_opened(struct ofile *of)
 	of->wb_err_since = writeback_error_sample(mapping_of(of));
 }
 
-void cache_before_fork(void)
-{
-	writeback_before_fork();
-}
-
-void cache_after_fork_parent(void)
-{
-	writeback_after_fork_parent();
-}
-
 void cache_exit(void)
 {
+	writeback_stop();
+	cache_writeback_all();
 	writeback_exit();
 }
 

@@ -68,19 +68,12 @@ void cache_ofile_release(struct ofile *of);
  */
 void cache_std_fd(struct ofile *of);
 
-/*
- * fork() handlers.  Before: the flusher finishes its batch and holds
- * nothing while the child is made; called after fdtable's lock is taken (a
- * thread closing a file under that lock may wait for the flusher).  In the
- * child, with no other thread: forget the cache, start afresh when needed.
- */
-void cache_before_fork(void);
-void cache_after_fork_parent(void);
+/* fork child, no other thread: forget the cache, start afresh when needed. */
 void cache_after_fork_child(void);
 
 /*
- * At exit, after the last cache_writeback_all(): the flusher stops, and
- * folio says which files keep data that could not be written back.
+ * At exit: the flusher stops, everything is written back a last time, and
+ * folio says which files keep data that could not be written.
  */
 void cache_exit(void);
 

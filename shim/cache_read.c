@@ -130,13 +130,15 @@ static int fill_run(struct mapping *m, struct page **pages, int n, uint64_t firs
 			memset(pages[i]->data + have, 0, FOLIO_PAGE_BYTES - have);
 	}
 	urcu_bp_read_lock();
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++)
 		if (slots[i])
 			page_insert(pages[i], slots[i], m->id, first + i, 0);
-		else
-			page_free(pages[i]);
-	}
 	urcu_bp_read_unlock();
+	/* Not inside the section: reclaim holds the free list's lock while
+	 * it waits for a grace period. */
+	for (int i = 0; i < n; i++)
+		if (!slots[i])
+			page_free(pages[i]);
 	pthread_rwlock_unlock(&m->kio_lock);
 	return 0;
 }

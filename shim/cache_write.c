@@ -122,8 +122,14 @@ static __attribute__((noinline)) ssize_t write_direct(struct mapping *m, struct 
 	pthread_rwlock_wrlock(&m->kio_lock);	/* no fill may read around it */
 	n = kernel_pwrite(m, bounce, len, pos);
 	if (n > 0) {
+		struct page *page = find_locked(m, pos >> FOLIO_PAGE_SHIFT);
+
 		mapping_kernel_extends(m, pos + n);
 		note_kernel_now(m);
+		if (page) {	/* a fill put it in since the caller looked */
+			memcpy(page->data + (pos & (FOLIO_PAGE_BYTES - 1)), bounce, n);
+			page_write_end(page);
+		}
 	}
 	pthread_rwlock_unlock(&m->kio_lock);
 	if (n < 0) {

@@ -16,14 +16,12 @@ static void before_fork(void)
 {
 	stdio_before_fork();
 	fdtable_before_fork();
-	cache_before_fork();	/* after fdtable's lock: see cache.h */
 	folio_rcu_before_fork();
 }
 
 static void after_fork_parent(void)
 {
 	folio_rcu_after_fork_parent();
-	cache_after_fork_parent();
 	fdtable_after_fork_parent();
 	stdio_after_fork_parent();
 }
@@ -62,7 +60,6 @@ __attribute__((constructor(101))) static void folio_init(void)
 __attribute__((destructor)) static void folio_fini(void)
 {
 	stdio_flush_all();
-	cache_writeback_all();
 	cache_exit();
 }
 

@@ -62,32 +62,40 @@ static unsigned long nr_dirty_pages;
 static unsigned long dirty_peak;	/* the most nr_dirty_pages has been */
 
 /*
- * The flusher.  @lock guards the flags and the conditions; the flags the
- * writers test without it (@sleeping, @timer_off, @started) are only hints
+ * The flusher.  @lock guards the fields and the conditions; the flags the
+ * writers test without it (@started, @sleeping, @timer_off) are only hints
  * they confirm under it.
  */
 static struct flusher {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;		/* the flusher waits for work */
 	pthread_cond_t progress;	/* writers at the limit wait for clean pages */
-	/* Held by the flusher while it writes: fork() and exit take it to
-	 * find the flusher holding nothing. */
+	/* Held by the flusher while it writes a batch: exit takes it to know
+	 * that no batch runs (and none starts once @stopping is set). */
 	pthread_mutex_t busy;
-	bool started;			/* creation was tried */
-	bool running;			/* the thread exists */
+	bool started;			/* a flusher thread runs */
+	bool failed;			/* it could not be created: writers write back */
+	bool stopping;			/* exit: no more write-back from the thread */
 	bool sleeping;			/* waiting on @wake */
 	bool timer_off;			/* ... with no deadline: nothing was dirty */
 	bool kicked;			/* work was asked for while it was not waiting */
 	int waiters;			/* writers waiting on @progress */
-	/* The last pass failed and wrote nothing: writers at the limit fail
-	 * with it instead of waiting.  Cleared by any batch written. */
+	unsigned long rounds;		/* rounds begun */
+	/* Round @stuck_round, begun with writers waiting, wrote nothing and
+	 * failed with @stuck_err: a writer waiting since before that round
+	 * fails with it instead of waiting on.  Cleared by any batch written. */
 	int stuck_err;
+	unsigned long stuck_round;
 } fl = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.wake = PTHREAD_COND_INITIALIZER,
 	.progress = PTHREAD_COND_INITIALIZER,
 	.busy = PTHREAD_MUTEX_INITIALIZER,
 };
+
+/* The flusher exits after this long with nothing dirty: a process with one
+ * thread again makes its system calls faster (the kernel's fdget()). */
+#define FLUSHER_IDLE_MS	5000u
 
 static uint64_t now_ms(void)
 {
@@ -199,7 +207,7 @@ void mapping_account_dirty(struct mapping *m, struct page *page)
 	unsigned long n;
 
 	__atomic_add_fetch(&m->nr_dirty, 1, __ATOMIC_RELAXED);
-	n = __atomic_add_fetch(&nr_dirty_pages, 1, __ATOMIC_RELAXED);
+	n = __atomic_add_fetch(&nr_dirty_pages, 1, __ATOMIC_SEQ_CST);	/* see flusher_sleep() */
 	if (unlikely(n > __atomic_load_n(&dirty_peak, __ATOMIC_RELAXED)))
 		__atomic_store_n(&dirty_peak, n, __ATOMIC_RELAXED);
 	dirty_push(m, page);
@@ -311,16 +319,29 @@ void mapping_forget_dirty_from(struct mapping *m, uint64_t first)
 {
 	struct page *list = merge_by_index(m->wb_list,
 					   __atomic_exchange_n(&m->dirty, NULL, __ATOMIC_ACQUIRE));
+	uint64_t none = 0;
+	bool kept = false;
 
 	m->wb_list = NULL;
 	while (list) {
 		struct page *next = list->dirty_next;
 
-		if (list->index >= first)
+		if (list->index >= first) {
 			account_clean(m);
-		else
+		} else {
 			dirty_push(m, list);
+			kept = true;
+		}
 		list = next;
+	}
+	if (kept)	/* pages a pass had taken are due again */
+		__atomic_compare_exchange_n(&m->dirty_since, &none, now_ms(), false,
+					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+	if (!__atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED)) {
+		/* Nothing left that failed: no retries, no space error. */
+		m->retry_ms = 0;
+		__atomic_store_n(&m->retry_at, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&m->nospace, 0, __ATOMIC_RELAXED);
 	}
 }
 
@@ -656,18 +677,21 @@ static bool flush_mapping(struct mapping *m, int *err)
 	pthread_rwlock_unlock(&m->kio_lock);
 	while (more) {
 		pthread_mutex_lock(&fl.busy);
+		if (__atomic_load_n(&fl.stopping, __ATOMIC_ACQUIRE)) {
+			pthread_mutex_unlock(&fl.busy);
+			return wrote;		/* exit writes back itself */
+		}
 		pthread_rwlock_wrlock(&m->kio_lock);
+		more = false;
 		if (!__atomic_load_n(&m->bypass, __ATOMIC_RELAXED)) {
 			int n = write_batch(m, drop, true, err);
 
-			if (n && !*err)
+			if (n && !*err) {
 				wrote = true;
-			more = n && !*err;
-		} else {
-			more = false;
+				more = true;
+				note_own_change(m);
+			}
 		}
-		if (!more && wrote)
-			note_own_change(m);
 		pthread_rwlock_unlock(&m->kio_lock);
 		pthread_mutex_unlock(&fl.busy);
 		wake_waiters();
@@ -680,8 +704,12 @@ static bool flush_mapping(struct mapping *m, int *err)
 	return wrote;
 }
 
-/* Is @m due for write-back at @now?  Else its next deadline goes to *@next. */
-static bool mapping_due(struct mapping *m, uint64_t now, bool all, uint64_t *next)
+/*
+ * Is @m due for write-back at @now (@all: if dirty at all; @force: also
+ * while backing off after a failure)?  Else its next deadline goes to
+ * *@next.
+ */
+static bool mapping_due(struct mapping *m, uint64_t now, bool all, bool force, uint64_t *next)
 {
 	uint64_t since = __atomic_load_n(&m->dirty_since, __ATOMIC_RELAXED);
 	uint64_t due = since + folio_config.flush_interval_ms;
@@ -690,7 +718,7 @@ static bool mapping_due(struct mapping *m, uint64_t now, bool all, uint64_t *nex
 	if (!__atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED) ||
 	    __atomic_load_n(&m->bypass, __ATOMIC_RELAXED))
 		return false;
-	if (retry_at > now) {			/* failing: back off */
+	if (retry_at > now && !force) {		/* failing: back off */
 		if (retry_at < *next)
 			*next = retry_at;
 		return false;
@@ -707,37 +735,37 @@ static bool mapping_due(struct mapping *m, uint64_t now, bool all, uint64_t *nex
 }
 
 /*
- * One round: write back every mapping that is due (@all: every dirty one).
- * Returns the time of the next deadline (UINT64_MAX: nothing dirty); sets
- * *@progress if anything was written.
+ * One round: write back every mapping that is due (@all: every dirty one;
+ * @force: failing ones too).  Returns the time of the next deadline
+ * (UINT64_MAX: nothing dirty); sets *@progress if anything was written and
+ * *@err to the first failure if nothing was.
  */
-static uint64_t flush_round(bool all, bool *progress)
+static uint64_t flush_round(bool all, bool force, bool *progress, int *err)
 {
 	uint64_t now = now_ms(), next = UINT64_MAX;
-	int first_err = 0;
-	bool failed_only = true;
 
+	*progress = false;
+	*err = 0;
 	pthread_mutex_lock(&mappings_lock);
 	for (struct mapping *m = mappings; m; m = m->next) {
-		int err;
+		int e;
 
-		if (!mapping_due(m, now, all, &next))
+		if (!mapping_due(m, now, all, force, &next))
 			continue;
 		m->pins++;
 		pthread_mutex_unlock(&mappings_lock);
-		if (flush_mapping(m, &err))
-			failed_only = false;
-		else if (err && !first_err)
-			first_err = err;
+		if (flush_mapping(m, &e))
+			*progress = true;
+		else if (e && !*err)
+			*err = e;
 		pthread_mutex_lock(&mappings_lock);
 		if (--m->pins == 0)
 			pthread_cond_broadcast(&mapping_unpinned);
-		mapping_due(m, now_ms(), false, &next);	/* its next deadline */
+		mapping_due(m, now_ms(), false, false, &next);	/* its next deadline */
 	}
 	pthread_mutex_unlock(&mappings_lock);
-	*progress = !failed_only;
-	if (first_err && failed_only)
-		__atomic_store_n(&fl.stuck_err, first_err, __ATOMIC_RELAXED);
+	if (*progress)
+		*err = 0;
 	return next;
 }
 
@@ -757,11 +785,14 @@ static void deadline_to_timespec(uint64_t ms, struct timespec *ts)
 
 /*
  * Sleep until @next (UINT64_MAX: until a writer dirties a page) or a kick.
- * Under fl.lock.
+ * Under fl.lock.  Returns false if the thread is to exit: nothing was
+ * dirty for FLUSHER_IDLE_MS (fl.started is false then, so the next writer
+ * starts another).
  */
-static void flusher_sleep(uint64_t next)
+static bool flusher_sleep(uint64_t next)
 {
 	struct timespec ts;
+	bool idle;
 
 	__atomic_store_n(&fl.sleeping, true, __ATOMIC_SEQ_CST);
 	if (next == UINT64_MAX) {
@@ -773,14 +804,22 @@ static void flusher_sleep(uint64_t next)
 			next = now_ms() + folio_config.flush_interval_ms;
 		}
 	}
-	if (next == UINT64_MAX) {
-		pthread_cond_wait(&fl.wake, &fl.lock);
-	} else {
-		deadline_to_timespec(next, &ts);
-		pthread_cond_clockwait(&fl.wake, &fl.lock, CLOCK_MONOTONIC, &ts);
+	idle = next == UINT64_MAX;
+	deadline_to_timespec(idle ? now_ms() + FLUSHER_IDLE_MS : next, &ts);
+	if (pthread_cond_clockwait(&fl.wake, &fl.lock, CLOCK_MONOTONIC, &ts) == ETIMEDOUT &&
+	    idle && !fl.kicked && !fl.waiters) {
+		/* Against writeback_dirtied() again, on @started this time. */
+		__atomic_store_n(&fl.started, false, __ATOMIC_SEQ_CST);
+		if (!__atomic_load_n(&nr_dirty_pages, __ATOMIC_SEQ_CST)) {
+			__atomic_store_n(&fl.sleeping, false, __ATOMIC_RELAXED);
+			__atomic_store_n(&fl.timer_off, false, __ATOMIC_RELAXED);
+			return false;
+		}
+		__atomic_store_n(&fl.started, true, __ATOMIC_SEQ_CST);
 	}
 	__atomic_store_n(&fl.sleeping, false, __ATOMIC_RELAXED);
 	__atomic_store_n(&fl.timer_off, false, __ATOMIC_RELAXED);
+	return true;
 }
 
 /*
@@ -795,40 +834,51 @@ static void *flusher_main(void *unused)
 
 	(void)unused;
 	pthread_mutex_lock(&fl.lock);
-	for (;;) {
-		bool all = over_background() || fl.waiters;
+	while (!fl.stopping) {
+		bool all = over_background() || fl.waiters, force = fl.waiters;
+		unsigned long round;
+		int err;
 
 		if (!fl.kicked && !(all && progress) && next > now_ms()) {
-			flusher_sleep(next);
+			if (!flusher_sleep(next))
+				break;
 			next = 0;
 			progress = false;
 			continue;
 		}
 		fl.kicked = false;
+		round = ++fl.rounds;
 		pthread_mutex_unlock(&fl.lock);
-		next = flush_round(all, &progress);
+		next = flush_round(all, force, &progress, &err);
 		pthread_mutex_lock(&fl.lock);
+		if (err && force) {	/* writers waiting, and nothing would go */
+			__atomic_store_n(&fl.stuck_err, err, __ATOMIC_RELAXED);
+			fl.stuck_round = round;
+		}
 		pthread_cond_broadcast(&fl.progress);
 		if (!progress && next <= now_ms())
 			next = now_ms() + RETRY_FIRST_MS;	/* failing: no busy loop */
 	}
+	pthread_mutex_unlock(&fl.lock);
 	return NULL;
 }
 
-/* Start the flusher, once.  Its signals are blocked: they are the program's. */
+/*
+ * Start the flusher unless it runs.  Its signals are blocked: they are the
+ * program's.  errno is kept: this runs inside a write that succeeded.
+ */
 static void flusher_start(void)
 {
+	int saved_errno = errno, err;
 	sigset_t all, old;
 	pthread_attr_t attr;
 	pthread_t thread;
-	int err;
 
 	pthread_mutex_lock(&fl.lock);
-	if (fl.started) {
+	if (fl.started || fl.failed || fl.stopping) {
 		pthread_mutex_unlock(&fl.lock);
 		return;
 	}
-	fl.started = true;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_init(&attr);
@@ -838,13 +888,15 @@ static void flusher_start(void)
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err == 0) {
-		fl.running = true;
+		__atomic_store_n(&fl.started, true, __ATOMIC_SEQ_CST);
 		pthread_setname_np(thread, "folio-flush");
 	} else {
+		__atomic_store_n(&fl.failed, true, __ATOMIC_RELAXED);
 		log_warn("cannot start the flusher thread (%s): writers write back themselves",
 			 strerror(err));
 	}
 	pthread_mutex_unlock(&fl.lock);
+	errno = saved_errno;
 }
 
 static void flusher_kick(void)
@@ -857,8 +909,12 @@ static void flusher_kick(void)
 
 void writeback_dirtied(struct mapping *m)
 {
-	if (unlikely(!__atomic_load_n(&fl.started, __ATOMIC_RELAXED)))
-		flusher_start();
+	if (unlikely(!__atomic_load_n(&fl.started, __ATOMIC_SEQ_CST))) {
+		if (!__atomic_load_n(&fl.failed, __ATOMIC_RELAXED) &&
+		    !__atomic_load_n(&fl.stopping, __ATOMIC_RELAXED))
+			flusher_start();
+		return;
+	}
 	if (unlikely(__atomic_load_n(&fl.sleeping, __ATOMIC_SEQ_CST)) &&
 	    (__atomic_load_n(&fl.timer_off, __ATOMIC_SEQ_CST) || over_background() ||
 	     (__atomic_load_n(&m->streaming, __ATOMIC_RELAXED) &&
@@ -866,23 +922,41 @@ void writeback_dirtied(struct mapping *m)
 		flusher_kick();
 }
 
+/* No flusher (it could not start, or the process is exiting): write back here. */
+static int throttle_alone(void)
+{
+	int saved_errno = errno;
+
+	if (writeback_all() < 0 && writeback_over_limit())
+		return -1;
+	errno = saved_errno;
+	return 0;
+}
+
 int writeback_throttle(void)
 {
+	unsigned long since;
 	int err = 0;
 
-	if (!__atomic_load_n(&fl.started, __ATOMIC_RELAXED))
-		flusher_start();
-	if (!fl.running)	/* no flusher: the writer writes back itself */
-		return writeback_all() < 0 && writeback_over_limit() ? -1 : 0;
+	flusher_start();
 	pthread_mutex_lock(&fl.lock);
+	if (!fl.started) {
+		pthread_mutex_unlock(&fl.lock);
+		return throttle_alone();
+	}
 	fl.waiters++;
 	fl.kicked = true;
 	pthread_cond_signal(&fl.wake);
-	while (writeback_over_limit() && !(err = __atomic_load_n(&fl.stuck_err, __ATOMIC_RELAXED))) {
+	since = fl.rounds;
+	while (writeback_over_limit() && fl.started) {
 		struct timespec ts;
 
-		/* Woken by every batch written; the timeout only bounds a
-		 * wait on a flusher stuck in a slow system call. */
+		if (fl.stuck_err && fl.stuck_round > since) {
+			err = fl.stuck_err;
+			break;
+		}
+		/* Woken by every batch written and every round; the timeout
+		 * only bounds a wait on a flusher stuck in a slow call. */
 		deadline_to_timespec(now_ms() + 1000, &ts);
 		pthread_cond_clockwait(&fl.progress, &fl.lock, CLOCK_MONOTONIC, &ts);
 	}
@@ -896,16 +970,6 @@ int writeback_throttle(void)
 }
 
 /* ---- Process life ---- */
-
-void writeback_before_fork(void)
-{
-	pthread_mutex_lock(&fl.busy);
-}
-
-void writeback_after_fork_parent(void)
-{
-	pthread_mutex_unlock(&fl.busy);
-}
 
 void writeback_after_fork_child(void)
 {
@@ -931,10 +995,21 @@ static unsigned long long list_dirty_bytes(struct page *list)
 	return bytes;
 }
 
+void writeback_stop(void)
+{
+	pthread_mutex_lock(&fl.lock);
+	__atomic_store_n(&fl.stopping, true, __ATOMIC_RELEASE);
+	fl.started = false;
+	pthread_cond_broadcast(&fl.wake);
+	pthread_cond_broadcast(&fl.progress);
+	pthread_mutex_unlock(&fl.lock);
+	/* A batch under way ends; no other starts. */
+	pthread_mutex_lock(&fl.busy);
+	pthread_mutex_unlock(&fl.busy);
+}
+
 void writeback_exit(void)
 {
-	if (fl.running)
-		pthread_mutex_lock(&fl.busy);	/* never let go: the flusher stops here */
 	log_debug("dirty peak %lu bytes, limit %llu", dirty_peak << FOLIO_PAGE_SHIFT,
 		  (unsigned long long)folio_config.dirty_limit);
 	pthread_mutex_lock(&mappings_lock);

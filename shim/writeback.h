@@ -49,16 +49,16 @@ void writeback_unregister(struct mapping *m);
 int writeback_all(void);
 
 /*
- * At exit, after the last writeback_all(): park the flusher (it holds
- * nothing and does nothing more), then say which files keep data that could
- * not be written, and how much.
+ * At exit: writeback_stop() ends the flusher's work (a batch under way
+ * finishes, no other starts; writers write back themselves from then on);
+ * after the last writeback_all(), writeback_exit() says which files keep
+ * data that could not be written, and how much.
  */
+void writeback_stop(void);
 void writeback_exit(void);
 
-/* fork(): the flusher holds nothing while the child is made; the child has
- * no flusher and forgets every mapping (it starts its own if it caches). */
-void writeback_before_fork(void);
-void writeback_after_fork_parent(void);
+/* In a fork child, with no other thread: no flusher, no mapping (the child
+ * starts its own flusher if it caches). */
 void writeback_after_fork_child(void);
 
 /*

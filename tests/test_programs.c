@@ -435,6 +435,12 @@ Test(writeback, fork_while_the_flusher_runs, .timeout = 120)
 	remove_dir(cachecheck("forks", "FOLIO_FLUSH_INTERVAL=1", true));
 }
 
+/* The flusher thread leaves after 5 s with nothing dirty, and comes back. */
+Test(writeback, the_flusher_leaves_when_idle, .timeout = 120)
+{
+	remove_dir(cachecheck("idle", "", true));
+}
+
 /* Lock consistency: each process sees the other's writes once it holds the lock. */
 Test(cache, processes_taking_turns_under_file_locks, .timeout = 120)
 {

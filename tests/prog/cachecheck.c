@@ -41,6 +41,8 @@
  *	                         until killed
  *	cachecheck forks DIR     forks 40 children, each writing a file of its own,
  *	                         while two threads write and the flusher runs
+ *	cachecheck idle DIR      the flusher thread goes away after 5 s with nothing
+ *	                         dirty and comes back with the next write
  *
  * Prints "ok" and exits 0, or says what went wrong and exits 1.
  */
@@ -715,6 +717,9 @@ static int errors(void)
 	d = open(path("err.dat"), O_RDWR);
 	set_fault(0);
 	CHECK(close(d) == -1 && errno == EIO, "the flusher's error did not reach a new open");
+	/* A sync_file_range() that does not wait neither reports nor consumes it. */
+	CHECK(sync_file_range(a, 0, 0, SYNC_FILE_RANGE_WRITE) == 0,
+	      "sync_file_range(SYNC_FILE_RANGE_WRITE) reported an error");
 	CHECK(fsync(a) == -1 && errno == EIO, "the flusher's error did not reach the writer");
 	CHECK(fsync(a) == 0 && fsync(b) == -1 && fsync(b) == 0 && fsync(c) == -1 &&
 	      close(c) == 0, "each description once");
@@ -895,6 +900,44 @@ static int forks(void)
 	return 0;
 }
 
+/* ---- idle ---- */
+
+static int threads_now(void)
+{
+	char buf[4096];
+	FILE *f = fopen("/proc/self/status", "r");
+	int n = -1;
+
+	while (f && fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, "Threads: %d", &n) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static int idle(void)
+{
+	static unsigned char buf[4096], back[4096];
+	int fd = open(path("idle.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	bool cached = getenv("LD_PRELOAD") != NULL;
+
+	CHECK(fd >= 0, "open");
+	fill_pattern(buf, sizeof(buf), 0);
+	CHECK(write(fd, buf, sizeof(buf)) == sizeof(buf) && fsync(fd) == 0, "write");
+	CHECK(threads_now() == (cached ? 2 : 1), "%d threads after a write", threads_now());
+	sleep(6);
+	CHECK(threads_now() == 1, "%d threads after 6 s with nothing dirty", threads_now());
+	fill_pattern(buf, sizeof(buf), 4096);
+	CHECK(pwrite(fd, buf, sizeof(buf), 4096) == sizeof(buf), "write");
+	CHECK(threads_now() == (cached ? 2 : 1), "%d threads after a new write", threads_now());
+	usleep(1500 * 1000);		/* FOLIO_FLUSH_INTERVAL is 1 s */
+	CHECK(syscall(SYS_pread64, fd, back, sizeof(back), 4096) == sizeof(back) &&
+	      memcmp(back, buf, sizeof(back)) == 0, "the restarted flusher did not write back");
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -906,7 +949,7 @@ int main(int argc, char **argv)
 		{ "copies", copies }, { "bigwrite", bigwrite }, { "bigread", bigread },
 		{ "lockstep", lockstep }, { "interleave", interleave }, { "enospc", enospc },
 		{ "errors", errors }, { "dirtylimit", dirtylimit }, { "seqwrite", seqwrite },
-		{ "stream", stream }, { "forks", forks },
+		{ "stream", stream }, { "forks", forks }, { "idle", idle },
 	};
 
 	if (argc != 3)
