@@ -763,9 +763,11 @@ int cache_close(struct ofile *of, int fd)
 	int err = 0, ret;
 
 	/* The last fd of this open file description: close-to-open. */
-	if (writable(of) && __atomic_load_n(&of->refs, __ATOMIC_RELAXED) == 1 &&
-	    writeback_for_sync(of) < 0)
-		err = errno;
+	if (writable(of) && __atomic_load_n(&of->refs, __ATOMIC_RELAXED) == 1) {
+		if (writeback_for_sync(of) < 0)
+			err = errno;
+		of->closing_wrote_back = true;	/* not again in cache_ofile_release() */
+	}
 	ret = real_close(fd);
 	if (ret == 0 && err)
 		return fail(err);
@@ -776,7 +778,7 @@ void cache_ofile_release(struct ofile *of)
 {
 	struct mapping *m = mapping_of(of);
 
-	if (writable(of) && !bypassed(m) && mapping_writeback(m) < 0)
+	if (writable(of) && !of->closing_wrote_back && !bypassed(m) && mapping_writeback(m) < 0)
 		log_warn("%s: write-back failed: %s", m->name, strerror(errno));
 }
 
@@ -1117,6 +1119,11 @@ void cache_set_kfd(struct mapping *m, int kfd, int kfd_accmode)
 	m->kfd = kfd;
 	m->kfd_accmode = kfd_accmode;
 	mapping_unlock_all(m);
+}
+
+bool cache_mapping_unwritten(struct mapping *m)
+{
+	return __atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED) != 0;
 }
 
 void cache_mapping_retire(struct mapping *m)

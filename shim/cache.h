@@ -47,6 +47,12 @@ struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *s
 void cache_mapping_reopened(struct mapping *m, int flags, const struct stat *st);
 /* folio's own descriptor of @m is now @kfd (-1: none); waits for its users. */
 void cache_set_kfd(struct mapping *m, int kfd, int kfd_accmode);
+/*
+ * Does @m hold data that could not be written back?  Then its inode's state
+ * stays after the last close (until the data is written, or a new open
+ * takes it back), so nothing a write accepted is dropped.
+ */
+bool cache_mapping_unwritten(struct mapping *m);
 /* The last open of the inode is gone: nothing may use @m any more. */
 void cache_mapping_retire(struct mapping *m);
 /* Free @m, a grace period after it was retired. */

@@ -40,6 +40,13 @@ static sigset_t fork_sigmask;		/* the forking thread's mask, under the lock */
 #define INODE_BUCKETS	256
 static struct cds_hlist_head inode_hash[INODE_BUCKETS];
 static unsigned long ninodes;		/* finodes in the hash; atomic reads */
+/*
+ * Finodes whose last open closed while their mapping still held data that
+ * could not be written back: they stay in the hash, with folio's own fd,
+ * so the flusher keeps trying and a new open of the file finds the data.
+ * Under fdtable_lock; linked through linger_next.
+ */
+static struct finode *lingering;
 
 /*
  * File systems whose regular files folio caches: local disk and memory file
@@ -186,9 +193,45 @@ struct ofile *ofile_rcu(int fd)
 	return of == FD_OWNED ? NULL : of;
 }
 
+/* @fi has no open left: out of the hash, freed by the caller.  fdtable_lock. */
+static void finode_retire(struct finode *fi)
+{
+	cache_mapping_retire(fi->mapping);
+	close_own_fd(fi);
+	cds_hlist_del_rcu(&fi->hnode);
+	__atomic_store_n(&ninodes, ninodes - 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * Retire the lingering finodes whose data has been written since (and drop
+ * from the list those opened again).  Returns the retired ones, linked
+ * through linger_next, for the caller to free.  Under fdtable_lock.
+ */
+static struct finode *retire_written(void)
+{
+	struct finode **link = &lingering, *gone = NULL;
+
+	while (*link) {
+		struct finode *fi = *link;
+
+		if (fi->nopen == 0 && cache_mapping_unwritten(fi->mapping)) {
+			link = &fi->linger_next;
+			continue;
+		}
+		*link = fi->linger_next;
+		fi->lingers = false;
+		if (fi->nopen == 0) {
+			finode_retire(fi);
+			fi->linger_next = gone;
+			gone = fi;
+		}
+	}
+	return gone;
+}
+
 void ofile_put(struct ofile *of)
 {
-	struct finode *fi = of->inode, *fi_gone = NULL;
+	struct finode *fi = of->inode, *gone = NULL;
 	int saved_errno;
 	sigset_t old;
 
@@ -197,16 +240,32 @@ void ofile_put(struct ofile *of)
 	saved_errno = errno;
 	cache_ofile_release(of);	/* writes back: outside the table lock */
 	lock_table(&old);
-	if (--fi->nopen == 0) {
-		cache_mapping_retire(fi->mapping);
-		close_own_fd(fi);
-		cds_hlist_del_rcu(&fi->hnode);
-		__atomic_store_n(&ninodes, ninodes - 1, __ATOMIC_RELAXED);
-		fi_gone = fi;
+	if (--fi->nopen == 0 && !fi->lingers) {
+		if (cache_mapping_unwritten(fi->mapping)) {
+			fi->lingers = true;	/* nothing written is dropped */
+			fi->linger_next = lingering;
+			lingering = fi;
+		} else {
+			finode_retire(fi);
+			fi->linger_next = NULL;
+			gone = fi;
+		}
+	}
+	if (lingering) {
+		struct finode *more = retire_written();
+
+		if (gone)
+			gone->linger_next = more;
+		else
+			gone = more;
 	}
 	unlock_table(&old);
-	if (fi_gone)
-		folio_defer(&fi_gone->free_later, finode_free);
+	while (gone) {
+		struct finode *next = gone->linger_next;
+
+		folio_defer(&gone->free_later, finode_free);
+		gone = next;
+	}
 	folio_defer(&of->free_later, ofile_free);
 	errno = saved_errno;
 }
@@ -782,4 +841,5 @@ void fdtable_forget_all(void)
 	for (size_t i = 0; i < INODE_BUCKETS; i++)
 		CDS_INIT_HLIST_HEAD(&inode_hash[i]);
 	ninodes = 0;
+	lingering = NULL;
 }

@@ -37,6 +37,10 @@ struct finode {
 	dev_t dev;
 	ino_t ino;
 	unsigned long nopen;		/* ofiles on this inode; fdtable_lock */
+	/* On the list of finodes with no open whose data could not be
+	 * written yet (fdtable.c); fdtable_lock. */
+	bool lingers;
+	struct finode *linger_next;
 	char *name;			/* the path of its first open, for messages */
 	/*
 	 * folio's own open of the file, for misses and write-back: O_CLOEXEC,
@@ -68,6 +72,7 @@ struct ofile {
 	bool pos_shared;
 	uint64_t ra_next;		/* the page a sequential reader wants next */
 	uint64_t wb_err_since;		/* the write-back errors it was told of (writeback.h) */
+	bool closing_wrote_back;	/* its last close() wrote back already */
 	struct folio_deferred free_later;
 };
 

@@ -347,6 +347,21 @@ Test(writeback, errors_reach_each_open_file_once, .timeout = 60)
 	}
 }
 
+/*
+ * Data whose write-back fails at the last close is not dropped: the file's
+ * state stays until the flusher writes it, and a new open finds it.
+ */
+Test(writeback, data_outlives_a_failed_last_close, .timeout = 60)
+{
+	char *d = new_dir();
+
+	cr_expect_eq(sh("cd %s && LD_PRELOAD='" SANITIZER_RUNTIME " " PROG("libfolio-faults.so")
+			"' FOLIO_FILES='*.dat' FOLIO_TEST_FAULTS=%s/fault FOLIO_FLUSH_INTERVAL=50 "
+			"%s linger . > out 2> err", d, d, PROG("cachecheck")), 0, "%s",
+		     slurp("%s/err", d));
+	remove_dir(d);
+}
+
 /* 4 writers, a 256K limit: the dirty pages never pass it by more than a batch. */
 Test(writeback, dirty_limit_holds_under_four_writers, .timeout = 120)
 {
