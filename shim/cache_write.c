@@ -231,8 +231,14 @@ static ssize_t write_pages(struct mapping *m, struct uio *u, size_t count, off_t
 		size_t off = (pos + done) & (FOLIO_PAGE_BYTES - 1);
 		size_t len = FOLIO_PAGE_BYTES - off < count - done ? FOLIO_PAGE_BYTES - off :
 								     count - done;
-		ssize_t n = write_page(m, u, len, pos + done);
+		ssize_t n;
 
+		/* A long write waits at the dirty limit page by page, as
+		 * balance_dirty_pages() makes it: the flusher needs no lock
+		 * this holds. */
+		if (unlikely(writeback_over_limit()) && done && writeback_throttle() < 0)
+			return done;
+		n = write_page(m, u, len, pos + done);
 		if (n < 0)
 			return done ? (ssize_t)done : -1;
 		done += n;
