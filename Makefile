@@ -1,7 +1,7 @@
 # folio - see README.md.  `make` builds build/libfolio.so; `make test` runs
 # every test (installing missing Debian packages first); `make install`.
 
-VERSION   := 0.2.0
+VERSION   := 0.3.0
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 
