@@ -6,7 +6,7 @@
  * with no lock and no system call; misses read through folio's own fd with
  * readahead; writes copy into pages under the mapping's write lock, taken
  * shared unless the write may change the size; dirty pages go back to the
- * kernel at the sync points (writeback.c).
+ * kernel from the flusher thread and at the sync points (writeback.c).
  *
  * Conventions: functions return what the libc call they replace returns,
  * with errno set as it would set it (and untouched on success); an offset of

@@ -29,8 +29,11 @@ PROGRAMS    += $(TESTS_DIR)/allocator.so $(TESTS_DIR)/libfolio-faults.so
 PROGRAM_TESTS := $(TESTS_DIR)/test_programs
 
 .PHONY: check
+# The wrapper tests run scripts/folio, which preloads the plain build/libfolio.so
+# (not the sanitized one): a sanitizer run builds that too.
 test: deps
-	@$(MAKE) --no-print-directory check
+	@$(if $(SANITIZE),$(MAKE) --no-print-directory SANITIZE= all &&) \
+		$(MAKE) --no-print-directory check
 
 check: all $(UNIT_TESTS) $(PROGRAMS) $(PROGRAM_TESTS)
 	@for t in $(UNIT_TESTS) $(PROGRAM_TESTS); do \
