@@ -54,7 +54,12 @@
  * Why a file passes through instead of being cached: the kernel's page cache
  * is the only one another view of the file sees.
  */
-/* Pages per pwritev() of write-back: 1 MiB. */
+/*
+ * Pages per pwritev() of write-back: 1 MiB.  Not IOV_MAX (1024, 4 MiB): with
+ * 4 MiB batches, 256 MiB written and fsync()ed ran at 0.33x-1.19x of native
+ * from run to run, with 1 MiB at 0.94x-1.0x (same machine, same hour); a
+ * batch also holds @kio_lock, which a miss of the file waits for.
+ */
 #define WB_BATCH	256
 
 /*
