@@ -236,7 +236,7 @@ static ssize_t write_pages(struct mapping *m, struct uio *u, size_t count, off_t
 		/* A long write waits at the dirty limit page by page, as
 		 * balance_dirty_pages() makes it: the flusher needs no lock
 		 * this holds. */
-		if (unlikely(writeback_over_limit()) && done && writeback_throttle() < 0)
+		if (done && unlikely(writeback_over_limit()) && writeback_throttle() < 0)
 			return done;
 		n = write_page(m, u, len, pos + done);
 		if (n < 0)
