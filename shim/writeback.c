@@ -11,9 +11,12 @@
  * threshold (half of FOLIO_DIRTY_LIMIT) or a streaming writer's window, and
  * when a writer at the limit waits; and the program's own threads at their
  * sync points (fsync, close, sync, fork, exec, exit, an unlock, a writer
- * short of pages).  Writers never write back for the dirty limit: they wait
- * for the flusher (writeback_throttle()), as balance_dirty_pages() makes
- * them wait for the kernel's.
+ * short of pages).  Writers do not write back for the dirty limit: they
+ * wait for the flusher (writeback_throttle()), as balance_dirty_pages()
+ * makes them wait for the kernel's; only with no flusher (it could not be
+ * started, or the process is exiting) do they write back themselves.  The
+ * flusher starts with the first dirty page, leaves after FLUSHER_IDLE_MS
+ * with nothing dirty, and stops at exit before the last write-back.
  *
  * A pass takes the mapping's dirty stack into m->wb_list, sorted, and
  * writes it one batch at a time, all under kio_lock exclusive (mapping.h).
