@@ -778,8 +778,11 @@ void cache_ofile_release(struct ofile *of)
 {
 	struct mapping *m = mapping_of(of);
 
-	if (writable(of) && !of->closing_wrote_back && !bypassed(m) && mapping_writeback(m) < 0)
+	if (!writable(of))
+		return;
+	if (!of->closing_wrote_back && !bypassed(m) && mapping_writeback(m) < 0)
 		log_warn("%s: write-back failed: %s", m->name, strerror(errno));
+	writeback_writer_closed();
 }
 
 void cache_attr_begin(struct ofile *of)
@@ -1159,6 +1162,8 @@ void cache_mapping_free(struct mapping *m)
 void cache_ofile_opened(struct ofile *of)
 {
 	of->wb_err_since = writeback_error_sample(mapping_of(of));
+	if (writable(of))
+		writeback_writer_opened();
 }
 
 void cache_exit(void)

@@ -58,7 +58,10 @@ void cache_mapping_retire(struct mapping *m);
 /* Free @m, a grace period after it was retired. */
 void cache_mapping_free(struct mapping *m);
 
-/* @of was just opened: it hears of write-back errors from now on. */
+/*
+ * @of was just opened (not under fdtable_lock): it hears of write-back
+ * errors from now on, and a writable one keeps the flusher (writeback.h).
+ */
 void cache_ofile_opened(struct ofile *of);
 
 /*

@@ -579,7 +579,6 @@ static struct ofile *ofile_new(int fd, const struct stat *st, int flags, const c
 	}
 	fi->nopen++;
 	of->inode = fi;
-	cache_ofile_opened(of);
 	unlock_table(&old);
 	return of;
 }
@@ -709,6 +708,7 @@ void fdtable_open(int fd, int dirfd, const char *path, int flags)
 			log_warn("not tracking %s: out of memory", path);
 		goto out;
 	}
+	cache_ofile_opened(of);		/* may start a thread: not under the table lock */
 	slot_install(fd, of);
 	log_info("tracking %s as fd %d%s", path, fd, selected ? "" : " (inode already tracked)");
 out:

@@ -1,16 +1,26 @@
 /*
- * ptree.c - see ptree.h.
+ * ptree.c - see ptree.h.  Calls real (mmap) only.
  */
-#include <stdlib.h>
+#include <sys/mman.h>
 
 #include "ptree.h"
+#include "real.h"
 
+/*
+ * Nodes come straight from mmap(), not malloc(): a write in a signal
+ * handler may need one while the thread it interrupted holds malloc's
+ * locks (seen: a handler's first write to a file deadlocked against
+ * threads in malloc's arena list).  One node every 512 pages of a file;
+ * zeroed by the kernel.
+ */
 static struct ptree_node *node_new(unsigned int shift)
 {
-	struct ptree_node *node = calloc(1, sizeof(*node));
+	struct ptree_node *node = real_mmap(NULL, sizeof(*node), PROT_READ | PROT_WRITE,
+					    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	if (node)
-		node->shift = shift;
+	if (node == MAP_FAILED)
+		return NULL;
+	node->shift = shift;
 	return node;
 }
 
@@ -91,7 +101,7 @@ static void free_node(struct ptree_node *node)
 		for (unsigned int i = 0; i < PTREE_SLOTS; i++)
 			if (node->slots[i])
 				free_node(node->slots[i]);
-	free(node);
+	real_munmap(node, sizeof(*node));
 }
 
 void ptree_destroy(struct ptree *t)

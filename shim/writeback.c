@@ -16,7 +16,10 @@
  * makes them wait for the kernel's; only with no flusher (it could not be
  * started, or the process is exiting) do they write back themselves.  The
  * flusher starts with the first dirty page, leaves after FLUSHER_IDLE_MS
- * with nothing dirty, and stops at exit before the last write-back.
+ * with nothing dirty and no tracked file open for writing (so that a later
+ * write, which may run in a signal handler where pthread_create() is not
+ * safe, seldom has to start it again), and stops at exit before the last
+ * write-back.
  *
  * A pass takes the mapping's dirty stack into m->wb_list, sorted, and
  * writes it one batch at a time, all under kio_lock exclusive (mapping.h).
@@ -83,6 +86,7 @@ static struct flusher {
 	bool timer_off;			/* ... with no deadline: nothing was dirty */
 	bool kicked;			/* work was asked for while it was not waiting */
 	int waiters;			/* writers waiting on @progress */
+	unsigned long writers;		/* tracked open file descriptions that may write */
 	unsigned long rounds;		/* rounds begun */
 	/* Round @stuck_round, begun with writers waiting, wrote nothing and
 	 * failed with @stuck_err: a writer waiting since before that round
@@ -96,8 +100,9 @@ static struct flusher {
 	.busy = PTHREAD_MUTEX_INITIALIZER,
 };
 
-/* The flusher exits after this long with nothing dirty: a process with one
- * thread again makes its system calls faster (the kernel's fdget()). */
+/* The flusher exits after this long with nothing dirty and no tracked file
+ * open for writing: a process with one thread again makes its system calls
+ * faster (the kernel's fdget()). */
 #define FLUSHER_IDLE_MS	5000u
 
 static uint64_t now_ms(void)
@@ -789,8 +794,8 @@ static void deadline_to_timespec(uint64_t ms, struct timespec *ts)
 /*
  * Sleep until @next (UINT64_MAX: until a writer dirties a page) or a kick.
  * Under fl.lock.  Returns false if the thread is to exit: nothing was
- * dirty for FLUSHER_IDLE_MS (fl.started is false then, so the next writer
- * starts another).
+ * dirty for FLUSHER_IDLE_MS and no tracked file is open for writing
+ * (fl.started is false then: the next write starts another).
  */
 static bool flusher_sleep(uint64_t next)
 {
@@ -810,7 +815,7 @@ static bool flusher_sleep(uint64_t next)
 	idle = next == UINT64_MAX;
 	deadline_to_timespec(idle ? now_ms() + FLUSHER_IDLE_MS : next, &ts);
 	if (pthread_cond_clockwait(&fl.wake, &fl.lock, CLOCK_MONOTONIC, &ts) == ETIMEDOUT &&
-	    idle && !fl.kicked && !fl.waiters) {
+	    idle && !fl.kicked && !fl.waiters && !__atomic_load_n(&fl.writers, __ATOMIC_RELAXED)) {
 		/* Against writeback_dirtied() again, on @started this time. */
 		__atomic_store_n(&fl.started, false, __ATOMIC_SEQ_CST);
 		if (!__atomic_load_n(&nr_dirty_pages, __ATOMIC_SEQ_CST)) {
@@ -908,6 +913,16 @@ static void flusher_kick(void)
 	fl.kicked = true;
 	pthread_cond_signal(&fl.wake);
 	pthread_mutex_unlock(&fl.lock);
+}
+
+void writeback_writer_opened(void)
+{
+	__atomic_add_fetch(&fl.writers, 1, __ATOMIC_RELAXED);
+}
+
+void writeback_writer_closed(void)
+{
+	__atomic_sub_fetch(&fl.writers, 1, __ATOMIC_RELAXED);
 }
 
 void writeback_dirtied(struct mapping *m)

@@ -28,6 +28,13 @@ int writeback_throttle(void);
 bool writeback_over_limit(void);
 
 /*
+ * A tracked open file description that may write was opened / released:
+ * the flusher, once started, stays while there is one (or anything dirty).
+ */
+void writeback_writer_opened(void);
+void writeback_writer_closed(void);
+
+/*
  * A write dirtied pages of @m, and the writer holds no lock of folio's:
  * start the flusher on the first dirty page, wake it when there is work it
  * does not know of (its timer is not running; the background threshold or

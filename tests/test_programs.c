@@ -468,7 +468,7 @@ Test(writeback, fork_while_the_flusher_runs, .timeout = 120)
 	remove_dir(cachecheck("forks", "FOLIO_FLUSH_INTERVAL=1", true));
 }
 
-/* The flusher thread leaves after 5 s with nothing dirty, and comes back. */
+/* The flusher leaves after 5 s with nothing dirty or open for writing, and comes back. */
 Test(writeback, the_flusher_leaves_when_idle, .timeout = 120)
 {
 	remove_dir(cachecheck("idle", "", true));

@@ -42,7 +42,8 @@
  *	cachecheck forks DIR     forks 40 children, each writing a file of its own,
  *	                         while two threads write and the flusher runs
  *	cachecheck idle DIR      the flusher thread goes away after 5 s with nothing
- *	                         dirty and comes back with the next write
+ *	                         dirty and no file open for writing, and comes back
+ *	                         with the next write
  *	cachecheck linger DIR    data whose write-back fails at the last close is
  *	                         kept: written once write-back works, or found by
  *	                         the next open (run like errors)
@@ -929,8 +930,15 @@ static int idle(void)
 	fill_pattern(buf, sizeof(buf), 0);
 	CHECK(write(fd, buf, sizeof(buf)) == sizeof(buf) && fsync(fd) == 0, "write");
 	CHECK(threads_now() == (cached ? 2 : 1), "%d threads after a write", threads_now());
+	sleep(6);	/* open for writing: it stays */
+	CHECK(threads_now() == (cached ? 2 : 1), "%d threads with a file open for writing",
+	      threads_now());
+	close(fd);
 	sleep(6);
-	CHECK(threads_now() == 1, "%d threads after 6 s with nothing dirty", threads_now());
+	CHECK(threads_now() == 1, "%d threads after 6 s with nothing dirty or open",
+	      threads_now());
+	fd = open(path("idle.dat"), O_RDWR);
+	CHECK(fd >= 0 && threads_now() == 1, "an open started a thread");
 	fill_pattern(buf, sizeof(buf), 4096);
 	CHECK(pwrite(fd, buf, sizeof(buf), 4096) == sizeof(buf), "write");
 	CHECK(threads_now() == (cached ? 2 : 1), "%d threads after a new write", threads_now());
@@ -954,11 +962,17 @@ static int linger(void)
 	CHECK(fd >= 0 && write(fd, buf, sizeof(buf)) == sizeof(buf), "write");
 	CHECK(close(fd) == -1 && errno == EIO, "the last close did not report EIO");
 	set_fault(0);
-	usleep(600 * 1000);		/* the flusher retries (FOLIO_FLUSH_INTERVAL=50) */
+	/* The flusher retries, backing off from 0.1 s: give it 5 s. */
 	raw = open(path("linger.dat"), O_RDONLY);
+	for (int i = 0; i < 100; i++) {
+		if (syscall(SYS_pread64, raw, back, sizeof(back), 0) == sizeof(back) &&
+		    memcmp(back, buf, sizeof(back)) == 0)
+			break;
+		usleep(50 * 1000);
+	}
 	CHECK(raw >= 0 && syscall(SYS_pread64, raw, back, sizeof(back), 0) == sizeof(back) &&
 	      memcmp(back, buf, sizeof(back)) == 0,
-	      "data of a closed file was not written once write-back worked");
+	      "data of a closed file was not written in 5 s once write-back worked");
 	close(raw);
 
 	/* Still failing: a new open of the file finds the data. */
