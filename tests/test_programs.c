@@ -579,6 +579,22 @@ Test(fsx, model_checker_with_a_tiny_dirty_limit, .timeout = 180)
 		  "FOLIO_DIRTY_LIMIT=8K FOLIO_FLUSH_INTERVAL=1", 12, 3000);
 }
 
+/* Every flush mode hands the kernel the same bytes. */
+Test(fsx, model_checker_in_every_flush_mode, .timeout = 180)
+{
+	static const char *const modes[] = { "pwritev", "sync-range", "dontcache" };
+
+	for (size_t i = 0; i < 3; i++) {
+		char *preload;
+
+		cr_assert(asprintf(&preload, PRELOAD "FOLIO_FILES='*.dat' FOLIO_CACHE_SIZE=128K "
+				   "FOLIO_DIRTY_LIMIT=16K FOLIO_FLUSH_INTERVAL=2 "
+				   "FOLIO_FLUSH_MODE=%s", modes[i]) > 0);
+		check_fsx(PROG("fsx"), preload, 4, 3000);
+		free(preload);
+	}
+}
+
 Test(fdtable, survives_an_allocator_that_does_file_io, .timeout = 120)
 {
 	char *d;
