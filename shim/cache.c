@@ -165,7 +165,7 @@ struct page *alloc_page(struct mapping *m)
 {
 	struct page *page = page_alloc();
 
-	if (!page && mapping_writeback_locked(m) == 0)
+	if (!page && mapping_writeback(m) == 0)
 		page = page_alloc();
 	return page;
 }
@@ -384,7 +384,7 @@ static int write_sync(struct mapping *m, int rwf_flags, int flags)
 	if (!(rwf_flags & (RWF_DSYNC | RWF_SYNC)) && !(flags & (O_SYNC | O_DSYNC)))
 		return 0;
 	pthread_rwlock_rdlock(&m->lock);
-	ret = mapping_writeback_locked(m);
+	ret = mapping_writeback(m);
 	if (!ret)
 		ret = (rwf_flags & RWF_SYNC) || (flags & O_SYNC) == O_SYNC ? real_fsync(m->kfd) :
 								   real_fdatasync(m->kfd);
@@ -495,7 +495,7 @@ off_t cache_lseek(struct ofile *of, int fd, off_t offset, int whence)
 	case SEEK_HOLE:
 		/* Ask the kernel, once it has everything: holes are its business. */
 		pthread_rwlock_rdlock(&m->lock);
-		pos = mapping_writeback_locked(m) < 0 ? -1 :
+		pos = mapping_writeback(m) < 0 ? -1 :
 		      m->kfd < 0 ? fail(EBADF) : real_lseek64(m->kfd, offset, whence);
 		pthread_rwlock_unlock(&m->lock);
 		if (pos >= 0)
@@ -1126,14 +1126,22 @@ void cache_set_kfd(struct mapping *m, int kfd, int kfd_accmode)
 
 bool cache_mapping_unwritten(struct mapping *m)
 {
-	return __atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED) != 0;
+	unsigned long dirty;
+
+	/* After a batch under way: its pages are in no count until it ends
+	 * (written, or dirty again). */
+	pthread_rwlock_rdlock(&m->kio_lock);
+	dirty = __atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED);
+	pthread_rwlock_unlock(&m->kio_lock);
+	return dirty != 0;
 }
 
 void cache_mapping_retire(struct mapping *m)
 {
-	unsigned long lost = __atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED);
+	unsigned long lost;
 
-	writeback_unregister(m);
+	writeback_unregister(m);	/* the flusher is done with it */
+	lost = __atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED);
 	log_debug("%s: writes took the lock shared %lu, retaken %lu, exclusive %lu times",
 		  m->name, m->lock_shared, m->lock_retaken, m->lock_exclusive);
 	/* Only after a failed write-back at the last close, already reported. */
@@ -1168,6 +1176,10 @@ void cache_ofile_opened(struct ofile *of)
 
 void cache_exit(void)
 {
+	/* Not a vfork child (the parent's memory) nor a child left
+	 * pass-through (its copy of folio's state may be mid-change). */
+	if (fdtable_in_vfork_child() || !folio_config.enabled)
+		return;
 	writeback_stop();
 	cache_writeback_all();
 	writeback_exit();

@@ -236,8 +236,14 @@ static ssize_t write_pages(struct mapping *m, struct uio *u, size_t count, off_t
 		/* A long write waits at the dirty limit page by page, as
 		 * balance_dirty_pages() makes it: the flusher needs no lock
 		 * this holds. */
-		if (done && unlikely(writeback_over_limit()) && writeback_throttle() < 0)
-			return done;
+		if (done && unlikely(writeback_over_limit())) {
+			int saved_errno = errno;
+
+			if (writeback_throttle() < 0) {	/* the error comes next time */
+				errno = saved_errno;
+				return done;
+			}
+		}
 		n = write_page(m, u, len, pos + done);
 		if (n < 0)
 			return done ? (ssize_t)done : -1;

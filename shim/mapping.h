@@ -189,17 +189,15 @@ void mapping_account_dirty(struct mapping *m, struct page *page);
 /*
  * writeback.c: write every dirty page of @m back to the kernel, coalesced in
  * file order into pwritev() runs, the last page clipped to the logical size,
- * after the rest of any pass another thread began.  The caller holds @lock
- * (either mode).  Returns 0, or -1 with errno (the pages that were not
- * written stay dirty; the error is recorded for the open files too).
+ * after the rest of any pass another thread began.  Takes @kio_lock; the
+ * caller may hold @lock in either mode, or nothing.  Returns 0, or -1 with
+ * errno (the pages that were not written stay dirty; the error is recorded
+ * for the open files too).
  */
-int mapping_writeback_locked(struct mapping *m);
-
-/* Same, with @kio_lock exclusive held too. */
-int mapping_writeback_kio_locked(struct mapping *m);
-
-/* Same as mapping_writeback_locked(), taking @lock shared. */
 int mapping_writeback(struct mapping *m);
+
+/* Same, with @kio_lock exclusive held by the caller. */
+int mapping_writeback_kio_locked(struct mapping *m);
 
 /*
  * writeback.c: with both locks exclusive, forget the dirty pages of @m at

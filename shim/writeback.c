@@ -26,7 +26,8 @@
  * The flusher holds nothing else, and lets go of kio_lock between batches,
  * so extending writers never wait for its system calls and fills or an
  * fsync get in between; whoever takes kio_lock next carries on with
- * m->wb_list.  A sync point holds kio_lock until both lists are empty.
+ * m->wb_list.  A sync point holds kio_lock (and no more: a writer waiting
+ * for the flusher may hold the file's lock) until both lists are empty.
  *
  * A page being written has PAGE_WRITEBACK instead of PAGE_DIRTY: a writer
  * that changes it meanwhile dirties it again (it is written again later),
@@ -604,7 +605,7 @@ int mapping_writeback_kio_locked(struct mapping *m)
 	return 0;
 }
 
-int mapping_writeback_locked(struct mapping *m)
+int mapping_writeback(struct mapping *m)
 {
 	int ret;
 
@@ -615,24 +616,30 @@ int mapping_writeback_locked(struct mapping *m)
 	return ret;
 }
 
-int mapping_writeback(struct mapping *m)
+/* The flusher or writeback_all() is done with @m.  Under mappings_lock. */
+static void unpin_locked(struct mapping *m)
 {
-	int ret;
-
-	pthread_rwlock_rdlock(&m->lock);
-	ret = mapping_writeback_locked(m);
-	pthread_rwlock_unlock(&m->lock);
-	return ret;
+	if (--m->pins == 0)
+		pthread_cond_broadcast(&mapping_unpinned);
 }
 
 int writeback_all(void)
 {
 	int err = 0;
 
+	/* Not under mappings_lock while writing: a writer waiting for the
+	 * flusher may hold a file's lock, and the flusher needs the list. */
 	pthread_mutex_lock(&mappings_lock);
-	for (struct mapping *m = mappings; m; m = m->next)
-		if (!__atomic_load_n(&m->bypass, __ATOMIC_RELAXED) && mapping_writeback(m) < 0 && !err)
+	for (struct mapping *m = mappings; m; m = m->next) {
+		if (__atomic_load_n(&m->bypass, __ATOMIC_RELAXED))
+			continue;
+		m->pins++;
+		pthread_mutex_unlock(&mappings_lock);
+		if (mapping_writeback(m) < 0 && !err)
 			err = errno;
+		pthread_mutex_lock(&mappings_lock);
+		unpin_locked(m);
+	}
 	pthread_mutex_unlock(&mappings_lock);
 	if (err) {
 		errno = err;
@@ -767,8 +774,7 @@ static uint64_t flush_round(bool all, bool force, bool *progress, int *err)
 		else if (e && !*err)
 			*err = e;
 		pthread_mutex_lock(&mappings_lock);
-		if (--m->pins == 0)
-			pthread_cond_broadcast(&mapping_unpinned);
+		unpin_locked(m);
 		mapping_due(m, now_ms(), false, false, &next);	/* its next deadline */
 	}
 	pthread_mutex_unlock(&mappings_lock);

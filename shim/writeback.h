@@ -16,7 +16,8 @@
 struct mapping;
 
 /*
- * A writer is about to dirty pages, holding no lock of folio's.  At
+ * A writer is about to dirty pages, holding no lock of folio's but perhaps
+ * its file's @lock (mapping.h: the flusher needs none).  At
  * FOLIO_DIRTY_LIMIT it waits until the flusher has brought the dirty pages
  * under it (woken by write-back progress, never polling).  Returns 0, or -1
  * with errno when write-back is failing and the limit cannot be kept: the

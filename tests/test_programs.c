@@ -468,6 +468,21 @@ Test(writeback, fork_while_the_flusher_runs, .timeout = 120)
 	remove_dir(cachecheck("forks", "FOLIO_FLUSH_INTERVAL=1", true));
 }
 
+/*
+ * A writer waiting at the dirty limit in the middle of a long write holds
+ * its file's lock: sync() and exit() must not wait for that lock while the
+ * flusher waits for them.
+ */
+Test(writeback, sync_and_exit_beside_a_writer_at_the_limit, .timeout = 120)
+{
+	char *d = new_dir();
+
+	cr_expect_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' FOLIO_DIRTY_LIMIT=64K "
+			"timeout 60 %s syncwrite . > out 2>&1", d, PROG("cachecheck")), 0, "%s",
+		     slurp("%s/out", d));
+	remove_dir(d);
+}
+
 /* The flusher leaves after 5 s with nothing dirty or open for writing, and comes back. */
 Test(writeback, the_flusher_leaves_when_idle, .timeout = 120)
 {

@@ -46,7 +46,11 @@
  *	                         with the next write
  *	cachecheck linger DIR    data whose write-back fails at the last close is
  *	                         kept: written once write-back works, or found by
- *	                         the next open (run like errors)
+ *	                         the next open, also while another thread opens and
+ *	                         closes files (run like errors)
+ *	cachecheck syncwrite DIR a thread appends 1 MiB writes at a small dirty limit
+ *	                         while another calls sync(), then the process exits
+ *	                         with the writer still writing
  *
  * Prints "ok" and exits 0, or says what went wrong and exits 1.
  */
@@ -951,16 +955,38 @@ static int idle(void)
 
 /* ---- linger ---- */
 
+static int churn_stop;
+
+/* Opens and closes another tracked file: the last close of a file is when
+ * folio lets go of the files nothing holds. */
+static void *open_close_churn(void *arg)
+{
+	char name[4096 + 16];	/* not path(): its buffer is the main thread's */
+
+	(void)arg;
+	snprintf(name, sizeof(name), "%s/other.dat", dir);
+	while (!__atomic_load_n(&churn_stop, __ATOMIC_RELAXED)) {
+		int fd = open(name, O_RDWR | O_CREAT, 0644);
+
+		CHECK(fd >= 0 && close(fd) == 0, "churn: open or close of other.dat: %s",
+		      strerror(errno));
+	}
+	return NULL;
+}
+
 static int linger(void)
 {
 	static unsigned char buf[5000], back[5000];
+	pthread_t churner;
 	int fd, raw;
 
+	pthread_create(&churner, NULL, open_close_churn, NULL);
 	set_fault(EIO);
 	fd = open(path("linger.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
 	fill_pattern(buf, sizeof(buf), 0);
 	CHECK(fd >= 0 && write(fd, buf, sizeof(buf)) == sizeof(buf), "write");
 	CHECK(close(fd) == -1 && errno == EIO, "the last close did not report EIO");
+	usleep(1000 * 1000);		/* retries fail beside the churn's closes */
 	set_fault(0);
 	/* The flusher retries, backing off from 0.1 s: give it 5 s. */
 	raw = open(path("linger.dat"), O_RDONLY);
@@ -974,6 +1000,8 @@ static int linger(void)
 	      memcmp(back, buf, sizeof(back)) == 0,
 	      "data of a closed file was not written in 5 s once write-back worked");
 	close(raw);
+	__atomic_store_n(&churn_stop, 1, __ATOMIC_RELAXED);
+	pthread_join(churner, NULL);
 
 	/* Still failing: a new open of the file finds the data. */
 	set_fault(EIO);
@@ -997,6 +1025,37 @@ static int linger(void)
 	return 0;
 }
 
+/* ---- syncwrite ---- */
+
+static int writer_done;
+
+static void *mib_appender(void *arg)
+{
+	static char buf[1 << 20];
+	int fd = open(path("sw.dat"), O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+	(void)arg;
+	memset(buf, 'a', sizeof(buf));
+	for (int i = 0; i < 32; i++)
+		CHECK(write(fd, buf, sizeof(buf)) == sizeof(buf), "write: %s", strerror(errno));
+	__atomic_store_n(&writer_done, 1, __ATOMIC_RELEASE);
+	for (;;)		/* on until the process exits */
+		CHECK(write(fd, buf, sizeof(buf)) == sizeof(buf), "write: %s", strerror(errno));
+	return NULL;
+}
+
+static int syncwrite(void)
+{
+	pthread_t writer;
+
+	pthread_create(&writer, NULL, mib_appender, NULL);
+	while (!__atomic_load_n(&writer_done, __ATOMIC_ACQUIRE))
+		sync();
+	puts("ok");
+	fflush(stdout);
+	exit(0);		/* with the writer in the middle of a write */
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1009,7 +1068,7 @@ int main(int argc, char **argv)
 		{ "lockstep", lockstep }, { "interleave", interleave }, { "enospc", enospc },
 		{ "errors", errors }, { "dirtylimit", dirtylimit }, { "seqwrite", seqwrite },
 		{ "stream", stream }, { "forks", forks }, { "idle", idle },
-		{ "linger", linger },
+		{ "linger", linger }, { "syncwrite", syncwrite },
 	};
 
 	if (argc != 3)
