@@ -1185,6 +1185,15 @@ void cache_exit(void)
 	writeback_exit();
 }
 
+void cache_before_exec(void)
+{
+	int saved_errno = errno;
+
+	if (cache_prepare_child(false) < 0)
+		writeback_report_unwritten("before exec (lost if it succeeds)");
+	errno = saved_errno;
+}
+
 void cache_after_fork_child(void)
 {
 	page_store_forget();

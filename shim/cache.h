@@ -86,6 +86,12 @@ void cache_after_fork_child(void);
  */
 void cache_exit(void);
 
+/*
+ * Before an exec: as cache_prepare_child(false), and folio says which files
+ * keep data that could not be written (lost if the exec succeeds).
+ */
+void cache_before_exec(void);
+
 /* Data. */
 ssize_t cache_read(struct ofile *of, int fd, void *buf, size_t count);
 ssize_t cache_pread(struct ofile *of, int fd, void *buf, size_t count, off_t offset);

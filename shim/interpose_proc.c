@@ -169,31 +169,31 @@ FOLIO_EXPORT FILE *popen(const char *command, const char *type)
 
 FOLIO_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	cache_prepare_child(false);
+	cache_before_exec();
 	return real_execve(path, argv, envp);
 }
 
 FOLIO_EXPORT int execv(const char *path, char *const argv[])
 {
-	cache_prepare_child(false);
+	cache_before_exec();
 	return real_execv(path, argv);
 }
 
 FOLIO_EXPORT int execvp(const char *file, char *const argv[])
 {
-	cache_prepare_child(false);
+	cache_before_exec();
 	return real_execvp(file, argv);
 }
 
 FOLIO_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	cache_prepare_child(false);
+	cache_before_exec();
 	return real_execvpe(file, argv, envp);
 }
 
 FOLIO_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	cache_prepare_child(false);
+	cache_before_exec();
 	return real_fexecve(fd, argv, envp);
 }
 
@@ -223,7 +223,7 @@ FOLIO_EXPORT int execl(const char *path, const char *arg, ...)
 	char **argv;
 
 	GATHER_ARGS(argv, arg, ap, (void)0);
-	cache_prepare_child(false);
+	cache_before_exec();
 	return real_execv(path, argv);
 }
 
@@ -233,7 +233,7 @@ FOLIO_EXPORT int execlp(const char *file, const char *arg, ...)
 	char **argv;
 
 	GATHER_ARGS(argv, arg, ap, (void)0);
-	cache_prepare_child(false);
+	cache_before_exec();
 	return real_execvp(file, argv);
 }
 
@@ -243,7 +243,7 @@ FOLIO_EXPORT int execle(const char *path, const char *arg, ...)
 	char **argv, **envp;
 
 	GATHER_ARGS(argv, arg, ap, envp = va_arg(ap, char **));
-	cache_prepare_child(false);
+	cache_before_exec();
 	return real_execve(path, argv, envp);
 }
 

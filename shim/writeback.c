@@ -1036,6 +1036,11 @@ void writeback_exit(void)
 {
 	log_debug("dirty peak %lu bytes, limit %llu", dirty_peak << FOLIO_PAGE_SHIFT,
 		  (unsigned long long)folio_config.dirty_limit);
+	writeback_report_unwritten("and are lost at exit");
+}
+
+void writeback_report_unwritten(const char *when)
+{
 	pthread_mutex_lock(&mappings_lock);
 	for (struct mapping *m = mappings; m; m = m->next) {
 		unsigned long long bytes;
@@ -1046,9 +1051,9 @@ void writeback_exit(void)
 		bytes = list_dirty_bytes(m->wb_list) +
 			list_dirty_bytes(__atomic_load_n(&m->dirty, __ATOMIC_ACQUIRE));
 		pthread_rwlock_unlock(&m->kio_lock);
-		log_error("%s: %llu bytes could not be written back (%s) and are lost at exit",
-			  m->name, bytes,
-			  strerror(__atomic_load_n(&m->wb_errseq, __ATOMIC_RELAXED) & ERRSEQ_ERRNO));
+		log_error("%s: %llu bytes could not be written back (%s) %s", m->name, bytes,
+			  strerror(__atomic_load_n(&m->wb_errseq, __ATOMIC_RELAXED) & ERRSEQ_ERRNO),
+			  when);
 	}
 	pthread_mutex_unlock(&mappings_lock);
 }

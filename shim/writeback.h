@@ -65,6 +65,10 @@ int writeback_all(void);
 void writeback_stop(void);
 void writeback_exit(void);
 
+/* Say which files keep data that could not be written, how much, and
+ * @when ("and are lost at exit"). */
+void writeback_report_unwritten(const char *when);
+
 /* In a fork child, with no other thread: no flusher, no mapping (the child
  * starts its own flusher if it caches). */
 void writeback_after_fork_child(void);

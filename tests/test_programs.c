@@ -373,6 +373,21 @@ static unsigned long dirty_peak(const char *d)
 	return peak;
 }
 
+/* An exec with data that cannot be written says so: the new program loses it. */
+Test(writeback, exec_names_data_it_loses, .timeout = 60)
+{
+	char *d = new_dir(), *err;
+
+	cr_expect_eq(sh("cd %s && LD_PRELOAD='" SANITIZER_RUNTIME " " PROG("libfolio-faults.so")
+			"' FOLIO_FILES='*.dat' FOLIO_TEST_FAULTS=%s/fault %s execlost . > out 2> err",
+			d, d, PROG("cachecheck")), 0, "%s", slurp("%s/err", d));
+	err = slurp("%s/err", d);
+	cr_expect(strstr(err, "folio: ./execlost.dat: 3000 bytes could not be written back "
+			 "(Input/output error) before exec"), "%s", err);
+	free(err);
+	remove_dir(d);
+}
+
 /* 4 writers, a 256K limit: the dirty pages never pass it by more than a batch. */
 Test(writeback, dirty_limit_holds_under_four_writers, .timeout = 120)
 {

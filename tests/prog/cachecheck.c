@@ -48,6 +48,8 @@
  *	                         kept: written once write-back works, or found by
  *	                         the next open, also while another thread opens and
  *	                         closes files (run like errors)
+ *	cachecheck execlost DIR  execs true(1) with 3000 bytes that cannot be written
+ *	                         (run like errors: folio says so before the exec)
  *	cachecheck syncwrite DIR a thread appends 1 MiB writes at a small dirty limit
  *	                         while another calls sync(), then the process exits
  *	                         with the writer still writing
@@ -1056,6 +1058,20 @@ static int syncwrite(void)
 	exit(0);		/* with the writer in the middle of a write */
 }
 
+/* ---- execlost ---- */
+
+static int execlost(void)
+{
+	static unsigned char buf[3000];
+	int fd;
+
+	set_fault(EIO);
+	fd = open(path("execlost.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0 && write(fd, buf, sizeof(buf)) == sizeof(buf), "write");
+	execl("/bin/true", "true", (char *)NULL);
+	FAIL("execl: %s", strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1069,6 +1085,7 @@ int main(int argc, char **argv)
 		{ "errors", errors }, { "dirtylimit", dirtylimit }, { "seqwrite", seqwrite },
 		{ "stream", stream }, { "forks", forks }, { "idle", idle },
 		{ "linger", linger }, { "syncwrite", syncwrite },
+		{ "execlost", execlost },
 	};
 
 	if (argc != 3)
