@@ -1003,7 +1003,7 @@ static off_t max_file_size(int fd)
 
 /*
  * The mapping's rwlocks prefer writers: under a stream of shared holders an
- * extending writer or an fsync must still get its turn.  (No path takes
+ * extending writer or a truncation must still get its turn.  (No path takes
  * either lock shared twice, which such a lock would not allow.)
  */
 static void mapping_rwlock_init(pthread_rwlock_t *lock)
