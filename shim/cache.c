@@ -85,15 +85,6 @@ struct page *find_locked(struct mapping *m, uint64_t index)
 	}
 }
 
-/* folio just changed the file in the kernel: its new ctime is folio's doing. */
-void note_kernel_now(struct mapping *m)
-{
-	struct stat st;
-
-	if (m->kfd >= 0 && real_fstat(m->kfd, &st) == 0)
-		mapping_note_kernel(m, &st.st_ctim);
-}
-
 struct drop_args {
 	uint64_t last;			/* pages past it stay */
 	bool keep_dirty;
@@ -157,7 +148,7 @@ static void resize_locked(struct mapping *m, off_t size)
 	}
 	mapping_set_size(m, size);
 	__atomic_store_n(&m->ksize, size, __ATOMIC_RELEASE);
-	note_kernel_now(m);
+	mapping_note_kernel_now(m);
 }
 
 /* A free page, writing back @m's dirty pages if there is none.  @lock held. */
@@ -609,7 +600,7 @@ int cache_fallocate(struct ofile *of, int fd, int mode, off_t offset, off_t leng
 	} else {				/* allocates: the data stays as it is */
 		ret = real_fallocate64(fd, mode, offset, length);
 		if (ret == 0)
-			note_kernel_now(m);
+			mapping_note_kernel_now(m);
 		if (ret == 0 && !(mode & FALLOC_FL_KEEP_SIZE) && offset + length > mapping_size(m)) {
 			mapping_kernel_extends(m, offset + length);
 			mapping_set_size(m, offset + length);
@@ -630,7 +621,7 @@ int cache_posix_fallocate(struct ofile *of, int fd, off_t offset, off_t length)
 	/* glibc emulates it with writes where fallocate is missing: data first. */
 	ret = mapping_writeback_kio_locked(m) < 0 ? errno : real_posix_fallocate64(fd, offset, length);
 	if (ret == 0)
-		note_kernel_now(m);
+		mapping_note_kernel_now(m);
 	if (ret == 0 && offset + length > mapping_size(m)) {
 		mapping_kernel_extends(m, offset + length);
 		mapping_set_size(m, offset + length);

@@ -146,8 +146,6 @@ ssize_t kernel_pwrite(struct mapping *m, const void *buf, size_t len, off_t pos)
 struct page *find_locked(struct mapping *m, uint64_t index);
 /* A free page, writing back @m's dirty pages if there is none.  @lock held. */
 struct page *alloc_page(struct mapping *m);
-/* folio just changed the file in the kernel: its new ctime is folio's doing. */
-void note_kernel_now(struct mapping *m);
 /*
  * Forget the cached pages of @m from page @first on, the dirty ones too
  * unless @keep_dirty (that needs @kio_lock exclusive).  @lock exclusive.

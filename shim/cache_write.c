@@ -82,7 +82,7 @@ static __attribute__((noinline)) int flush_dirty_range(struct mapping *m, uint64
 		pthread_mutex_unlock(&page->lock);
 	}
 	if (n > 0)
-		note_kernel_now(m);
+		mapping_note_kernel_now(m);
 	pthread_rwlock_unlock(&m->kio_lock);
 	return n < 0 ? -1 : 0;
 }
@@ -125,7 +125,7 @@ static __attribute__((noinline)) ssize_t write_direct(struct mapping *m, struct 
 		struct page *page = find_locked(m, pos >> FOLIO_PAGE_SHIFT);
 
 		mapping_kernel_extends(m, pos + n);
-		note_kernel_now(m);
+		mapping_note_kernel_now(m);
 		if (page) {	/* a fill put it in since the caller looked */
 			memcpy(page->data + (pos & (FOLIO_PAGE_BYTES - 1)), bounce, n);
 			page_write_end(page);

@@ -204,12 +204,12 @@ static void finode_retire(struct finode *fi)
 
 /*
  * Retire the lingering finodes whose data has been written since (and drop
- * from the list those opened again).  Returns the retired ones, linked
- * through linger_next, for the caller to free.  Under fdtable_lock.
+ * from the list those opened again), pushing the retired ones on *@gone
+ * (through linger_next) for the caller to free.  Under fdtable_lock.
  */
-static struct finode *retire_written(void)
+static void retire_written(struct finode **gone)
 {
-	struct finode **link = &lingering, *gone = NULL;
+	struct finode **link = &lingering;
 
 	while (*link) {
 		struct finode *fi = *link;
@@ -222,11 +222,10 @@ static struct finode *retire_written(void)
 		fi->lingers = false;
 		if (fi->nopen == 0) {
 			finode_retire(fi);
-			fi->linger_next = gone;
-			gone = fi;
+			fi->linger_next = *gone;
+			*gone = fi;
 		}
 	}
-	return gone;
 }
 
 void ofile_put(struct ofile *of)
@@ -251,14 +250,8 @@ void ofile_put(struct ofile *of)
 			gone = fi;
 		}
 	}
-	if (lingering) {
-		struct finode *more = retire_written();
-
-		if (gone)
-			gone->linger_next = more;
-		else
-			gone = more;
-	}
+	if (lingering)
+		retire_written(&gone);
 	unlock_table(&old);
 	while (gone) {
 		struct finode *next = gone->linger_next;

@@ -181,6 +181,12 @@ static inline void mapping_note_kernel(struct mapping *m, const struct timespec 
 }
 
 /*
+ * writeback.c: folio just changed @m's file in the kernel, so its new ctime
+ * is folio's doing.  Under @kio_lock, or @lock exclusive.
+ */
+void mapping_note_kernel_now(struct mapping *m);
+
+/*
  * writeback.c: make @page, just dirtied under its lock, part of the dirty
  * list of @m.  Lock-free.
  */

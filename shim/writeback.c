@@ -567,8 +567,7 @@ static int write_batch(struct mapping *m, bool drop, bool background, int *err)
 	return n;
 }
 
-/* The file changed by folio's own hand: remember its ctime.  @kio_lock. */
-static void note_own_change(struct mapping *m)
+void mapping_note_kernel_now(struct mapping *m)
 {
 	struct stat st;
 
@@ -590,14 +589,12 @@ int mapping_writeback_kio_locked(struct mapping *m)
 	bool wrote = false;
 	int err = 0;
 
-	/* The rest of a pass another thread began, then everything dirty. */
-	while (!err && write_batch(m, false, false, &err))
-		wrote = true;
+	/* Everything dirty joins the rest of a pass another thread began. */
 	pass_take_dirty(m);
 	while (!err && write_batch(m, false, false, &err))
 		wrote = true;
 	if (wrote)
-		note_own_change(m);
+		mapping_note_kernel_now(m);
 	if (err) {
 		errno = err;
 		return -1;
@@ -704,7 +701,7 @@ static bool flush_mapping(struct mapping *m, int *err)
 			if (n && !*err) {
 				wrote = true;
 				more = true;
-				note_own_change(m);
+				mapping_note_kernel_now(m);
 			}
 		}
 		pthread_rwlock_unlock(&m->kio_lock);

@@ -322,6 +322,18 @@ Test(cache, full_file_system, .timeout = 60)
 }
 
 /*
+ * Run "@prog @check ." in @d under the test build with the write-back fault
+ * switch (@d/fault) and the extra variables @env; stdout to @d/out, stderr
+ * to @d/err.  Returns the exit status.
+ */
+static int under_faults(const char *d, const char *env, const char *prog, const char *check)
+{
+	return sh("cd %s && LD_PRELOAD='" SANITIZER_RUNTIME " " PROG("libfolio-faults.so") "' "
+		  "FOLIO_FILES='*.dat' FOLIO_TEST_FAULTS=%s/fault %s %s %s . > out 2> err", d, d,
+		  env, prog, check);
+}
+
+/*
  * Injected write-back errors (the test build's switch): each open file
  * description hears of an error once, at its fsync or close, also one
  * opened after an error nobody was told of; writers at the dirty limit get
@@ -335,10 +347,9 @@ Test(writeback, errors_reach_each_open_file_once, .timeout = 60)
 	for (size_t i = 0; i < 2; i++) {
 		char *d = new_dir(), *err;
 
-		cr_expect_eq(sh("cd %s && LD_PRELOAD='" SANITIZER_RUNTIME " " PROG("libfolio-faults.so")
-				"' FOLIO_FILES='*.dat' FOLIO_TEST_FAULTS=%s/fault "
-				"FOLIO_FLUSH_INTERVAL=50 FOLIO_DIRTY_LIMIT=64K %s errors . > out 2> err",
-				d, d, progs[i]), 0, "%s: %s", progs[i], slurp("%s/err", d));
+		cr_expect_eq(under_faults(d, "FOLIO_FLUSH_INTERVAL=50 FOLIO_DIRTY_LIMIT=64K",
+					  progs[i], "errors"), 0, "%s: %s", progs[i],
+			     slurp("%s/err", d));
 		err = slurp("%s/err", d);
 		cr_expect(strstr(err, "folio: ./lost.dat: 5000 bytes could not be written back "
 				 "(Input/output error)"), "no word of the lost data: %s", err);
@@ -355,10 +366,8 @@ Test(writeback, data_outlives_a_failed_last_close, .timeout = 60)
 {
 	char *d = new_dir();
 
-	cr_expect_eq(sh("cd %s && LD_PRELOAD='" SANITIZER_RUNTIME " " PROG("libfolio-faults.so")
-			"' FOLIO_FILES='*.dat' FOLIO_TEST_FAULTS=%s/fault FOLIO_FLUSH_INTERVAL=50 "
-			"%s linger . > out 2> err", d, d, PROG("cachecheck")), 0, "%s",
-		     slurp("%s/err", d));
+	cr_expect_eq(under_faults(d, "FOLIO_FLUSH_INTERVAL=50", PROG("cachecheck"), "linger"), 0,
+		     "%s", slurp("%s/err", d));
 	remove_dir(d);
 }
 
@@ -378,9 +387,8 @@ Test(writeback, exec_names_data_it_loses, .timeout = 60)
 {
 	char *d = new_dir(), *err;
 
-	cr_expect_eq(sh("cd %s && LD_PRELOAD='" SANITIZER_RUNTIME " " PROG("libfolio-faults.so")
-			"' FOLIO_FILES='*.dat' FOLIO_TEST_FAULTS=%s/fault %s execlost . > out 2> err",
-			d, d, PROG("cachecheck")), 0, "%s", slurp("%s/err", d));
+	cr_expect_eq(under_faults(d, "", PROG("cachecheck"), "execlost"), 0, "%s",
+		     slurp("%s/err", d));
 	err = slurp("%s/err", d);
 	cr_expect(strstr(err, "folio: ./execlost.dat: 3000 bytes could not be written back "
 			 "(Input/output error) before exec"), "%s", err);

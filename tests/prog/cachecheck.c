@@ -680,6 +680,16 @@ static void fill_pattern(unsigned char *buf, size_t len, size_t at)
 		buf[i] = pattern_at(at + i);
 }
 
+/* Does the kernel have @len bytes of @buf at @off in @fd's file?  Read
+ * past folio with the system call. */
+static bool kernel_has(int fd, const void *buf, size_t len, off_t off)
+{
+	static unsigned char back[65536];
+
+	return len <= sizeof(back) && syscall(SYS_pread64, fd, back, len, off) == (long)len &&
+	       memcmp(back, buf, len) == 0;
+}
+
 /* The kernel's copy of the file: read past folio with the system call. */
 static void check_kernel_copy(const char *name, size_t len)
 {
@@ -928,7 +938,7 @@ static int threads_now(void)
 
 static int idle(void)
 {
-	static unsigned char buf[4096], back[4096];
+	static unsigned char buf[4096];
 	int fd = open(path("idle.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
 	bool cached = getenv("LD_PRELOAD") != NULL;
 
@@ -949,8 +959,7 @@ static int idle(void)
 	CHECK(pwrite(fd, buf, sizeof(buf), 4096) == sizeof(buf), "write");
 	CHECK(threads_now() == (cached ? 2 : 1), "%d threads after a new write", threads_now());
 	usleep(1500 * 1000);		/* FOLIO_FLUSH_INTERVAL is 1 s */
-	CHECK(syscall(SYS_pread64, fd, back, sizeof(back), 4096) == sizeof(back) &&
-	      memcmp(back, buf, sizeof(back)) == 0, "the restarted flusher did not write back");
+	CHECK(kernel_has(fd, buf, sizeof(buf), 4096), "the restarted flusher did not write back");
 	close(fd);
 	return 0;
 }
@@ -993,13 +1002,11 @@ static int linger(void)
 	/* The flusher retries, backing off from 0.1 s: give it 5 s. */
 	raw = open(path("linger.dat"), O_RDONLY);
 	for (int i = 0; i < 100; i++) {
-		if (syscall(SYS_pread64, raw, back, sizeof(back), 0) == sizeof(back) &&
-		    memcmp(back, buf, sizeof(back)) == 0)
+		if (kernel_has(raw, buf, sizeof(buf), 0))
 			break;
 		usleep(50 * 1000);
 	}
-	CHECK(raw >= 0 && syscall(SYS_pread64, raw, back, sizeof(back), 0) == sizeof(back) &&
-	      memcmp(back, buf, sizeof(back)) == 0,
+	CHECK(raw >= 0 && kernel_has(raw, buf, sizeof(buf), 0),
 	      "data of a closed file was not written in 5 s once write-back worked");
 	close(raw);
 	__atomic_store_n(&churn_stop, 1, __ATOMIC_RELAXED);
@@ -1021,8 +1028,7 @@ static int linger(void)
 	 * once to this new open, as the kernel's errseq does. */
 	CHECK(fd >= 0 && (fsync(fd) == 0 || errno == EIO) && fsync(fd) == 0,
 	      "fsync once write-back works: %s", strerror(errno));
-	CHECK(syscall(SYS_pread64, fd, back, sizeof(back), 0) == sizeof(back) &&
-	      memcmp(back, buf, sizeof(back)) == 0, "fsync did not write the kept data");
+	CHECK(kernel_has(fd, buf, sizeof(buf), 0), "fsync did not write the kept data");
 	close(fd);
 	return 0;
 }
