@@ -1,7 +1,7 @@
 # folio - see README.md.  `make` builds build/libfolio.so; `make test` runs
 # every test (installing missing Debian packages first); `make install`.
 
-VERSION   := 0.3.0
+VERSION   := 0.4.0
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 
@@ -68,7 +68,7 @@ $(BUILD)/shim $(BUILD)/tests:
 
 # Missing Debian packages (libraries or the tools the tests run) are
 # installed before anything is compiled against them.
-TEST_TOOLS := pkg-config readelf man groff tar sha256sum strace setpriv sqlite3
+TEST_TOOLS := pkg-config readelf man groff tar sha256sum strace setpriv sqlite3 jq
 deps:
 	@missing=; \
 	for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null || missing=yes; done; \
@@ -81,7 +81,7 @@ include tests/tests.mk
 install: $(BUILD)/libfolio.so
 	install -d $(DESTDIR)$(PREFIX)/lib/folio $(DESTDIR)$(PREFIX)/bin \
 		$(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man1 \
-		$(DESTDIR)$(PREFIX)/share/man/man7
+		$(DESTDIR)$(PREFIX)/share/man/man3 $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 0755 $(BUILD)/libfolio.so $(DESTDIR)$(PREFIX)/lib/folio/libfolio.so
 	sed -e 's|^FOLIO_LIBDIR=.*|FOLIO_LIBDIR=$(PREFIX)/lib/folio|' \
 		-e 's|^FOLIO_VERSION=.*|FOLIO_VERSION=$(VERSION)|' scripts/folio \
@@ -89,12 +89,13 @@ install: $(BUILD)/libfolio.so
 	chmod 0755 $(DESTDIR)$(PREFIX)/bin/folio
 	install -m 0644 include/folio.h $(DESTDIR)$(PREFIX)/include/folio.h
 	install -m 0644 man/folio.1 $(DESTDIR)$(PREFIX)/share/man/man1/folio.1
+	install -m 0644 man/folio.3 $(DESTDIR)$(PREFIX)/share/man/man3/folio.3
 	install -m 0644 man/folio.7 $(DESTDIR)$(PREFIX)/share/man/man7/folio.7
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/folio/libfolio.so $(DESTDIR)$(PREFIX)/bin/folio \
 		$(DESTDIR)$(PREFIX)/include/folio.h $(DESTDIR)$(PREFIX)/share/man/man1/folio.1 \
-		$(DESTDIR)$(PREFIX)/share/man/man7/folio.7
+		$(DESTDIR)$(PREFIX)/share/man/man3/folio.3 $(DESTDIR)$(PREFIX)/share/man/man7/folio.7
 	-rmdir $(DESTDIR)$(PREFIX)/lib/folio
 
 clean:

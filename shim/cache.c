@@ -22,6 +22,7 @@
 #include "mmaps.h"
 #include "ptree.h"
 #include "real.h"
+#include "unwind.h"
 #include "writeback.h"
 
 static uint64_t last_mapping_id;
@@ -312,16 +313,19 @@ ssize_t cache_pread(struct ofile *of, int fd, void *buf, size_t count, off_t off
 	if (offset < 0)
 		return fail(EINVAL);
 	if (likely(readable(of))) {
-		ssize_t n = pread_one_page(mapping_of(of), buf, count, offset);
+		struct mapping *m = mapping_of(of);
+		ssize_t n = pread_one_page(m, buf, count, offset);
 
-		if (likely(n != -2))
+		if (likely(n != -2)) {
+			stat_add_call(m->stats, STAT_READS, STAT_READ_BYTES, n);
 			return n;
+		}
 	}
 	return cache_readv(of, fd, &iov, 1, offset, 0);
 }
 
-ssize_t cache_readv(struct ofile *of, int fd, const struct iovec *iov, int iovcnt,
-		    off_t offset, int rwf_flags)
+static ssize_t readv_uncounted(struct ofile *of, int fd, const struct iovec *iov, int iovcnt,
+			       off_t offset, int rwf_flags)
 {
 	struct mapping *m = mapping_of(of);
 	struct uio u;
@@ -332,11 +336,14 @@ ssize_t cache_readv(struct ofile *of, int fd, const struct iovec *iov, int iovcn
 	if (offset >= 0) {	/* inside the caller's read-side section */
 		if (range_overflows(offset, count))
 			return fail(EINVAL);
-		if (unlikely(bypassed(m)))
+		if (unlikely(bypassed(m))) {
+			stat_add(m->stats, STAT_READ_MISSES, 1);
 			return real_preadv64v2(fd, iov, iovcnt, offset, rwf_flags);
+		}
 		return read_at(of, m, &u, count, offset, rwf_flags & RWF_NOWAIT);
 	}
 	if (!pos_lock(of, fd)) {
+		stat_add(m->stats, STAT_READ_MISSES, 1);
 		n = real_preadv64v2(fd, iov, iovcnt, -1, rwf_flags);
 	} else if (range_overflows(of->pos, count)) {
 		n = fail(EINVAL);
@@ -348,6 +355,15 @@ ssize_t cache_readv(struct ofile *of, int fd, const struct iovec *iov, int iovcn
 			of->pos += n;
 	}
 	pos_unlock(of, fd);
+	return n;
+}
+
+ssize_t cache_readv(struct ofile *of, int fd, const struct iovec *iov, int iovcnt,
+		    off_t offset, int rwf_flags)
+{
+	ssize_t n = readv_uncounted(of, fd, iov, iovcnt, offset, rwf_flags);
+
+	stat_add_call(mapping_of(of)->stats, STAT_READS, STAT_READ_BYTES, n > 0 ? n : 0);
 	return n;
 }
 
@@ -414,8 +430,8 @@ static __attribute__((noinline)) ssize_t write_nowait(struct ofile *of, int fd,
 	return n;
 }
 
-ssize_t cache_writev(struct ofile *of, int fd, const struct iovec *iov, int iovcnt,
-		     off_t offset, int rwf_flags)
+static ssize_t writev_uncounted(struct ofile *of, int fd, const struct iovec *iov, int iovcnt,
+				off_t offset, int rwf_flags)
 {
 	struct mapping *m = mapping_of(of);
 	bool append = of->flags & O_APPEND;
@@ -458,6 +474,15 @@ ssize_t cache_writev(struct ofile *of, int fd, const struct iovec *iov, int iovc
 	}
 	if (n > 0 && write_sync(m, rwf_flags, of->flags) < 0)
 		return -1;
+	return n;
+}
+
+ssize_t cache_writev(struct ofile *of, int fd, const struct iovec *iov, int iovcnt,
+		     off_t offset, int rwf_flags)
+{
+	ssize_t n = writev_uncounted(of, fd, iov, iovcnt, offset, rwf_flags);
+
+	stat_add_call(mapping_of(of)->stats, STAT_WRITES, STAT_WRITE_BYTES, n > 0 ? n : 0);
 	return n;
 }
 
@@ -672,9 +697,27 @@ static int writeback_for_sync(struct ofile *of)
 
 int cache_fsync(struct ofile *of, int fd, bool datasync)
 {
-	if (writeback_for_sync(of) < 0)
-		return -1;
-	return datasync ? real_fdatasync(fd) : real_fsync(fd);
+	struct file_stats *st = mapping_of(of)->stats;
+	uint64_t start = stats_now_ns();
+	int ret = writeback_for_sync(of);
+
+	if (ret == 0)
+		ret = datasync ? real_fdatasync(fd) : real_fsync(fd);
+	stat_add_cold(st, STAT_FSYNCS, 1);
+	stat_add_cold(st, STAT_FSYNC_NS, stats_now_ns() - start);
+	return ret;
+}
+
+int cache_flush(struct ofile *of)
+{
+	struct mapping *m = mapping_of(of);
+
+	return bypassed(m) ? 0 : mapping_writeback(m);
+}
+
+struct file_stats *cache_file_stats(struct ofile *of)
+{
+	return mapping_of(of)->stats;
 }
 
 int cache_sync_file_range(struct ofile *of, int fd, off64_t offset, off64_t nbytes,
@@ -1023,11 +1066,12 @@ struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *s
 		return NULL;
 	}
 	m = calloc(1, sizeof(*m));
-	if (!m || !(m->name = strdup(name)) ||
+	if (!m || !(m->name = strdup(name)) || !(m->stats = stats_file_new(name)) ||
 	    !(m->wb_run = calloc(WB_BATCH, sizeof(*m->wb_run))) ||
 	    !(m->wb_iov = calloc(WB_BATCH, sizeof(*m->wb_iov))) ||
 	    !(m->wb_piece = calloc(WB_BATCH, sizeof(*m->wb_piece)))) {
 		if (m) {
+			stats_file_free(m->stats);
 			free(m->name);
 			free(m->wb_run);
 			free(m->wb_iov);
@@ -1133,8 +1177,16 @@ void cache_mapping_retire(struct mapping *m)
 
 	writeback_unregister(m);	/* the flusher is done with it */
 	lost = __atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED);
-	log_debug("%s: writes took the lock shared %lu, retaken %lu, exclusive %lu times",
-		  m->name, m->lock_shared, m->lock_retaken, m->lock_exclusive);
+	if (folio_log_level >= LOG_DEBUG) {
+		uint64_t c[STAT_NR];
+
+		stats_sum(m->stats, c);
+		log_debug("%s: writes took the lock shared %llu, retaken %llu, exclusive %llu times",
+			  m->name, (unsigned long long)c[STAT_LOCK_SHARED],
+			  (unsigned long long)c[STAT_LOCK_RETAKEN],
+			  (unsigned long long)c[STAT_LOCK_EXCLUSIVE]);
+	}
+	stats_file_retire(m->stats);
 	/* Only after a failed write-back at the last close, already reported. */
 	if (lost)
 		log_error("%s: %lu pages could not be written back and are lost", m->name, lost);
@@ -1154,12 +1206,16 @@ void cache_mapping_free(struct mapping *m)
 	free(m->wb_run);
 	free(m->wb_iov);
 	free(m->wb_piece);
+	stats_file_free(m->stats);
 	free(m->name);
 	free(m);
 }
 
 void cache_ofile_opened(struct ofile *of)
 {
+	/* For a crash report's backtrace: loaded by a process that caches a
+	 * file, not by every process folio is loaded into. */
+	unwind_load();
 	of->wb_err_since = writeback_error_sample(mapping_of(of));
 	if (writable(of))
 		writeback_writer_opened();

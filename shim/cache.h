@@ -17,8 +17,9 @@
  * take a reference and leave the read-side section to do the I/O, and are
  * back inside it when they return.
  *
- * Calls writeback, page, ptree, mmaps, fdtable (to visit open files), config,
- * log and real; called by interpose and fdtable (the mapping hooks).
+ * Calls writeback, page, ptree, mmaps, stats, fdtable (to visit open files),
+ * config, log, real and unwind (loaded at the first tracked open, for crash
+ * reports); called by interpose and fdtable (the mapping hooks).
  */
 #ifndef FOLIO_CACHE_H
 #define FOLIO_CACHE_H
@@ -122,6 +123,11 @@ int cache_fallocate(struct ofile *of, int fd, int mode, off_t offset, off_t leng
 int cache_posix_fallocate(struct ofile *of, int fd, off_t offset, off_t length);
 int cache_fadvise(struct ofile *of, int fd, off_t offset, off_t length, int advice);
 ssize_t cache_readahead(struct ofile *of, int fd, off64_t offset, size_t count);
+
+/* folio_flush(): write @of's file back, without the fsync. */
+int cache_flush(struct ofile *of);
+/* folio_stats(): the counters of @of's file. */
+struct file_stats *cache_file_stats(struct ofile *of);
 
 /* Sync points. */
 int cache_fsync(struct ofile *of, int fd, bool datasync);

@@ -132,8 +132,10 @@ static int fill_run(struct mapping *m, struct page **pages, int n, uint64_t firs
 	urcu_bp_read_lock();
 	for (int i = 0; i < n; i++)
 		if (slots[i])
-			page_insert(pages[i], slots[i], m->id, first + i, 0);
+			page_insert(pages[i], slots[i], m->id, first + i, 0,
+				    stat_cold_counter(m->stats, STAT_EVICTIONS));
 	urcu_bp_read_unlock();
+	stat_add_cold(m->stats, STAT_FILL_PAGES, n);
 	/* Not inside the section: reclaim holds the free list's lock while
 	 * it waits for a grace period. */
 	for (int i = 0; i < n; i++)
@@ -163,6 +165,7 @@ static int fill_window(struct ofile *of, struct mapping *m, off_t pos, size_t co
 {
 	uint64_t first = pos >> FOLIO_PAGE_SHIFT;
 	uint64_t end = ((uint64_t)pos + count + FOLIO_PAGE_BYTES - 1) >> FOLIO_PAGE_SHIFT;
+	uint64_t asked = end;
 	uint64_t size_pages = ((uint64_t)mapping_size(m) + FOLIO_PAGE_BYTES - 1) >>
 			      FOLIO_PAGE_SHIFT;
 	uint64_t ra = folio_config.readahead >> FOLIO_PAGE_SHIFT;
@@ -185,6 +188,9 @@ static int fill_window(struct ofile *of, struct mapping *m, off_t pos, size_t co
 		}
 		if (n && fill_run(m, pages, n, index) < 0)
 			return -1;
+		if (index + n > asked)
+			stat_add_cold(m->stats, STAT_READAHEAD_PAGES,
+				      index + n - (index > asked ? index : asked));
 		if (!n && index + n < end && !page_cached(m, index))
 			return 0;	/* no page to be had */
 		index += n ? n : 1;
@@ -343,6 +349,7 @@ ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count
 	done = copy_hits(m, u, count, pos);
 	if (done == count)
 		return done;
+	stat_add(m->stats, STAT_READ_MISSES, 1);
 	if (nowait)
 		return done ? (ssize_t)done : fail(EAGAIN);
 	if (!ofile_tryget(of))		/* the fd is closing */

@@ -87,6 +87,21 @@ static __attribute__((noinline)) int flush_dirty_range(struct mapping *m, uint64
 	return n < 0 ? -1 : 0;
 }
 
+/* Take @lock, and count the time waited for it if it was not free. */
+static void write_lock(struct mapping *m, bool exclusive)
+{
+	uint64_t start;
+
+	if (!(exclusive ? pthread_rwlock_trywrlock(&m->lock) : pthread_rwlock_tryrdlock(&m->lock)))
+		return;
+	start = stats_now_ns();
+	if (exclusive)
+		pthread_rwlock_wrlock(&m->lock);
+	else
+		pthread_rwlock_rdlock(&m->lock);
+	stat_add_cold(m->stats, STAT_LOCK_WAIT_NS, stats_now_ns() - start);
+}
+
 /*
  * Take @lock for a write of @count bytes at @pos (DESIGN.md §2): shared if
  * the write ends within the logical size, is not an append and cannot need
@@ -97,16 +112,18 @@ static __attribute__((noinline)) int flush_dirty_range(struct mapping *m, uint64
 static bool lock_for_write(struct mapping *m, off_t pos, size_t count, bool append)
 {
 	if (!append && !m->privileged && pos + (off_t)count <= mapping_size(m)) {
-		pthread_rwlock_rdlock(&m->lock);
+		write_lock(m, false);
 		if (pos + (off_t)count <= mapping_size(m)) {
-			__atomic_add_fetch(&m->lock_shared, 1, __ATOMIC_RELAXED);
+			stat_add(m->stats, STAT_LOCK_SHARED, 1);
 			return false;
 		}
 		pthread_rwlock_unlock(&m->lock);
-		__atomic_add_fetch(&m->lock_retaken, 1, __ATOMIC_RELAXED);
+		stat_add(m->stats, STAT_LOCK_RETAKEN, 1);
+		log_debug("%s: a write at %lld retakes the lock exclusive: the size moved",
+			  m->name, (long long)pos);
 	}
-	pthread_rwlock_wrlock(&m->lock);
-	__atomic_add_fetch(&m->lock_exclusive, 1, __ATOMIC_RELAXED);
+	write_lock(m, true);
+	stat_add(m->stats, STAT_LOCK_EXCLUSIVE, 1);
 	return true;
 }
 
@@ -205,7 +222,8 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 		page->dirty_lo = off;
 		page->dirty_hi = off + len;
 		urcu_bp_read_lock();
-		won = page_insert(page, slot, m->id, index, PAGE_DIRTY);
+		won = page_insert(page, slot, m->id, index, PAGE_DIRTY,
+				  stat_cold_counter(m->stats, STAT_EVICTIONS));
 		urcu_bp_read_unlock();
 		if (len < FOLIO_PAGE_BYTES)
 			pthread_rwlock_unlock(&m->kio_lock);

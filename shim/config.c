@@ -1,6 +1,7 @@
 /*
  * config.c - see config.h.  Calls pathmatch and log only.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +18,10 @@ struct folio_config folio_config = {
 /* Every variable folio reads; anything else named FOLIO_* gets a warning. */
 static const char *const known_vars[] = {
 	"FOLIO_FILES", "FOLIO_CACHE_SIZE", "FOLIO_DIRTY_LIMIT", "FOLIO_FLUSH_INTERVAL",
-	"FOLIO_FLUSH_MODE", "FOLIO_READAHEAD", "FOLIO_STATS", "FOLIO_LOG", "FOLIO_DISABLE",
+	"FOLIO_FLUSH_MODE", "FOLIO_READAHEAD", "FOLIO_STATS", "FOLIO_CALLERS", "FOLIO_LOG", "FOLIO_LOG_FILE",
+	"FOLIO_DISABLE",
 #ifdef FOLIO_TEST_FAULTS
-	"FOLIO_TEST_FAULTS",
+	"FOLIO_TEST_FAULTS", "FOLIO_TEST_CRASH",
 #endif
 };
 
@@ -229,6 +231,24 @@ int config_parse(struct folio_config *cfg, const char *(*get)(const char *name),
 		}
 	}
 
+	v = get("FOLIO_CALLERS");
+	if (v) {
+		uint64_t n;
+
+		if (config_parse_size(v, &n) || v[strspn(v, "0123456789")] != '\0' ||
+		    n > FOLIO_MAX_CALLERS)
+			BAD("FOLIO_CALLERS", v, "expected a number of call sites from 0 to %u",
+			    FOLIO_MAX_CALLERS);
+		cfg->callers = n;
+	}
+
+	v = get("FOLIO_LOG_FILE");
+	if (v) {
+		if (*v == '\0' || strlen(v) >= PATH_MAX)
+			BAD("FOLIO_LOG_FILE", v, "expected a file path");
+		cfg->log_path = v;
+	}
+
 	v = get("FOLIO_FILES");
 	if (v && parse_patterns(cfg, v, err, errlen))
 		return -1;
@@ -279,7 +299,13 @@ void config_load(void)
 		log_error("%s; running as pass-through", err);
 		return;
 	}
-	folio_config = cfg;
 	folio_log_level = cfg.log_level;
+	if (cfg.log_path && log_open_file(cfg.log_path) < 0) {
+		log_error("FOLIO_LOG_FILE: cannot open '%.200s': %s; running as pass-through",
+			  cfg.log_path, strerror(errno));
+		config_free(&cfg);
+		return;
+	}
+	folio_config = cfg;
 	warn_unknown_vars();
 }

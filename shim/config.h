@@ -44,7 +44,9 @@ struct folio_config {
 	unsigned int flush_interval_ms;	/* FOLIO_FLUSH_INTERVAL */
 	enum flush_mode flush_mode;	/* FOLIO_FLUSH_MODE */
 	enum stats_mode stats;		/* FOLIO_STATS */
-	const char *stats_path;
+	const char *stats_path;		/* may contain %p: the process id */
+	unsigned int callers;		/* FOLIO_CALLERS: call sites in the stats */
+	const char *log_path;		/* FOLIO_LOG_FILE, or NULL: stderr */
 	enum log_level log_level;	/* FOLIO_LOG */
 };
 
@@ -55,6 +57,7 @@ struct folio_config {
 #define FOLIO_DEFAULT_READAHEAD		(256ull << 10)
 #define FOLIO_DEFAULT_FLUSH_MS		1000u
 #define FOLIO_MAX_FLUSH_MS		86400000u
+#define FOLIO_MAX_CALLERS		1000u
 
 extern struct folio_config folio_config;
 

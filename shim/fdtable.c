@@ -329,6 +329,12 @@ static void mark_owned(int fd, bool owned)
 	__atomic_store_n(&fd_slots[fd], owned ? FD_OWNED : NULL, __ATOMIC_SEQ_CST);
 }
 
+void fdtable_adopt(int fd)
+{
+	if (fd >= 0 && (unsigned int)fd < FD_SLOTS && !fd_tracked(fd))
+		mark_owned(fd, true);
+}
+
 /*
  * Move @fd to a number in the top quarter of the fd space (below FD_SLOTS),
  * out of the way of programs that expect low numbers.  Keeps @fd where it is
@@ -676,7 +682,7 @@ void fdtable_open(int fd, int dirfd, const char *path, int flags)
 		return;
 	selected = path_selected(dirfd, path);
 	if (!selected && !fdtable_any_tracked())
-		goto out;
+		goto not_selected;
 	if (flags & (O_PATH | O_DIRECT)) {
 		if (selected)
 			log_info("not tracking %s: opened with %s", path,
@@ -689,7 +695,7 @@ void fdtable_open(int fd, int dirfd, const char *path, int flags)
 		goto out;
 	}
 	if (!selected && !fdtable_inode_tracked(st.st_dev, st.st_ino))
-		goto out;
+		goto not_selected;
 	if (fstatfs(fd, &sfs) || !fs_type_cached(sfs.f_type)) {
 		log_info("not tracking %s: file system type 0x%lx is not cached", path,
 			 (unsigned long)sfs.f_type);
@@ -704,6 +710,9 @@ void fdtable_open(int fd, int dirfd, const char *path, int flags)
 	cache_ofile_opened(of);		/* may start a thread: not under the table lock */
 	slot_install(fd, of);
 	log_info("tracking %s as fd %d%s", path, fd, selected ? "" : " (inode already tracked)");
+	goto out;
+not_selected:
+	log_info("not tracking %s: no pattern of FOLIO_FILES matches it", path);
 out:
 	errno = saved_errno;
 }

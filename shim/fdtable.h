@@ -169,6 +169,12 @@ bool fdtable_inode_tracked(dev_t dev, ino_t ino);
 bool fdtable_is_owned(int fd);
 
 /*
+ * @fd, opened by a library folio loaded for itself (libunwind's pipe), is
+ * owned from now on: the program cannot close it under that library.
+ */
+void fdtable_adopt(int fd);
+
+/*
  * @fd is owned and the program dup2()s onto it: move folio's descriptor to
  * another number.  Returns @fd if it must be closed should the dup2 fail
  * (folio no longer uses it), else -1.

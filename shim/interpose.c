@@ -4,13 +4,19 @@
  * valid in a child, the destructor that writes back what is left, and the
  * optional API of include/folio.h.
  */
+#include <errno.h>
 #include <pthread.h>
+#include <string.h>
 
+#include "callers.h"
 #include "config.h"
+#include "crash.h"
 #include "folio.h"
 #include "interpose.h"
 #include "log.h"
+#include "page.h"
 #include "rcu.h"
+#include "stats.h"
 
 static void before_fork(void)
 {
@@ -31,6 +37,8 @@ static void after_fork_child(void)
 	folio_rcu_after_fork_child();
 	fdtable_after_fork_child();
 	cache_after_fork_child();
+	stats_after_fork_child();
+	callers_after_fork_child();
 	stdio_after_fork_child();
 }
 
@@ -49,6 +57,11 @@ __attribute__((constructor(101))) static void folio_init(void)
 {
 	real_resolve();
 	config_load();
+	stats_init();
+	if (folio_config.enabled) {
+		callers_init();
+		crash_handler_install();
+	}
 	if (folio_config.enabled)
 		log_info("caching files matching %zu pattern%s; cache %lluK, dirty limit %lluK",
 			 folio_config.npatterns, folio_config.npatterns == 1 ? "" : "s",
@@ -61,9 +74,58 @@ __attribute__((destructor)) static void folio_fini(void)
 {
 	stdio_flush_all();
 	cache_exit();
+	if (!fdtable_in_vfork_child() && folio_config.enabled)
+		stats_report();
 }
 
 FOLIO_EXPORT int folio_fd_tracked(int fd)
 {
 	return fd_tracked(fd) && !fdtable_in_vfork_child();
+}
+
+FOLIO_EXPORT int folio_flush(int fd)
+{
+	struct ofile *of;
+	int ret;
+
+	if (fdtable_in_vfork_child() || !folio_config.enabled)
+		return 0;
+	if (fd == -1)
+		return cache_writeback_all();
+	of = ofile_get(fd);
+	if (!of)
+		return 0;
+	ret = cache_flush(of);
+	ofile_put(of);
+	return ret;
+}
+
+FOLIO_EXPORT int folio_stats(int fd, struct folio_stats *st, size_t size)
+{
+	uint64_t c[STAT_NR];
+	struct ofile *of = NULL;
+	struct folio_stats all;
+
+	if (fd != -1 && (fdtable_in_vfork_child() || !(of = ofile_get(fd)))) {
+		errno = EBADF;
+		return -1;
+	}
+	stats_sum(of ? cache_file_stats(of) : NULL, c);
+	if (of)
+		ofile_put(of);
+	all = (struct folio_stats){
+		.reads = c[STAT_READS], .read_bytes = c[STAT_READ_BYTES],
+		.read_hits = c[STAT_READS] - c[STAT_READ_MISSES],
+		.read_misses = c[STAT_READ_MISSES], .fill_pages = c[STAT_FILL_PAGES],
+		.readahead_pages = c[STAT_READAHEAD_PAGES], .evictions = c[STAT_EVICTIONS],
+		.writes = c[STAT_WRITES], .write_bytes = c[STAT_WRITE_BYTES],
+		.lock_shared = c[STAT_LOCK_SHARED], .lock_retaken = c[STAT_LOCK_RETAKEN],
+		.lock_exclusive = c[STAT_LOCK_EXCLUSIVE], .lock_wait_ns = c[STAT_LOCK_WAIT_NS],
+		.dirty_peak_bytes = c[STAT_DIRTY_PEAK] << FOLIO_PAGE_SHIFT,
+		.writeback_calls = c[STAT_WB_CALLS], .writeback_bytes = c[STAT_WB_BYTES],
+		.writeback_errors = c[STAT_WB_ERRORS], .fsyncs = c[STAT_FSYNCS],
+		.fsync_ns = c[STAT_FSYNC_NS],
+	};
+	memcpy(st, &all, size < sizeof(all) ? size : sizeof(all));
+	return 0;
 }

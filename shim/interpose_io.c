@@ -8,11 +8,16 @@
  * make bench); a miss takes a reference itself.  Everything else may wait
  * for a lock (the file position, the write lock) and takes a reference.
  */
+#include "callers.h"
 #include "interpose.h"
 #include "rcu.h"
 
 /* The tracked half of a call that takes a reference on the ofile. */
 #define TRACKED_REF(type, fd, real_call, cache_call) \
+	TRACKED_REF_NOTED(type, fd, real_call, cache_call, CALL_KINDS)
+
+/* The same, for a call FOLIO_CALLERS counts as @kind. */
+#define TRACKED_REF_NOTED(type, fd, real_call, cache_call, kind) \
 	do { \
 		struct ofile *of = ofile_get(fd); \
 		type ret; \
@@ -20,17 +25,21 @@
 			return real_call; \
 		ret = cache_call; \
 		ofile_put(of); \
+		if ((kind) != CALL_KINDS) \
+			callers_note(kind, ret); \
 		return ret; \
 	} while (0)
 
 ssize_t tracked_read(int fd, void *buf, size_t count)
 {
-	TRACKED_REF(ssize_t, fd, real_read(fd, buf, count), cache_read(of, fd, buf, count));
+	TRACKED_REF_NOTED(ssize_t, fd, real_read(fd, buf, count), cache_read(of, fd, buf, count),
+			  CALL_READ);
 }
 
 ssize_t tracked_write(int fd, const void *buf, size_t count)
 {
-	TRACKED_REF(ssize_t, fd, real_write(fd, buf, count), cache_write(of, fd, buf, count));
+	TRACKED_REF_NOTED(ssize_t, fd, real_write(fd, buf, count),
+			  cache_write(of, fd, buf, count), CALL_WRITE);
 }
 
 off_t tracked_lseek(int fd, off_t offset, int whence)
@@ -49,13 +58,15 @@ static ssize_t tracked_pread(int fd, void *buf, size_t count, off_t offset)
 	ret = of ? cache_pread(of, fd, buf, count, offset) :
 		   real_pread64(fd, buf, count, offset);
 	urcu_bp_read_unlock();
+	if (of)
+		callers_note(CALL_PREAD, ret);
 	return ret;
 }
 
 static ssize_t tracked_pwrite(int fd, const void *buf, size_t count, off_t offset)
 {
-	TRACKED_REF(ssize_t, fd, real_pwrite64(fd, buf, count, offset),
-		    cache_pwrite(of, fd, buf, count, offset));
+	TRACKED_REF_NOTED(ssize_t, fd, real_pwrite64(fd, buf, count, offset),
+			  cache_pwrite(of, fd, buf, count, offset), CALL_PWRITE);
 }
 
 /* @offset -1 means the file position, as for preadv2(2). */
@@ -66,21 +77,24 @@ static ssize_t tracked_readv(int fd, const struct iovec *iov, int iovcnt, off_t 
 	ssize_t ret;
 
 	if (offset == -1)	/* at the file position: a lock to take */
-		TRACKED_REF(ssize_t, fd, real_preadv64v2(fd, iov, iovcnt, offset, flags),
-			    cache_readv(of, fd, iov, iovcnt, offset, flags));
+		TRACKED_REF_NOTED(ssize_t, fd, real_preadv64v2(fd, iov, iovcnt, offset, flags),
+				  cache_readv(of, fd, iov, iovcnt, offset, flags), CALL_READV);
 	urcu_bp_read_lock();
 	of = ofile_rcu(fd);
 	ret = of ? cache_readv(of, fd, iov, iovcnt, offset, flags) :
 		   real_preadv64v2(fd, iov, iovcnt, offset, flags);
 	urcu_bp_read_unlock();
+	if (of)
+		callers_note(CALL_PREADV, ret);
 	return ret;
 }
 
 static ssize_t tracked_writev(int fd, const struct iovec *iov, int iovcnt, off_t offset,
 			      int flags)
 {
-	TRACKED_REF(ssize_t, fd, real_pwritev64v2(fd, iov, iovcnt, offset, flags),
-		    cache_writev(of, fd, iov, iovcnt, offset, flags));
+	TRACKED_REF_NOTED(ssize_t, fd, real_pwritev64v2(fd, iov, iovcnt, offset, flags),
+			  cache_writev(of, fd, iov, iovcnt, offset, flags),
+			  offset == -1 ? CALL_WRITEV : CALL_PWRITEV);
 }
 
 /* preadv(2) and pwritev(2) refuse a negative offset before looking at fd. */
@@ -253,10 +267,13 @@ FOLIO_EXPORT off64_t lseek64(int fd, off64_t offset, int whence)
  * reference, cache, release.
  */
 #define TRACKED_CALL(type, fd, real_call, cache_fn, ...) \
+	TRACKED_CALL_NOTED(type, fd, real_call, cache_fn, CALL_KINDS, ##__VA_ARGS__)
+
+#define TRACKED_CALL_NOTED(type, fd, real_call, cache_fn, kind, ...) \
 	do { \
 		if (likely(!fd_tracked(fd))) \
 			return real_call; \
-		TRACKED_REF(type, fd, real_call, cache_fn(of, fd, ##__VA_ARGS__)); \
+		TRACKED_REF_NOTED(type, fd, real_call, cache_fn(of, fd, ##__VA_ARGS__), kind); \
 	} while (0)
 
 FOLIO_EXPORT int ftruncate(int fd, off_t length)
@@ -313,12 +330,12 @@ FOLIO_EXPORT ssize_t readahead(int fd, off64_t offset, size_t count)
 
 FOLIO_EXPORT int fsync(int fd)
 {
-	TRACKED_CALL(int, fd, real_fsync(fd), cache_fsync, false);
+	TRACKED_CALL_NOTED(int, fd, real_fsync(fd), cache_fsync, CALL_FSYNC, false);
 }
 
 FOLIO_EXPORT int fdatasync(int fd)
 {
-	TRACKED_CALL(int, fd, real_fdatasync(fd), cache_fsync, true);
+	TRACKED_CALL_NOTED(int, fd, real_fdatasync(fd), cache_fsync, CALL_FDATASYNC, true);
 }
 
 FOLIO_EXPORT int sync_file_range(int fd, off64_t offset, off64_t nbytes, unsigned int flags)

@@ -1,12 +1,15 @@
 /*
  * log.c - see log.h.  Calls only real_write().
  */
+#include <limits.h>
 #include <stdarg.h>
+#include <sys/resource.h>
 
 #include "log.h"
 #include "real.h"
 
 enum log_level folio_log_level = LOG_WARN;
+static int log_fd = STDERR_FILENO;
 
 /* Errors and warnings read as plain sentences; the chatty levels say so. */
 static const char *const level_prefix[] = {
@@ -28,13 +31,77 @@ void folio_log_write(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 	len = (size_t)n < sizeof(line) - 1 ? (size_t)n : sizeof(line) - 2;
 	line[len++] = '\n';
+	write_all(log_fd, line, len);
+	errno = saved_errno;
+}
+
+bool write_all(int fd, const void *buf, size_t len)
+{
 	for (size_t done = 0; done < len;) {
-		ssize_t w = real_write(STDERR_FILENO, line + done, len - done);
+		ssize_t w = real_write(fd, (const char *)buf + done, len - done);
+
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			break;
+			return false;
 		done += w;
 	}
-	errno = saved_errno;
+	return true;
+}
+
+int log_expand_path(const char *pattern, char *out, size_t len)
+{
+	size_t n = 0;
+
+	for (const char *p = pattern; *p; p++) {
+		int w;
+
+		if (p[0] == '%' && p[1] == 'p') {
+			w = snprintf(out + n, len - n, "%d", (int)getpid());
+			p++;
+		} else {
+			w = snprintf(out + n, len - n, "%c", *p);
+		}
+		if (w < 0 || (size_t)w >= len - n)
+			return -1;
+		n += w;
+	}
+	if (n >= len)
+		return -1;
+	out[n] = '\0';
+	return 0;
+}
+
+int log_fd_high(int fd)
+{
+	struct rlimit rl;
+	long high = 1023;
+	int moved;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur <= INT_MAX)
+		high = (long)rl.rlim_cur - 1;
+	if (fd >= high)
+		return fd;
+	moved = real_fcntl(fd, F_DUPFD_CLOEXEC, (void *)high);
+	if (moved < 0)
+		return fd;
+	real_close(fd);
+	return moved;
+}
+
+int log_open_file(const char *path)
+{
+	char name[PATH_MAX];
+	int fd;
+
+	if (log_expand_path(path, name, sizeof(name)) < 0) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = real_open(name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -1;
+	log_fd = log_fd_high(fd);
+	return 0;
 }

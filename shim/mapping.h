@@ -49,6 +49,7 @@
 
 #include "page.h"
 #include "ptree.h"
+#include "stats.h"
 
 /*
  * Why a file passes through instead of being cached: the kernel's page cache
@@ -124,8 +125,7 @@ struct mapping {
 	unsigned int retry_ms;
 	char *name;			/* for messages */
 
-	/* How writes took @lock: atomics beside the lock's own cache line. */
-	unsigned long lock_shared, lock_retaken, lock_exclusive;
+	struct file_stats *stats;	/* stats.h: what was done with the file */
 
 	struct mapping *next, *prev;	/* all mappings; mappings_lock */
 	int pins;			/* the flusher is at work on it; mappings_lock */

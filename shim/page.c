@@ -227,10 +227,16 @@ static void reclaim_locked(void)
 		}
 		if (pthread_mutex_trylock(&page->lock))
 			continue;
+		/* A read-side section: an owner that removes its pages and goes
+		 * away meanwhile is freed only after it, @evictions with it. */
+		urcu_bp_read_lock();
 		if (page->flags == PAGE_INDEXED && unslot(page)) {	/* indexed, clean */
 			__atomic_store_n(&page->flags, 0, __ATOMIC_RELAXED);
+			if (page->evictions)
+				__atomic_add_fetch(page->evictions, 1, __ATOMIC_RELAXED);
 			victims[nr++] = page;
 		}
+		urcu_bp_read_unlock();
 		pthread_mutex_unlock(&page->lock);
 	}
 	if (!nr)
@@ -292,7 +298,7 @@ static void page_free_deferred(struct folio_deferred *d)
 }
 
 struct page *page_insert(struct page *page, void **slot, uint64_t owner, uint64_t index,
-			 unsigned int flags)
+			 unsigned int flags, uint64_t *evictions)
 {
 	void *winner = NULL;
 
@@ -304,6 +310,7 @@ struct page *page_insert(struct page *page, void **slot, uint64_t owner, uint64_
 	page->owner = owner;
 	page->index = index;
 	page->slot = slot;
+	page->evictions = evictions;
 	store.referenced[nr_of(page)] = 1;
 	if (__atomic_compare_exchange_n(slot, &winner, page, false, __ATOMIC_RELEASE,
 					__ATOMIC_ACQUIRE)) {

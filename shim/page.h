@@ -56,6 +56,7 @@ struct page {
 	void **slot;			/* its slot in the owner's index, while indexed */
 	uint64_t owner;			/* the inode state the page belongs to */
 	uint64_t index;			/* file offset >> FOLIO_PAGE_SHIFT */
+	uint64_t *evictions;		/* the owner's count of pages reclaimed */
 	unsigned int flags;		/* enum page_flags; under the page lock */
 	/*
 	 * The bytes writes changed since the page was last written back,
@@ -120,10 +121,12 @@ void page_free(struct page *page);
  * it in @slot, the index's slot for it, with @flags (0 or PAGE_DIRTY)
  * besides PAGE_INDEXED.  If another thread filled the slot first, @page is
  * freed and the winner returned (add-unique, as filemap_add_folio() loses a
- * race).  Inside urcu_bp_read_lock().
+ * race).  The clock hand adds 1 to *@evictions (if not NULL) when it takes
+ * the page: the owner's, which must outlive the page's time in the index.
+ * Inside urcu_bp_read_lock().
  */
 struct page *page_insert(struct page *page, void **slot, uint64_t owner, uint64_t index,
-			 unsigned int flags);
+			 unsigned int flags, uint64_t *evictions);
 
 /*
  * Take @page out of its slot; its memory returns to the free list after a

@@ -66,7 +66,6 @@ static pthread_cond_t mapping_unpinned = PTHREAD_COND_INITIALIZER;
 static struct mapping *mappings;
 /* Dirty pages of all mappings: changes on clean/dirty transitions only. */
 static unsigned long nr_dirty_pages;
-static unsigned long dirty_peak;	/* the most nr_dirty_pages has been */
 
 /*
  * The flusher.  @lock guards the fields and the conditions; the flags the
@@ -213,12 +212,11 @@ void mapping_account_dirty(struct mapping *m, struct page *page)
 {
 	uint64_t none = 0;
 
-	unsigned long n;
+	unsigned long mine, all;
 
-	__atomic_add_fetch(&m->nr_dirty, 1, __ATOMIC_RELAXED);
-	n = __atomic_add_fetch(&nr_dirty_pages, 1, __ATOMIC_SEQ_CST);	/* see flusher_sleep() */
-	if (unlikely(n > __atomic_load_n(&dirty_peak, __ATOMIC_RELAXED)))
-		__atomic_store_n(&dirty_peak, n, __ATOMIC_RELAXED);
+	mine = __atomic_add_fetch(&m->nr_dirty, 1, __ATOMIC_RELAXED);
+	all = __atomic_add_fetch(&nr_dirty_pages, 1, __ATOMIC_SEQ_CST);	/* see flusher_sleep() */
+	stats_dirty(m->stats, mine, all);
 	dirty_push(m, page);
 	/* After the push: pass_take_dirty() clears it before taking the
 	 * stack, so a page it did not take has a time. */
@@ -361,14 +359,19 @@ void mapping_forget_dirty_from(struct mapping *m, uint64_t first)
  * Returns the bytes written; *@err is 0 or the errno of the failure that
  * stopped it.
  */
-static size_t pwritev_all(int fd, struct iovec *iov, int cnt, off_t off, int rwf, int *err)
+static size_t pwritev_all(struct mapping *m, struct iovec *iov, int cnt, off_t off, int rwf,
+			  int *err)
 {
 	size_t total = 0;
 
 	*err = 0;
 	while (cnt > 0) {
-		ssize_t n = rwf ? real_pwritev64v2(fd, iov, cnt, off, rwf) :
-				  real_pwritev64(fd, iov, cnt, off);
+		ssize_t n = rwf ? real_pwritev64v2(m->kfd, iov, cnt, off, rwf) :
+				  real_pwritev64(m->kfd, iov, cnt, off);
+
+		stat_add_cold(m->stats, STAT_WB_CALLS, 1);
+		if (n > 0)
+			stat_add_cold(m->stats, STAT_WB_BYTES, n);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -490,13 +493,13 @@ static size_t write_run(struct mapping *m, int n, off_t start, bool background, 
 		return 0;
 	}
 	if (folio_config.flush_mode == FLUSH_DONTCACHE && !m->no_dontcache) {
-		written = pwritev_all(m->kfd, m->wb_iov, n, start, RWF_DONTCACHE, err);
+		written = pwritev_all(m, m->wb_iov, n, start, RWF_DONTCACHE, err);
 		if (written || (*err != EOPNOTSUPP && *err != EINVAL))
 			return written;
 		m->no_dontcache = true;		/* this file system: plain writes */
 		log_info("%s: the file system refuses RWF_DONTCACHE: plain pwritev()", m->name);
 	}
-	written = pwritev_all(m->kfd, m->wb_iov, n, start, 0, err);
+	written = pwritev_all(m, m->wb_iov, n, start, 0, err);
 	if (written && background) {		/* for start_device_writes() */
 		if (start < m->wb_span_lo)
 			m->wb_span_lo = start;
@@ -521,6 +524,7 @@ static void batch_succeeded(struct mapping *m)
 static void batch_failed(struct mapping *m, int err)
 {
 	log_debug("write-back of %s failed: %s", m->name, strerror(err));
+	stat_add_cold(m->stats, STAT_WB_ERRORS, 1);
 	error_record(m, err);
 	if (err == ENOSPC || err == EDQUOT)
 		__atomic_store_n(&m->nospace, err, __ATOMIC_RELAXED);
@@ -545,6 +549,9 @@ static int write_batch(struct mapping *m, bool drop, bool background, int *err)
 	if (!n)
 		return 0;
 	written = write_run(m, n, start, background, err);
+	log_debug("write-back of %s: %d page%s at %lld, %zu bytes written%s", m->name, n,
+		  n == 1 ? "" : "s", (long long)start, written,
+		  background ? " by the flusher" : "");
 	/* Before any page can be reclaimed: a miss must find this. */
 	if (written) {
 		mapping_kernel_extends(m, start + written);
@@ -1031,7 +1038,7 @@ void writeback_stop(void)
 
 void writeback_exit(void)
 {
-	log_debug("dirty peak %lu bytes, limit %llu", dirty_peak << FOLIO_PAGE_SHIFT,
+	log_debug("dirty peak %lu bytes, limit %llu", stats_dirty_peak() << FOLIO_PAGE_SHIFT,
 		  (unsigned long long)folio_config.dirty_limit);
 	writeback_report_unwritten("and are lost at exit");
 }
@@ -1053,4 +1060,28 @@ void writeback_report_unwritten(const char *when)
 			  when);
 	}
 	pthread_mutex_unlock(&mappings_lock);
+}
+
+void writeback_crash_state(int fd)
+{
+	unsigned long files = 0;
+	char line[512];
+	int n;
+
+	/* No lock: the crashing thread may hold any of them.  The list is only
+	 * read; a mapping being unlinked at this moment may be missed. */
+	for (struct mapping *m = __atomic_load_n(&mappings, __ATOMIC_ACQUIRE); m && files < 64;
+	     m = __atomic_load_n(&m->next, __ATOMIC_ACQUIRE), files++) {
+		n = snprintf(line, sizeof(line), "folio:   %s: size %lld, %lu dirty pages%s\n",
+			     m->name, (long long)mapping_size(m),
+			     __atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED),
+			     m->bypass ? ", passed through" : "");
+		if (!write_formatted(fd, line, sizeof(line), n))
+			return;
+	}
+	n = snprintf(line, sizeof(line), "folio:   %lu dirty pages in all, limit %llu bytes%s\n",
+		     __atomic_load_n(&nr_dirty_pages, __ATOMIC_RELAXED),
+		     (unsigned long long)folio_config.dirty_limit,
+		     files == 64 ? " (first 64 files shown)" : "");
+	write_formatted(fd, line, sizeof(line), n);
 }

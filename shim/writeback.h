@@ -69,6 +69,14 @@ void writeback_exit(void);
  * @when ("and are lost at exit"). */
 void writeback_report_unwritten(const char *when);
 
+/*
+ * A crash report: each file's name, size and dirty pages, and the dirty
+ * total, as lines on @fd.  Takes no lock and allocates nothing (the
+ * crashing thread may hold anything); async-signal-safe as far as
+ * snprintf() is.
+ */
+void writeback_crash_state(int fd);
+
 /* In a fork child, with no other thread: no flusher, no mapping (the child
  * starts its own flusher if it caches). */
 void writeback_after_fork_child(void);

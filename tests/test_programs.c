@@ -139,7 +139,7 @@ static void check_apicheck(const char *prog)
 	       "no write went through the cache (%s/tracked.err)", d);
 	free(err);
 	err = slurp("%s/untracked.err", d);
-	EXPECT(ok, !strstr(err, "tracking ") && !strstr(err, "writes took the lock"),
+	EXPECT(ok, !strstr(err, "info: tracking ") && !strstr(err, "writes took the lock"),
 	       "untracked run went through the cache: %s", err);
 	free(err);
 	err = slurp("%s/disabled.err", d);
@@ -688,8 +688,8 @@ Test(tools, coreutils_and_tar_identical, .timeout = 120)
 	cr_expect_str_eq(folio, native);
 	cr_expect_eq(sh("diff -r %s/native %s/folio", d, d), 0, "outputs differ");
 	err = slurp("%s/folio.err", d);
-	cr_expect(strstr(err, "tracking in.bin") && strstr(err, "tracking cp.bin") &&
-		  strstr(err, "tracking sorted.txt") && strstr(err, "tracking t.tar"),
+	cr_expect(strstr(err, "info: tracking in.bin") && strstr(err, "info: tracking cp.bin") &&
+		  strstr(err, "info: tracking sorted.txt") && strstr(err, "info: tracking t.tar"),
 		  "folio did not track the tools' files: %s", err);
 	free(native);
 	free(folio);
@@ -732,6 +732,10 @@ Test(config, bad_values_pass_through, .timeout = 60)
 	check_bad_setting("FOLIO_LOG=loud", "FOLIO_LOG='loud'");
 	check_bad_setting("FOLIO_DISABLE=maybe", "FOLIO_DISABLE='maybe'");
 	check_bad_setting("FOLIO_STATS=", "FOLIO_STATS=''");
+	check_bad_setting("FOLIO_CALLERS=many", "FOLIO_CALLERS='many'");
+	check_bad_setting("FOLIO_CALLERS=100000", "FOLIO_CALLERS='100000'");
+	check_bad_setting("FOLIO_LOG_FILE=", "FOLIO_LOG_FILE=''");
+	check_bad_setting("FOLIO_LOG_FILE=/nonexistent/folio.log", "FOLIO_LOG_FILE: cannot open");
 }
 
 Test(config, bad_pattern_passes_through, .timeout = 60)
@@ -795,13 +799,14 @@ Test(wrapper, sets_the_environment, .timeout = 60)
 	char *d = new_dir(), *out;
 
 	cr_assert_eq(sh("cd %s && LD_PRELOAD=libm.so.6 %s --files '*.db' --files sub/x.db "
-			"--cache 64M --dirty=8M --stats=/tmp/s.json --log info -- env > env 2> err", d,
-			WRAPPER), 0);
+			"--cache 64M --dirty=8M --stats=/tmp/s.json --log info --callers 7 "
+			"--log-file=f.log -- env > env 2> err", d, WRAPPER), 0);
 	out = slurp("%s/env", d);
 	cr_expect(strstr(out, "\nFOLIO_FILES=*.db:/tmp/folio-test-") || !strncmp(out, "FOLIO_FILES=*.db:/tmp/folio-test-", 33), "%s", out);
 	cr_expect(strstr(out, "/sub/x.db\n"), "relative path pattern not made absolute: %s", out);
 	cr_expect(strstr(out, "FOLIO_CACHE_SIZE=64M\n") && strstr(out, "FOLIO_DIRTY_LIMIT=8M\n") &&
-		  strstr(out, "FOLIO_STATS=/tmp/s.json\n") && strstr(out, "FOLIO_LOG=info\n"),
+		  strstr(out, "FOLIO_STATS=/tmp/s.json\n") && strstr(out, "FOLIO_LOG=info\n") &&
+		  strstr(out, "FOLIO_CALLERS=7\n") && strstr(out, "FOLIO_LOG_FILE=f.log\n"),
 		  "%s", out);
 	/* The wrapper preloads the library of the source tree's build/. */
 	cr_expect(strstr(out, "\nLD_PRELOAD=/") && strstr(out, "/build/libfolio.so libm.so.6\n"),
@@ -897,8 +902,10 @@ Test(symbols, exports_every_required_symbol_at_libc_version, .timeout = 60)
 	cr_expect(has_line(ours, "posix_spawn@GLIBC_2.2.5") &&
 		  has_line(ours, "posix_spawnp@GLIBC_2.2.5"), "old posix_spawn versions missing");
 	/* Nothing else: the required list, the old spawns and folio's own API. */
-	cr_expect_eq(count_lines(ours), (int)n + 2 + 1, "unexpected exports:\n%s", ours);
+	cr_expect_eq(count_lines(ours), (int)n + 2 + 3, "unexpected exports:\n%s", ours);
 	cr_expect(has_line(ours, "folio_fd_tracked@@FOLIO_1"));
+	cr_expect(has_line(ours, "folio_flush@@FOLIO_1"));
+	cr_expect(has_line(ours, "folio_stats@@FOLIO_1"));
 	free(ours);
 	free(libc);
 	free(libc_path);
@@ -924,9 +931,10 @@ Test(symbols, library_never_calls_its_own_wrappers, .timeout = 60)
 
 Test(man, pages_render_cleanly, .timeout = 60)
 {
-	const char *pages[] = { SOURCE_DIR "/man/folio.1", SOURCE_DIR "/man/folio.7" };
+	const char *pages[] = { SOURCE_DIR "/man/folio.1", SOURCE_DIR "/man/folio.3",
+				SOURCE_DIR "/man/folio.7" };
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		char *d = new_dir(), *warnings;
 
 		cr_assert_eq(sh("MANWIDTH=80 man --warnings -l %s > %s/out 2> %s/warnings",
@@ -936,6 +944,23 @@ Test(man, pages_render_cleanly, .timeout = 60)
 		free(warnings);
 		remove_dir(d);
 	}
+}
+
+/* Every field of struct folio_stats is described in folio(3) and folio(7). */
+Test(man, every_statistic_is_documented, .timeout = 60)
+{
+	char *d = new_dir(), *missing;
+
+	cr_assert_eq(sh("cd %s && sed -n '/^struct folio_stats {/,/^};/p' include/folio.h | "
+			"grep -oE 'uint64_t [a-z_]+;' | sed 's/uint64_t //; s/;//' > %s/fields && "
+			"test $(wc -l < %s/fields) -ge 19", SOURCE_DIR, d, d), 0);
+	cr_assert_eq(sh("for f in $(cat %s/fields); do grep -q \"$f;\" %s/man/folio.3 || "
+			"echo \"$f (folio.3)\"; grep -q \"^\\.BR* .*$f\" %s/man/folio.7 || "
+			"echo \"$f (folio.7)\"; done > %s/missing", d, SOURCE_DIR, SOURCE_DIR, d), 0);
+	missing = slurp("%s/missing", d);
+	cr_expect_str_empty(missing, "not documented: %s", missing);
+	free(missing);
+	remove_dir(d);
 }
 
 Test(man, every_variable_is_documented, .timeout = 60)
@@ -968,3 +993,200 @@ Test(install, prefix_has_a_working_wrapper, .timeout = 120)
 	free(out);
 	remove_dir(d);
 }
+
+/* ---- Statistics (FOLIO_STATS) and the API of include/folio.h ---- */
+
+/* folio_stats() counts a known mix of calls exactly; folio_flush() writes back. */
+Test(stats, api_counts_a_known_workload, .timeout = 60)
+{
+	remove_dir(cachecheck("stats", "env FOLIO_FLUSH_INTERVAL=60000", true));
+}
+
+/* What jq prints for @filter on @file in @d, without the newline. */
+static char *jq(const char *d, const char *file, const char *filter)
+{
+	char *out;
+
+	cr_assert_eq(sh("cd %s && jq -e -r '%s' %s > jq.out 2>&1", d, filter, file), 0,
+		     "jq '%s' %s/%s: %s", filter, d, file, slurp("%s/jq.out", d));
+	out = slurp("%s/jq.out", d);
+	out[strcspn(out, "\n")] = '\0';
+	return out;
+}
+
+/* FOLIO_STATS=PATH: JSON, %p the pid, every tracked file named, consistent. */
+Test(stats, json_report_parses_and_adds_up, .timeout = 60)
+{
+	char *d = new_dir(), *name;
+	int pid;
+
+	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' FOLIO_FLUSH_INTERVAL=60000 "
+			"FOLIO_STATS=$PWD/stats-%%p.json sh -c 'echo $$ > pid; exec %s stats .' "
+			"> out 2> err", d, PROG("cachecheck")), 0, "%s", slurp("%s/err", d));
+	name = slurp("%s/pid", d);
+	pid = atoi(name);
+	free(name);
+	cr_assert(pid > 0);
+	/* The shell tracked nothing: it wrote no report of its own. */
+	cr_expect_eq(sh("cd %s && test $(ls stats-*.json | wc -l) = 1", d), 0);
+	name = NULL;
+	cr_assert(asprintf(&name, "stats-%d.json", pid) > 0);
+	cr_expect_eq(atoi(jq(d, name, ".pid")), pid);
+	cr_expect_str_eq(jq(d, name, ".total.writes"), "61");	/* + the flush check */
+	cr_expect_str_eq(jq(d, name, ".total.reads"), "100");
+	cr_expect_str_eq(jq(d, name, ".total.fsyncs"), "2");
+	cr_expect_str_eq(jq(d, name, ".total.lock_shared"), "41");	/* + the flush check */
+	cr_expect_str_eq(jq(d, name, ".files | length"), "2");
+	cr_expect_str_eq(jq(d, name, ".files | map(.name) | sort | join(\",\")"),
+			 "./other.dat,./stats.dat");
+	cr_expect_str_eq(jq(d, name, ".files[] | select(.name == \"./other.dat\") | "
+			 ".counts | [.writes, .write_bytes, .read_hits, .writeback_calls, "
+			 ".dirty_peak_bytes] | map(tostring) | join(\" \")"),
+			 "30 42960 50 1 40960");
+	/* The totals are the sums of the files. */
+	cr_expect_str_eq(jq(d, name, "([.files[].counts.write_bytes] | add) == "
+			 ".total.write_bytes | tostring"), "true");
+	cr_expect_str_eq(jq(d, name, "(.files | map(.counts.writeback_bytes) | add) == "
+			 ".total.writeback_bytes | tostring"), "true");
+	cr_expect_str_eq(slurp("%s/err", d), "");
+	free(name);
+	remove_dir(d);
+}
+
+/*
+ * FOLIO_STATS=1: a summary on the stderr the program started with, also
+ * when the program closed it and another file took fd 2 (which must get
+ * nothing of folio's).
+ */
+Test(stats, summary_reaches_a_stderr_the_program_closed, .timeout = 60)
+{
+	char *d = new_dir(), *err;
+
+	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' FOLIO_STATS=1 %s stats . "
+			"> out 2> err", d, PROG("cachecheck")), 0, "%s", slurp("%s/err", d));
+	err = slurp("%s/err", d);
+	cr_expect(strstr(err, "folio: stats of pid ") && strstr(err, ": 2 files\n"), "%s", err);
+	cr_expect(strstr(err, "folio:   total: 100 reads (100.0% hits, 9.8 KiB), 61 writes "
+			 "(83.9 KiB)"), "%s", err);
+	cr_expect(strstr(err, "folio:   ./stats.dat: 50 reads (100.0% hits, 4.9 KiB), 31 writes "
+			 "(42.0 KiB); write lock 21 shared, 0 retaken, 10 exclusive"), "%s", err);
+	cr_expect(strstr(err, "1 fsync, "), "%s", err);
+	free(err);
+
+	/* The program closes fd 2 and opens a file, which gets fd 2. */
+	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' FOLIO_STATS=1 %s stats-closed . "
+			"> out 2> err", d, PROG("cachecheck")), 0, "%s", slurp("%s/err", d));
+	err = slurp("%s/err", d);
+	cr_expect(strstr(err, "folio: stats of pid ") && strstr(err, "./stats.dat: 50 reads"),
+		  "the summary did not reach the original stderr: %s", err);
+	free(err);
+	cr_expect_str_eq(slurp("%s/fd2.txt", d), "the program's own\n");
+	remove_dir(d);
+}
+
+/* A report that cannot be written: one line, the program unharmed. */
+Test(stats, unwritable_report_path_says_so, .timeout = 60)
+{
+	char *d = new_dir(), *err;
+
+	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' FOLIO_STATS=/nonexistent/s.json "
+			"%s stats . > out 2> err", d, PROG("cachecheck")), 0);
+	err = slurp("%s/err", d);
+	cr_expect(count_lines(err) == 1 && strstr(err, "folio: FOLIO_STATS: cannot write "
+						      "/nonexistent/s.json: No such file"), "%s", err);
+	cr_expect_str_eq(slurp("%s/out", d), "ok\n");
+	free(err);
+	/* Never through a symbolic link: a link planted at the path is refused. */
+	cr_assert_eq(sh("cd %s && ln -s victim link.json && " PRELOAD "FOLIO_FILES='*.dat' "
+			"FOLIO_STATS=$PWD/link.json %s stats . > out 2> err", d,
+			PROG("cachecheck")), 0);
+	cr_expect_eq(sh("cd %s && test ! -e victim && grep -q 'cannot write' err", d), 0, "%s",
+		     slurp("%s/err", d));
+	remove_dir(d);
+}
+
+/* FOLIO_LOG_FILE: the lines go to the file (created 0600, %p expanded), not stderr. */
+Test(stats, log_file_takes_the_lines, .timeout = 60)
+{
+	char *d = new_dir(), *log;
+
+	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' FOLIO_LOG=debug "
+			"FOLIO_FLUSH_INTERVAL=60000 FOLIO_LOG_FILE=$PWD/folio-%%p.log %s stats . "
+			"> out 2> err", d,
+			PROG("cachecheck")), 0);
+	cr_expect_str_eq(slurp("%s/err", d), "");
+	cr_assert_eq(sh("cd %s && test $(stat -c %%a folio-*.log) = 600 && cat folio-*.log > log",
+			d), 0);
+	log = slurp("%s/log", d);
+	cr_expect(strstr(log, "folio: info: tracking ./stats.dat as fd "), "%s", log);
+	cr_expect(strstr(log, "folio: info: not tracking ./stats.txt: no pattern of FOLIO_FILES "
+			  "matches it\n"), "%s", log);
+	/* debug: each write-back batch; the fsync writes the 10 pages in one. */
+	cr_expect(strstr(log, "folio: debug: write-back of ./stats.dat: 10 pages at 0, "
+			  "40960 bytes written\n"), "%s", log);
+	free(log);
+	remove_dir(d);
+}
+
+/*
+ * FOLIO_CALLERS: the functions that issued the calls are named (the program
+ * is built with -rdynamic), with their kind and about their number.
+ */
+Test(stats, call_sites_are_named, .timeout = 60)
+{
+	char *d = new_dir(), *err;
+	long calls;
+
+	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' FOLIO_CALLERS=3 FOLIO_STATS=1 "
+			"%s . > out 2> err", d, PROG("callsites")), 0, "%s", slurp("%s/err", d));
+	err = slurp("%s/err", d);
+	cr_expect(strstr(err, "folio:   call sites (one call in 64 sampled"), "%s", err);
+	cr_expect(strstr(err, "folio:     journal_append_record+0x"), "%s", err);
+	cr_expect(strstr(err, "(callsites): "), "%s", err);
+	cr_expect_eq(count_in(d, "err", "folio:     "), 3, "%s", err);
+	free(err);
+
+	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' FOLIO_CALLERS=10 "
+			"FOLIO_STATS=$PWD/s.json %s . > out 2> err", d, PROG("callsites")), 0);
+	cr_expect_str_eq(jq(d, "s.json", ".callers | length"), "4");
+	cr_expect_str_eq(jq(d, "s.json", ".callers[0] | [(.site | split(\"+\")[0]), .call, "
+			 "(.bytes / .calls | tostring)] | join(\" \")"),
+			 "journal_append_record pwrite 100");
+	calls = atol(jq(d, "s.json", ".callers[0].calls"));
+	cr_expect(calls > 9900 && calls <= 10000, "%ld pwrites estimated", calls);
+	cr_expect_str_eq(jq(d, "s.json", ".callers[1] | [(.site | split(\"+\")[0]), .call, "
+			 "(.bytes / .calls | tostring)] | join(\" \")"), "read_index pread 16");
+	/* The stdio writes are the caller's of fprintf(), not libc's insides. */
+	cr_expect_str_eq(jq(d, "s.json", "[.callers[] | select(.call == \"write\") | "
+			 ".site | split(\"+\")[0]] | join(\",\")"), "log_lines");
+	cr_expect_str_eq(jq(d, "s.json", "[.callers[] | select(.call == \"fsync\") | "
+			 ".site | split(\"+\")[0]] | join(\",\")"), "main");
+	/* Without FOLIO_CALLERS, no call sites. */
+	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' FOLIO_STATS=$PWD/s.json "
+			"%s . > out 2> err", d, PROG("callsites")), 0);
+	cr_expect_str_eq(jq(d, "s.json", "has(\"callers\") | tostring"), "false");
+	remove_dir(d);
+}
+
+/* A 1 MiB file read through a 64K cache: every page filled once, most evicted. */
+Test(stats, fills_and_evictions_are_counted, .timeout = 60)
+{
+	char *d = new_dir();
+	long evicted;
+
+	cr_assert_eq(sh("cd %s && head -c 1048576 /dev/urandom > ev.dat && " PRELOAD
+			"FOLIO_FILES='*.dat' FOLIO_CACHE_SIZE=64K FOLIO_STATS=$PWD/s.json "
+			"sha256sum ev.dat > out 2> err && sha256sum ev.dat | cmp - out", d), 0,
+		     "%s", slurp("%s/err", d));
+	cr_expect_str_eq(jq(d, "s.json", ".total | [.read_bytes, .fill_pages] | "
+			 "map(tostring) | join(\" \")"), "1048576 256");
+	cr_expect_str_eq(jq(d, "s.json", ".total | .read_misses >= 32 and "
+			 ".readahead_pages > 0 and .read_hits + .read_misses == .reads | tostring"),
+			 "true");
+	evicted = atol(jq(d, "s.json", ".files[0].counts.evictions"));
+	cr_expect(evicted >= 256 - 16 && evicted <= 256, "%ld pages evicted", evicted);
+	cr_expect_str_eq(jq(d, "s.json", ".total.evictions == .files[0].counts.evictions | "
+			 "tostring"), "true");
+	remove_dir(d);
+}
+

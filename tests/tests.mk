@@ -24,9 +24,10 @@ UNIT_TESTS  := $(TESTS_DIR)/test_config $(TESTS_DIR)/test_pathmatch $(TESTS_DIR)
 PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
 	       $(TESTS_DIR)/fdcheck $(TESTS_DIR)/fdcheck-fortify \
 	       $(TESTS_DIR)/fsx $(TESTS_DIR)/fsx-fortify \
-	       $(TESTS_DIR)/cachecheck $(TESTS_DIR)/cachecheck-fortify
-PROGRAMS    += $(TESTS_DIR)/allocator.so $(TESTS_DIR)/libfolio-faults.so
-PROGRAM_TESTS := $(TESTS_DIR)/test_programs
+	       $(TESTS_DIR)/cachecheck $(TESTS_DIR)/cachecheck-fortify \
+	       $(TESTS_DIR)/crashcheck
+PROGRAMS    += $(TESTS_DIR)/allocator.so $(TESTS_DIR)/libfolio-faults.so $(TESTS_DIR)/callsites
+PROGRAM_TESTS := $(TESTS_DIR)/test_programs $(TESTS_DIR)/test_crash
 
 .PHONY: check
 # The wrapper tests run scripts/folio, which preloads the plain build/libfolio.so
@@ -48,11 +49,18 @@ $(TESTS_DIR)/test_%: tests/unit/test_%.c $(UNIT_SHIM) $(wildcard shim/*.h) | $(T
 $(TESTS_DIR)/test_programs: tests/test_programs.c | $(TESTS_DIR)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lcriterion
 
+$(TESTS_DIR)/test_crash: tests/test_crash.c | $(TESTS_DIR)
+	$(CC) $(TEST_CFLAGS) $< -o $@ -lcriterion
+
 # folio with the write-back fault switch FOLIO_TEST_FAULTS (shim/writeback.c):
 # errors the kernel gives rarely on demand, for the tests only.
 $(TESTS_DIR)/libfolio-faults.so: $(SHIM_SRCS) $(wildcard shim/*.h) shim/folio.map | $(TESTS_DIR)
 	$(CC) $(SHIM_CFLAGS) $(LDFLAGS) -DFOLIO_TEST_FAULTS -shared -o $@ $(SHIM_SRCS) \
 		-Wl,--version-script=shim/folio.map $(SHIM_LDLIBS)
+
+# -rdynamic: the call-site statistics name its functions.
+$(TESTS_DIR)/callsites: tests/prog/callsites.c | $(TESTS_DIR)
+	$(CC) $(PROG_CFLAGS) -rdynamic $< -o $@
 
 $(TESTS_DIR)/allocator.so: tests/prog/allocator.c | $(TESTS_DIR)
 	$(CC) $(PROG_CFLAGS) -fPIC -shared $< -o $@

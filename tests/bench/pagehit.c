@@ -79,7 +79,7 @@ int main(int argc, char **argv)
 
 		page->data[0] = (unsigned char)i;
 		urcu_bp_read_lock();
-		page_insert(page, ptree_slot(&tree, i), 1, i, 0);
+		page_insert(page, ptree_slot(&tree, i), 1, i, 0, NULL);
 		urcu_bp_read_unlock();
 	}
 	for (size_t len = 100; len <= FOLIO_PAGE_BYTES; len = len == 100 ? FOLIO_PAGE_BYTES : len + 1) {

@@ -54,6 +54,14 @@
  *	                         while another calls sync(), then the process exits
  *	                         with the writer still writing
  *
+ *	cachecheck stats DIR     a known mix of calls on two files; under folio,
+ *	                         folio_stats() of include/folio.h counts exactly
+ *	                         those, folio_flush() writes the data back (a
+ *	                         new description reads it natively), and
+ *	                         folio_fd_tracked() says which fds are tracked
+ *	cachecheck stats-closed DIR  the same, then closes stderr and opens a file
+ *	                         as fd 2 (folio's report must not land in it)
+ *
  * Prints "ok" and exits 0, or says what went wrong and exits 1.
  */
 #define _GNU_SOURCE
@@ -72,6 +80,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "folio.h"
 
 extern char **environ;
 
@@ -1078,6 +1088,105 @@ static int execlost(void)
 	FAIL("execl: %s", strerror(errno));
 }
 
+/* ---- stats ---- */
+
+/* Both files: 10 extending writes, 20 overwrites, 50 reads; one fsync. */
+static void stats_workload(int fd)
+{
+	char buf[4096] = { 's' };
+
+	for (int i = 0; i < 10; i++)
+		CHECK(write(fd, buf, sizeof(buf)) == sizeof(buf), "write");
+	for (int i = 0; i < 20; i++)
+		CHECK(pwrite(fd, buf, 100, i * 1000) == 100, "pwrite");
+	CHECK(fsync(fd) == 0, "fsync");
+	for (int i = 0; i < 50; i++)
+		CHECK(pread(fd, buf, 100, i * 800) == 100, "pread");
+}
+
+#define EXPECT_COUNT(st, field, want) \
+	CHECK((st).field == (want), #field " %llu, expected %llu", \
+	      (unsigned long long)(st).field, (unsigned long long)(want))
+
+static int stats(void)
+{
+	int fd = open(path("stats.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	int other = open(path("other.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	int plain = open(path("stats.txt"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	struct folio_stats st, all;
+	char buf[100];
+
+	CHECK(fd >= 0 && other >= 0 && plain >= 0, "open: %s", strerror(errno));
+	stats_workload(fd);
+	stats_workload(other);
+	CHECK(write(plain, "not tracked\n", 12) == 12, "write");
+	close(other);		/* its counts stay in the totals */
+	if (!folio_stats) {	/* natively, or built without folio */
+		CHECK(!folio_flush && !folio_fd_tracked, "half of the API is there");
+		return 0;
+	}
+	CHECK(folio_fd_tracked(fd) == 1 && folio_fd_tracked(plain) == 0 &&
+	      folio_fd_tracked(-1) == 0 && folio_fd_tracked(9999) == 0, "folio_fd_tracked");
+
+	CHECK(folio_stats(fd, &st, sizeof(st)) == 0, "folio_stats: %s", strerror(errno));
+	EXPECT_COUNT(st, writes, 30);
+	EXPECT_COUNT(st, write_bytes, 10 * 4096 + 20 * 100);
+	EXPECT_COUNT(st, lock_shared, 20);
+	EXPECT_COUNT(st, lock_exclusive, 10);
+	EXPECT_COUNT(st, lock_retaken, 0);
+	EXPECT_COUNT(st, reads, 50);
+	EXPECT_COUNT(st, read_bytes, 50 * 100);
+	EXPECT_COUNT(st, read_hits, 50);	/* every page was written here */
+	EXPECT_COUNT(st, read_misses, 0);
+	EXPECT_COUNT(st, fsyncs, 1);
+	EXPECT_COUNT(st, dirty_peak_bytes, 10 * 4096);
+	EXPECT_COUNT(st, writeback_bytes, 10 * 4096);	/* one run, at the fsync */
+	EXPECT_COUNT(st, writeback_calls, 1);
+	EXPECT_COUNT(st, writeback_errors, 0);
+	CHECK(st.fsync_ns > 0, "fsync_ns 0");
+
+	CHECK(folio_stats(-1, &all, sizeof(all)) == 0, "folio_stats(-1)");
+	EXPECT_COUNT(all, writes, 2 * st.writes);
+	EXPECT_COUNT(all, reads, 2 * st.reads);
+	EXPECT_COUNT(all, fsyncs, 2);
+	EXPECT_COUNT(all, writeback_bytes, 2 * st.writeback_bytes);
+
+	/* An old caller's smaller struct: only its fields are written. */
+	memset(&all, 0xff, sizeof(all));
+	CHECK(folio_stats(fd, &all, offsetof(struct folio_stats, read_hits)) == 0, "small");
+	CHECK(all.reads == 50 && all.read_hits == UINT64_MAX, "wrote past the size given");
+
+	errno = 0;
+	CHECK(folio_stats(plain, &st, sizeof(st)) == -1 && errno == EBADF, "untracked fd");
+	CHECK(folio_stats(9999, &st, sizeof(st)) == -1 && errno == EBADF, "bad fd");
+
+	/* folio_flush(): the kernel has the data, without an fsync. */
+	CHECK(pwrite(fd, "flushed", 7, 5) == 7, "pwrite");
+	CHECK(folio_flush(fd) == 0 && folio_flush(plain) == 0 && folio_flush(-1) == 0,
+	      "folio_flush: %s", strerror(errno));
+	CHECK(syscall(SYS_pread64, fd, buf, 7, 5) == 7 && memcmp(buf, "flushed", 7) == 0,
+	      "the kernel does not have what folio_flush() wrote back");
+	CHECK(folio_stats(fd, &st, sizeof(st)) == 0 && st.writeback_calls == 2 &&
+	      st.fsyncs == 1, "folio_flush: %llu write-back calls, %llu fsyncs",
+	      (unsigned long long)st.writeback_calls, (unsigned long long)st.fsyncs);
+	close(fd);
+	close(plain);
+	return 0;
+}
+
+/* The same, then the program closes its stderr and a file takes fd 2. */
+static int stats_closed(void)
+{
+	int fd;
+
+	stats();
+	close(STDERR_FILENO);
+	fd = open(path("fd2.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd == STDERR_FILENO, "fd %d", fd);
+	CHECK(write(fd, "the program's own\n", 18) == 18, "write");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1091,7 +1200,8 @@ int main(int argc, char **argv)
 		{ "errors", errors }, { "dirtylimit", dirtylimit }, { "seqwrite", seqwrite },
 		{ "stream", stream }, { "forks", forks }, { "idle", idle },
 		{ "linger", linger }, { "syncwrite", syncwrite },
-		{ "execlost", execlost },
+		{ "execlost", execlost }, { "stats", stats },
+		{ "stats-closed", stats_closed },
 	};
 
 	if (argc != 3)

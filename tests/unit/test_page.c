@@ -47,7 +47,7 @@ static struct page *insert(struct page *page, uint64_t owner, uint64_t index)
 	void **slot = ptree_slot(tree_of(owner), index);
 
 	cr_assert_not_null(slot);
-	return page_insert(page, slot, owner, index, 0);
+	return page_insert(page, slot, owner, index, 0, NULL);
 }
 
 /* Page contents that name their owner and index in every byte. */
