@@ -21,6 +21,7 @@
 #include "mapping.h"
 #include "mmaps.h"
 #include "ptree.h"
+#include "crash.h"
 #include "real.h"
 #include "unwind.h"
 #include "writeback.h"
@@ -316,37 +317,34 @@ ssize_t cache_pread(struct ofile *of, int fd, void *buf, size_t count, off_t off
 		struct mapping *m = mapping_of(of);
 		ssize_t n = pread_one_page(m, buf, count, offset);
 
-		if (likely(n != -2)) {
-			stat_add_call(m->stats, STAT_READS, STAT_READ_BYTES, n);
-			return n;
-		}
+		if (likely(n != -2))
+			return read_counted(m, n, false);
 	}
 	return cache_readv(of, fd, &iov, 1, offset, 0);
 }
 
-static ssize_t readv_uncounted(struct ofile *of, int fd, const struct iovec *iov, int iovcnt,
-			       off_t offset, int rwf_flags)
+/* read_at() counts the calls it serves; the others are counted here. */
+ssize_t cache_readv(struct ofile *of, int fd, const struct iovec *iov, int iovcnt,
+		    off_t offset, int rwf_flags)
 {
 	struct mapping *m = mapping_of(of);
 	struct uio u;
 	ssize_t count = rw_check(readable(of), &u, iov, iovcnt, offset, rwf_flags), n;
 
 	if (count < 0)
-		return -1;
+		return read_counted(m, -1, false);
 	if (offset >= 0) {	/* inside the caller's read-side section */
 		if (range_overflows(offset, count))
-			return fail(EINVAL);
-		if (unlikely(bypassed(m))) {
-			stat_add(m->stats, STAT_READ_MISSES, 1);
-			return real_preadv64v2(fd, iov, iovcnt, offset, rwf_flags);
-		}
+			return read_counted(m, fail(EINVAL), false);
+		if (unlikely(bypassed(m)))
+			return read_counted(m, real_preadv64v2(fd, iov, iovcnt, offset, rwf_flags),
+					    true);
 		return read_at(of, m, &u, count, offset, rwf_flags & RWF_NOWAIT);
 	}
 	if (!pos_lock(of, fd)) {
-		stat_add(m->stats, STAT_READ_MISSES, 1);
-		n = real_preadv64v2(fd, iov, iovcnt, -1, rwf_flags);
+		n = read_counted(m, real_preadv64v2(fd, iov, iovcnt, -1, rwf_flags), true);
 	} else if (range_overflows(of->pos, count)) {
-		n = fail(EINVAL);
+		n = read_counted(m, fail(EINVAL), false);
 	} else {
 		urcu_bp_read_lock();
 		n = read_at(of, m, &u, count, of->pos, rwf_flags & RWF_NOWAIT);
@@ -355,15 +353,6 @@ static ssize_t readv_uncounted(struct ofile *of, int fd, const struct iovec *iov
 			of->pos += n;
 	}
 	pos_unlock(of, fd);
-	return n;
-}
-
-ssize_t cache_readv(struct ofile *of, int fd, const struct iovec *iov, int iovcnt,
-		    off_t offset, int rwf_flags)
-{
-	ssize_t n = readv_uncounted(of, fd, iov, iovcnt, offset, rwf_flags);
-
-	stat_add_call(mapping_of(of)->stats, STAT_READS, STAT_READ_BYTES, n > 0 ? n : 0);
 	return n;
 }
 
@@ -1211,11 +1200,28 @@ void cache_mapping_free(struct mapping *m)
 	free(m);
 }
 
+/*
+ * What only a process that caches a file needs, set up at its first tracked
+ * open rather than in every process folio is loaded into: libunwind for a
+ * crash report's backtrace (0.2 ms), the crash handler (installed after the
+ * program's runtime set up its own: Rust's std installs its stack overflow
+ * handler only over the default action), FOLIO_STATS=1's copy of stderr.
+ */
+static void first_tracked_open(void)
+{
+	static bool done;
+
+	if (__atomic_load_n(&done, __ATOMIC_RELAXED) ||
+	    __atomic_exchange_n(&done, true, __ATOMIC_RELAXED))
+		return;
+	unwind_load();
+	crash_handler_install();
+	fdtable_adopt(stats_keep_stderr());
+}
+
 void cache_ofile_opened(struct ofile *of)
 {
-	/* For a crash report's backtrace: loaded by a process that caches a
-	 * file, not by every process folio is loaded into. */
-	unwind_load();
+	first_tracked_open();
 	of->wb_err_since = writeback_error_sample(mapping_of(of));
 	if (writable(of))
 		writeback_writer_opened();

@@ -18,7 +18,7 @@
  * back inside it when they return.
  *
  * Calls writeback, page, ptree, mmaps, stats, fdtable (to visit open files),
- * config, log, real and unwind (loaded at the first tracked open, for crash
+ * config, log, real, and at the first tracked open unwind and crash (crash
  * reports); called by interpose and fdtable (the mapping hooks).
  */
 #ifndef FOLIO_CACHE_H

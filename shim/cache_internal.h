@@ -174,4 +174,17 @@ ssize_t write_at(struct mapping *m, struct uio *u, size_t count, off_t *pos, boo
 /* Does the file open as @fd have set-id bits or file capabilities? */
 bool still_privileged(int fd);
 
+/*
+ * Count a read call of @m that returned @n, @missed if it needed the
+ * kernel, and return @n.  While @m is sure to live: before the caller drops
+ * a reference that may be the last.
+ */
+static inline ssize_t read_counted(struct mapping *m, ssize_t n, bool missed)
+{
+	stat_add_call(m->stats, STAT_READS, STAT_READ_BYTES, n > 0 ? n : 0);
+	if (missed)
+		stat_add(m->stats, STAT_READ_MISSES, 1);
+	return n;
+}
+
 #endif

@@ -101,6 +101,7 @@ static int fill_run(struct mapping *m, struct page **pages, int n, uint64_t firs
 	struct iovec iov[FILL_MAX];
 	void **slots[FILL_MAX];
 	ssize_t got = 0;
+	int inserted = 0;
 
 	for (int i = 0; i < n; i++) {
 		iov[i].iov_base = pages[i]->data;
@@ -131,11 +132,11 @@ static int fill_run(struct mapping *m, struct page **pages, int n, uint64_t firs
 	}
 	urcu_bp_read_lock();
 	for (int i = 0; i < n; i++)
-		if (slots[i])
-			page_insert(pages[i], slots[i], m->id, first + i, 0,
-				    stat_cold_counter(m->stats, STAT_EVICTIONS));
+		if (slots[i] && page_insert(pages[i], slots[i], m->id, first + i, 0,
+					    stat_cold_counter(m->stats, STAT_EVICTIONS)) == pages[i])
+			inserted++;
 	urcu_bp_read_unlock();
-	stat_add_cold(m->stats, STAT_FILL_PAGES, n);
+	stat_add_cold(m->stats, STAT_FILL_PAGES, inserted);
 	/* Not inside the section: reclaim holds the free list's lock while
 	 * it waits for a grace period. */
 	for (int i = 0; i < n; i++)
@@ -340,25 +341,26 @@ ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count
 	size_t done;
 
 	if (pos >= size)
-		return 0;
+		return read_counted(m, 0, false);
 	if ((off_t)count > size - pos)
 		count = size - pos;
 	if ((n = copyable(u, count)) < 0)
-		return -1;
+		return read_counted(m, -1, false);
 	count = n;
 	done = copy_hits(m, u, count, pos);
 	if (done == count)
-		return done;
-	stat_add(m->stats, STAT_READ_MISSES, 1);
+		return read_counted(m, done, false);
 	if (nowait)
-		return done ? (ssize_t)done : fail(EAGAIN);
+		return read_counted(m, done ? (ssize_t)done : fail(EAGAIN), true);
 	if (!ofile_tryget(of))		/* the fd is closing */
-		return done ? (ssize_t)done : fail(EBADF);
+		return read_counted(m, done ? (ssize_t)done : fail(EBADF), true);
 	urcu_bp_read_unlock();
 	n = read_filled(of, m, u, count - done, pos + done);
+	if (n >= 0 || done)
+		n = done + (n > 0 ? n : 0);
+	/* Not @m after this put: it may be the last reference. */
+	read_counted(m, n, true);
 	ofile_put(of);
 	urcu_bp_read_lock();
-	if (n < 0)
-		return done ? (ssize_t)done : -1;
-	return done + n;
+	return n;
 }

@@ -12,9 +12,7 @@
 
 #include "callers.h"
 #include "config.h"
-#include "fdtable.h"
 #include "log.h"
-#include "real.h"
 #include "unwind.h"
 
 /* Frames looked at for one sample: stdio adds several inside libc. */
@@ -23,8 +21,6 @@
 #define SITES_MAX	1024
 /* Executable segments of folio, libc and a sanitizer's runtime. */
 #define RANGES_MAX	8
-/* Descriptors looked at for those libunwind opens when it first unwinds. */
-#define WARM_UP_FDS	256
 
 bool callers_on;
 
@@ -98,23 +94,14 @@ static int note_ranges(struct dl_phdr_info *info, size_t size, void *arg)
 
 /*
  * Unwind once now, before the program runs: libunwind sets itself up on its
- * first unwind, opening a pipe it keeps (it validates addresses by writing
- * them to it).  Its two descriptors become folio's own, so that a program
- * closing descriptors it did not open (closefrom(3)) cannot hand their
- * numbers to a file of its own for libunwind to write into.  The program's
- * own descriptors are numbered two higher: the price of call sites.
+ * first unwind, which costs 0.1 ms and opens the pipe it keeps (put out of
+ * the program's way: see pipe2()).
  */
 static void warm_up(void)
 {
-	bool was_open[WARM_UP_FDS];
 	void *ip;
 
-	for (int fd = 0; fd < WARM_UP_FDS; fd++)
-		was_open[fd] = real_fcntl(fd, F_GETFD, NULL) >= 0;
 	unwind_backtrace(&ip, 1, 0);
-	for (int fd = 0; fd < WARM_UP_FDS; fd++)
-		if (!was_open[fd] && real_fcntl(fd, F_GETFD, NULL) >= 0)
-			fdtable_adopt(fd);
 }
 
 void callers_init(void)

@@ -10,8 +10,8 @@
  * counts are estimates, close for any site that issues many calls.  Names
  * are resolved at exit.
  *
- * Calls unwind, fdtable (to own libunwind's pipe), log and real; called by
- * interpose (the samples) and stats (the report).
+ * Calls unwind and log; called by interpose (the samples) and stats (the
+ * report).
  */
 #ifndef FOLIO_CALLERS_H
 #define FOLIO_CALLERS_H

@@ -25,10 +25,17 @@
 #include "unwind.h"
 #include "writeback.h"
 
-/* One line of the report, formatted into line[] and written to stderr. */
+/* One line of the report, formatted into line[] and written where folio's
+ * messages go (stderr or FOLIO_LOG_FILE). */
 #define SAY(...) \
-	write_formatted(STDERR_FILENO, line, sizeof(line), \
-			snprintf(line, sizeof(line), __VA_ARGS__))
+	write_formatted(report_fd(), line, sizeof(line), snprintf(line, sizeof(line), __VA_ARGS__))
+
+static int report_fd(void)
+{
+	int fd = log_file_fd();
+
+	return fd >= 0 ? fd : STDERR_FILENO;
+}
 
 /*
  * Whose fault: the faulting instruction and the callers above it, enough
@@ -106,7 +113,7 @@ static void report(int sig, const siginfo_t *info, void *uc)
 		SAY("folio:   #%d 0x%lx %s\n", i, (unsigned long)(uintptr_t)ips[i], name);
 	}
 	SAY("folio: state:\n");
-	writeback_crash_state(STDERR_FILENO);
+	writeback_crash_state(report_fd());
 }
 
 static void crash_handler(int sig, siginfo_t *info, void *uc)

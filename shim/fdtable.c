@@ -329,10 +329,50 @@ static void mark_owned(int fd, bool owned)
 	__atomic_store_n(&fd_slots[fd], owned ? FD_OWNED : NULL, __ATOMIC_SEQ_CST);
 }
 
+/*
+ * Owned fds folio did not open itself (libunwind's pipe, the log file, the
+ * copy of stderr): a fork child keeps them, since their users keep their
+ * numbers.  Changed only by the constructor or with every signal blocked
+ * (adopt_lock), read in a fork child.
+ */
+#define ADOPTED_MAX	8
+static int adopted[ADOPTED_MAX];
+static unsigned int nr_adopted;
+static pthread_mutex_t adopt_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void fdtable_adopt(int fd)
 {
-	if (fd >= 0 && (unsigned int)fd < FD_SLOTS && !fd_tracked(fd))
+	sigset_t all, old;
+
+	if (fd < 0 || (unsigned int)fd >= FD_SLOTS || fd_tracked(fd))
+		return;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_mutex_lock(&adopt_lock);
+	if (nr_adopted < ADOPTED_MAX) {
+		adopted[nr_adopted++] = fd;
 		mark_owned(fd, true);
+	}
+	pthread_mutex_unlock(&adopt_lock);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* The program dup2()s onto adopted @fd.  Signals blocked. */
+static void forget_adopted(int fd)
+{
+	pthread_mutex_lock(&adopt_lock);
+	for (unsigned int i = 0; i < nr_adopted; i++)
+		if (adopted[i] == fd)
+			adopted[i] = adopted[--nr_adopted];
+	pthread_mutex_unlock(&adopt_lock);
+}
+
+static bool is_adopted(int fd)
+{
+	for (unsigned int i = 0; i < __atomic_load_n(&nr_adopted, __ATOMIC_ACQUIRE); i++)
+		if (__atomic_load_n(&adopted[i], __ATOMIC_RELAXED) == fd)
+			return true;
+	return false;
 }
 
 /*
@@ -490,6 +530,7 @@ int fdtable_move_owned(int fd)
 		}
 		moved = fd;
 	}
+	forget_adopted(fd);	/* its user loses it: the program takes the number */
 	mark_owned(fd, false);
 	unlock_table(&old);
 	return moved;
@@ -834,12 +875,16 @@ void fdtable_after_fork_child(void)
 
 void fdtable_forget_all(void)
 {
-	/* folio's own fds were inherited too: the child has no use for them. */
+	/* folio's own fds were inherited too: the child has no use for them,
+	 * but for the adopted ones, whose users live on in the child. */
 	for (unsigned int fd = 0; fd < fd_high; fd++)
-		if (fd_slots[fd] == FD_OWNED)
+		if (fd_slots[fd] == FD_OWNED && !is_adopted(fd))
 			real_close(fd);
 	memset(fd_slots, 0, sizeof(fd_slots[0]) * fd_high);
 	fd_high = 0;
+	pthread_mutex_init(&adopt_lock, NULL);
+	for (unsigned int i = 0; i < nr_adopted; i++)
+		mark_owned(adopted[i], true);
 	for (size_t i = 0; i < INODE_BUCKETS; i++)
 		CDS_INIT_HLIST_HEAD(&inode_hash[i]);
 	ninodes = 0;

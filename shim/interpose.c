@@ -10,7 +10,6 @@
 
 #include "callers.h"
 #include "config.h"
-#include "crash.h"
 #include "folio.h"
 #include "interpose.h"
 #include "log.h"
@@ -57,11 +56,10 @@ __attribute__((constructor(101))) static void folio_init(void)
 {
 	real_resolve();
 	config_load();
+	fdtable_adopt(log_file_fd());
 	stats_init();
-	if (folio_config.enabled) {
+	if (folio_config.enabled)
 		callers_init();
-		crash_handler_install();
-	}
 	if (folio_config.enabled)
 		log_info("caching files matching %zu pattern%s; cache %lluK, dirty limit %lluK",
 			 folio_config.npatterns, folio_config.npatterns == 1 ? "" : "s",
@@ -115,7 +113,7 @@ FOLIO_EXPORT int folio_stats(int fd, struct folio_stats *st, size_t size)
 		ofile_put(of);
 	all = (struct folio_stats){
 		.reads = c[STAT_READS], .read_bytes = c[STAT_READ_BYTES],
-		.read_hits = c[STAT_READS] - c[STAT_READ_MISSES],
+		.read_hits = read_hits(c),
 		.read_misses = c[STAT_READ_MISSES], .fill_pages = c[STAT_FILL_PAGES],
 		.readahead_pages = c[STAT_READAHEAD_PAGES], .evictions = c[STAT_EVICTIONS],
 		.writes = c[STAT_WRITES], .write_bytes = c[STAT_WRITE_BYTES],

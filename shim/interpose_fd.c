@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "interpose.h"
+#include "log.h"
+#include "unwind.h"
 
 int tracked_close(int fd)
 {
@@ -122,6 +124,26 @@ FOLIO_EXPORT int dup3(int oldfd, int newfd, int flags)
 
 	return room_used(duplicated_onto(oldfd, newfd, real_dup3(oldfd, newfd, flags), replaced),
 			 lost);
+}
+
+/*
+ * Not a call folio tracks: libunwind's.  On its first unwind libunwind opens
+ * a pipe it keeps for good (it validates addresses by writing them to it);
+ * made in the lowest free numbers, it would shift the program's own and be
+ * at the mercy of the program's closefrom() and dup2().  So a pipe made while
+ * folio unwinds goes to the top of the fd space, as folio's own.
+ */
+FOLIO_EXPORT int pipe2(int fds[2], int flags)
+{
+	int ret = real_pipe2(fds, flags);
+
+	if (unlikely(unwind_active) && ret == 0) {
+		for (int i = 0; i < 2; i++) {
+			fds[i] = log_fd_high(fds[i]);
+			fdtable_adopt(fds[i]);
+		}
+	}
+	return ret;
 }
 
 /* What fcntl's answer means for the fd slots. */

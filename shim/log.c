@@ -72,18 +72,21 @@ int log_expand_path(const char *pattern, char *out, size_t len)
 	return 0;
 }
 
+/* Numbers below the top looked at for a free one (each F_DUPFD takes the
+ * lowest free number at or above its hint). */
+#define HIGH_FDS_TRIED	16
+
 int log_fd_high(int fd)
 {
 	struct rlimit rl;
-	long high = 1023;
-	int moved;
+	long top = 1023;
+	int moved = -1;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    rl.rlim_cur <= INT_MAX)
-		high = (long)rl.rlim_cur - 1;
-	if (fd >= high)
-		return fd;
-	moved = real_fcntl(fd, F_DUPFD_CLOEXEC, (void *)high);
+		top = (long)rl.rlim_cur - 1;
+	for (long hint = top; hint > fd && hint > top - HIGH_FDS_TRIED && moved < 0; hint--)
+		moved = real_fcntl(fd, F_DUPFD_CLOEXEC, (void *)hint);
 	if (moved < 0)
 		return fd;
 	real_close(fd);
@@ -104,4 +107,9 @@ int log_open_file(const char *path)
 		return -1;
 	log_fd = log_fd_high(fd);
 	return 0;
+}
+
+int log_file_fd(void)
+{
+	return log_fd == STDERR_FILENO ? -1 : log_fd;
 }

@@ -41,6 +41,9 @@ static inline bool write_formatted(int fd, const char *buf, size_t size, int n)
  */
 int log_open_file(const char *path);
 
+/* The descriptor of FOLIO_LOG_FILE, -1 if lines go to stderr. */
+int log_file_fd(void);
+
 /*
  * @pattern with each "%p" replaced by the process id, into @out.  Returns
  * 0, or -1 if it does not fit.

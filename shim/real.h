@@ -211,6 +211,7 @@ X(void, closefrom, (int), (int fd), (fd), syscall(SYS_close_range, fd, ~0U, 0)) 
 X(int, dup, (int), (int fd), (fd), syscall(SYS_dup, fd)) \
 X(int, dup2, (int, int), (int a, int b), (a, b), syscall(SYS_dup2, a, b)) \
 X(int, dup3, (int, int, int), (int a, int b, int f), (a, b, f), syscall(SYS_dup3, a, b, f)) \
+X(int, pipe2, (int *, int), (int *p, int f), (p, f), syscall(SYS_pipe2, p, f)) \
 X(int, fcntl, (int, int, ...), (int fd, int c, void *a), (fd, c, a), syscall(SYS_fcntl, fd, c, a)) \
 X(int, fcntl64, (int, int, ...), (int fd, int c, void *a), (fd, c, a), syscall(SYS_fcntl, fd, c, a)) \
 X(void *, mmap, (void *, size_t, int, int, int, off_t), \

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,11 @@ struct record {
 	struct record *next;	/* its bucket */
 };
 
+/*
+ * Taken by open() and close() of tracked files, which a signal handler may
+ * call: held with every signal blocked, so that a handler never waits for
+ * its own thread.
+ */
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct file_stats *open_files;		/* stats_lock */
 static struct record *records[RECORD_BUCKETS];	/* stats_lock */
@@ -54,6 +60,21 @@ static uint64_t start_ns;
  * program started with, and that file's identity, to know it still is. */
 static int report_fd = -1;
 static struct stat report_st;
+
+static void stats_lock_take(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+	pthread_mutex_lock(&stats_lock);
+}
+
+static void stats_lock_drop(const sigset_t *old)
+{
+	pthread_mutex_unlock(&stats_lock);
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
 
 uint64_t stats_now_ns(void)
 {
@@ -147,24 +168,26 @@ static void file_counts(const struct file_stats *st, uint64_t *out)
 void stats_sum(const struct file_stats *st, uint64_t *out)
 {
 	uint64_t c[STAT_NR];
+	sigset_t old_mask;
 
 	if (st) {
 		file_counts(st, out);
 		return;
 	}
-	pthread_mutex_lock(&stats_lock);
+	stats_lock_take(&old_mask);
 	memcpy(out, closed_total, sizeof(closed_total));
 	for (st = open_files; st; st = st->next) {
 		file_counts(st, c);
 		add_counts(out, c);
 	}
 	out[STAT_DIRTY_PEAK] = stats_dirty_peak();
-	pthread_mutex_unlock(&stats_lock);
+	stats_lock_drop(&old_mask);
 }
 
 struct file_stats *stats_file_new(const char *name)
 {
 	struct file_stats *st = aligned_alloc(_Alignof(struct file_stats), sizeof(*st));
+	sigset_t old_mask;
 
 	if (!st)
 		return NULL;
@@ -173,13 +196,13 @@ struct file_stats *stats_file_new(const char *name)
 		free(st);
 		return NULL;
 	}
-	pthread_mutex_lock(&stats_lock);
+	stats_lock_take(&old_mask);
 	files_seen++;
 	st->next = open_files;
 	if (open_files)
 		open_files->prev = st;
 	open_files = st;
-	pthread_mutex_unlock(&stats_lock);
+	stats_lock_drop(&old_mask);
 	return st;
 }
 
@@ -215,9 +238,10 @@ static struct record *record_of(const char *name)
 void stats_file_retire(struct file_stats *st)
 {
 	uint64_t c[STAT_NR];
+	sigset_t old_mask;
 
 	file_counts(st, c);
-	pthread_mutex_lock(&stats_lock);
+	stats_lock_take(&old_mask);
 	if (st->prev)
 		st->prev->next = st->next;
 	else
@@ -229,7 +253,7 @@ void stats_file_retire(struct file_stats *st)
 	/* Only a report needs them by name. */
 	if (folio_config.stats != STATS_OFF)
 		add_counts(record_of(st->name)->c, c);
-	pthread_mutex_unlock(&stats_lock);
+	stats_lock_drop(&old_mask);
 }
 
 void stats_file_free(struct file_stats *st)
@@ -246,8 +270,12 @@ void stats_init(void)
 {
 	start_ns = stats_now_ns();
 	slot_key_ok = pthread_key_create(&slot_key, slot_release) == 0;
-	if (folio_config.stats != STATS_STDERR)
-		return;
+}
+
+int stats_keep_stderr(void)
+{
+	if (folio_config.stats != STATS_STDERR || report_fd >= 0)
+		return -1;
 	report_fd = real_fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, NULL);
 	if (report_fd >= 0)
 		report_fd = log_fd_high(report_fd);
@@ -255,6 +283,7 @@ void stats_init(void)
 		real_close(report_fd);
 		report_fd = -1;
 	}
+	return report_fd;
 }
 
 void stats_after_fork_child(void)
@@ -331,19 +360,31 @@ static const char *human(char *buf, size_t len, uint64_t n)
 	return buf;
 }
 
+/* @name for a line of the summary: control characters as '?'. */
+static const char *printable(const char *name, char *buf, size_t size)
+{
+	size_t i;
+
+	for (i = 0; name[i] && i < size - 1; i++)
+		buf[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i];
+	buf[i] = '\0';
+	return buf;
+}
+
 static void summary_line(struct out *o, const char *name, const uint64_t *c)
 {
-	char rb[32], wb[32], db[32], bb[32], ab[32];
-	uint64_t hits = c[STAT_READS] - c[STAT_READ_MISSES];
+	char rb[32], wb[32], db[32], bb[32], ab[32], shown[PATH_MAX];
+	uint64_t hits = read_hits(c);
 
 	out_printf(o, "folio:   %s: %llu read%s (%.1f%% hits, %s), %llu write%s (%s)",
-		   name, (unsigned long long)c[STAT_READS], c[STAT_READS] == 1 ? "" : "s",
+		   printable(name, shown, sizeof(shown)), (unsigned long long)c[STAT_READS],
+		   c[STAT_READS] == 1 ? "" : "s",
 		   c[STAT_READS] ? 100.0 * hits / c[STAT_READS] : 0.0,
 		   human(rb, sizeof(rb), c[STAT_READ_BYTES]), (unsigned long long)c[STAT_WRITES],
 		   c[STAT_WRITES] == 1 ? "" : "s", human(wb, sizeof(wb), c[STAT_WRITE_BYTES]));
 	if (c[STAT_FILL_PAGES])
-		out_printf(o, "; %llu pages filled, %llu read ahead",
-			   (unsigned long long)c[STAT_FILL_PAGES],
+		out_printf(o, "; %llu page%s filled, %llu read ahead",
+			   (unsigned long long)c[STAT_FILL_PAGES], c[STAT_FILL_PAGES] == 1 ? "" : "s",
 			   (unsigned long long)c[STAT_READAHEAD_PAGES]);
 	if (c[STAT_EVICTIONS])
 		out_printf(o, "; %llu evicted", (unsigned long long)c[STAT_EVICTIONS]);
@@ -377,27 +418,44 @@ static const char *const json_names[STAT_NR] = {
 	[STAT_FSYNC_NS] = "fsync_ns", [STAT_DIRTY_PEAK] = "dirty_peak_bytes",
 };
 
-/* @s as a JSON string: bytes past ASCII are escaped too (a path need not
- * be UTF-8). */
+/* The length of the well-formed UTF-8 sequence at @s, 0 if there is none. */
+static size_t utf8_length(const unsigned char *s)
+{
+	size_t len = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+/*
+ * @s as a JSON string.  A path need not be UTF-8: a byte that does not
+ * start a well-formed sequence is written as \u00XX (the code point of the
+ * same number), so the output always parses.
+ */
 static void json_string(struct out *o, const char *s)
 {
-	out_printf(o, "\"");
-	for (; *s; s++) {
-		unsigned char ch = *s;
+	const unsigned char *p = (const unsigned char *)s;
 
-		if (ch == '"' || ch == '\\')
-			out_printf(o, "\\%c", ch);
-		else if (ch < 0x20 || ch >= 0x7f)
-			out_printf(o, "\\u%04x", ch);
+	out_printf(o, "\"");
+	while (*p) {
+		size_t len = *p >= 0x80 ? utf8_length(p) : 1;
+
+		if (*p == '"' || *p == '\\')
+			out_printf(o, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f || !len)
+			out_printf(o, "\\u%04x", *p);
 		else
-			out_printf(o, "%c", ch);
+			out_printf(o, "%.*s", (int)len, (const char *)p);
+		p += len ? len : 1;
 	}
 	out_printf(o, "\"");
 }
 
 static void json_counts(struct out *o, const uint64_t *c)
 {
-	uint64_t hits = c[STAT_READS] - c[STAT_READ_MISSES];
+	uint64_t hits = read_hits(c);
 
 	out_printf(o, "{\"read_hits\": %llu", (unsigned long long)hits);
 	for (int i = 0; i < STAT_NR; i++)
@@ -520,6 +578,7 @@ void stats_report(void)
 	struct record **all;
 	double secs = (stats_now_ns() - start_ns) / 1e9;
 	int saved_errno = errno;
+	sigset_t old_mask;
 	size_t nr;
 
 	if (folio_config.stats == STATS_OFF)
@@ -532,7 +591,7 @@ void stats_report(void)
 	o.fd = folio_config.stats == STATS_FILE ? open_report_file() : summary_fd();
 	if (o.fd < 0)
 		goto out;
-	pthread_mutex_lock(&stats_lock);
+	stats_lock_take(&old_mask);
 	all = collect(&nr);
 	if (folio_config.stats == STATS_STDERR) {
 		out_printf(&o, "folio: stats of pid %d after %.2f s: %zu file%s\n", (int)getpid(),
@@ -560,7 +619,7 @@ void stats_report(void)
 		}
 		out_printf(&o, "]");
 	}
-	pthread_mutex_unlock(&stats_lock);
+	stats_lock_drop(&old_mask);
 	free(all);
 	/* Not under stats_lock: naming the sites opens files, which folio
 	 * may track. */

@@ -122,6 +122,15 @@ void stats_dirty(struct file_stats *st, unsigned long pages, unsigned long total
 /* The largest number of dirty pages there has been at once (whole cache). */
 unsigned long stats_dirty_peak(void);
 
+/*
+ * Read calls served from the cache alone, of counts @c from stats_sum().
+ * A snapshot taken while reads run may see a miss before its call.
+ */
+static inline uint64_t read_hits(const uint64_t *c)
+{
+	return c[STAT_READS] > c[STAT_READ_MISSES] ? c[STAT_READS] - c[STAT_READ_MISSES] : 0;
+}
+
 /* Nanoseconds on CLOCK_MONOTONIC, for the waits and latencies above. */
 uint64_t stats_now_ns(void);
 
@@ -144,9 +153,16 @@ void stats_file_free(struct file_stats *st);
  */
 void stats_sum(const struct file_stats *st, uint64_t *out);
 
-/* Constructor: keep a descriptor of stderr for the report if it goes to
- * stderr (the program may close its own), set up the thread slots. */
+/* Constructor: set up the thread slots. */
 void stats_init(void);
+/*
+ * The process opened its first tracked file: with FOLIO_STATS=1, keep a
+ * descriptor of its stderr for the report (the program may close its own),
+ * for the caller to make folio's own.  Until exit: a daemon's caller waiting
+ * for the end of that stderr waits for the daemon (FOLIO_STATS=PATH does
+ * not).  Returns the descriptor, or -1 if none was made.
+ */
+int stats_keep_stderr(void);
 /* At exit, after the last write-back: the report FOLIO_STATS asks for. */
 void stats_report(void);
 /* A fork child counts its own work only. */

@@ -36,6 +36,7 @@ static struct {
 
 /* Set, with release, once every pointer in unw is valid. */
 static bool loaded;
+__thread bool unwind_active __attribute__((tls_model("initial-exec")));
 /* 0: not tried, 1: being loaded, 2: tried.  Not a pthread_once: the
  * dlopen() may open files, and an open in the thread that is loading
  * comes back to unwind_load() (cache_ofile_opened()). */
@@ -83,7 +84,9 @@ __attribute__((noinline)) int unwind_backtrace(void **ips, int max, int skip)
 		return 0;
 	if (max > UNWIND_MAX_FRAMES - drop)
 		max = UNWIND_MAX_FRAMES - drop;
+	unwind_active = true;
 	n = unw.backtrace(all, drop + max) - drop;
+	unwind_active = false;
 	if (n <= 0)
 		return 0;
 	memcpy(ips, all + drop, n * sizeof(*ips));
@@ -96,15 +99,18 @@ int unwind_backtrace_context(void *uc, void **ips, int max)
 	unw_word_t ip;
 	int n = 0;
 
-	if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE) ||
-	    unw.init_local2(&cursor, uc, UNW_INIT_SIGNAL_FRAME) < 0)
+	if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE))
 		return 0;
-	/* ips[0] may be 0 (a call through NULL): libunwind steps past it. */
-	while (n < max && unw.get_reg(&cursor, UNW_REG_IP, &ip) == 0) {
-		ips[n++] = (void *)ip;
-		if (unw.step(&cursor) <= 0)
-			break;
+	unwind_active = true;
+	if (unw.init_local2(&cursor, uc, UNW_INIT_SIGNAL_FRAME) == 0) {
+		/* ips[0] may be 0 (a call through NULL): libunwind steps past it. */
+		while (n < max && unw.get_reg(&cursor, UNW_REG_IP, &ip) == 0) {
+			ips[n++] = (void *)ip;
+			if (unw.step(&cursor) <= 0)
+				break;
+		}
 	}
+	unwind_active = false;
 	return n;
 }
 

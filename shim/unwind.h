@@ -34,6 +34,9 @@
  */
 bool unwind_load(void);
 
+/* This thread is inside libunwind (its pipe2() is libunwind's: see pipe2()). */
+extern __thread bool unwind_active;
+
 /*
  * The return addresses on the calling thread's stack, innermost first,
  * into @ips (at most @max of them): with @skip 0, ips[0] is in the caller

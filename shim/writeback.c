@@ -369,16 +369,15 @@ static size_t pwritev_all(struct mapping *m, struct iovec *iov, int cnt, off_t o
 		ssize_t n = rwf ? real_pwritev64v2(m->kfd, iov, cnt, off, rwf) :
 				  real_pwritev64(m->kfd, iov, cnt, off);
 
-		stat_add_cold(m->stats, STAT_WB_CALLS, 1);
-		if (n > 0)
-			stat_add_cold(m->stats, STAT_WB_BYTES, n);
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		stat_add_cold(m->stats, STAT_WB_CALLS, 1);
 		if (n <= 0) {
 			*err = n < 0 ? errno : EIO;
 			break;
 		}
+		stat_add_cold(m->stats, STAT_WB_BYTES, n);
 		total += n;
 		off += n;
 		while (cnt > 0 && (size_t)n >= iov->iov_len) {
@@ -903,6 +902,10 @@ static void flusher_start(void)
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 << 10);
 	err = pthread_create(&thread, &attr, flusher_main, NULL);
+	if (err == EINVAL) {	/* the program's static TLS does not fit in that */
+		pthread_attr_setstacksize(&attr, 8 << 20);
+		err = pthread_create(&thread, &attr, flusher_main, NULL);
+	}
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err == 0) {

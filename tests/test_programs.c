@@ -902,7 +902,9 @@ Test(symbols, exports_every_required_symbol_at_libc_version, .timeout = 60)
 	cr_expect(has_line(ours, "posix_spawn@GLIBC_2.2.5") &&
 		  has_line(ours, "posix_spawnp@GLIBC_2.2.5"), "old posix_spawn versions missing");
 	/* Nothing else: the required list, the old spawns and folio's own API. */
-	cr_expect_eq(count_lines(ours), (int)n + 2 + 3, "unexpected exports:\n%s", ours);
+	/* + pipe2, for libunwind's pipe (interpose_fd.c) */
+	cr_expect_eq(count_lines(ours), (int)n + 2 + 3 + 1, "unexpected exports:\n%s", ours);
+	cr_expect(has_line(ours, "pipe2@@GLIBC_2.9"));
 	cr_expect(has_line(ours, "folio_fd_tracked@@FOLIO_1"));
 	cr_expect(has_line(ours, "folio_flush@@FOLIO_1"));
 	cr_expect(has_line(ours, "folio_stats@@FOLIO_1"));
@@ -944,6 +946,23 @@ Test(man, pages_render_cleanly, .timeout = 60)
 		free(warnings);
 		remove_dir(d);
 	}
+}
+
+/* Each variable's entry in folio(7) gives its default and an example. */
+Test(man, every_variable_has_a_default_and_an_example, .timeout = 60)
+{
+	char *d = new_dir(), *missing;
+
+	cr_assert_eq(sh("awk '/^\\.SH ENVIRONMENT/ { on = 1 } /^\\.SH TRACKING/ { on = 0 } on' "
+			"%s/man/folio.7 | awk '/^\\.TP/ { getline; if (name) print name, d, e; "
+			"name = $2; d = e = 0; next } /^\\.S[SH]/ { if (name) print name, d, e; "
+			"name = \"\" } /^Default/ { d = 1 } /^Example/ { e = 1 }' > %s/entries && "
+			"test $(wc -l < %s/entries) -ge 11 && grep -v ' 1 1$' %s/entries > %s/missing; "
+			"test $? -le 1", SOURCE_DIR, d, d, d, d), 0);
+	missing = slurp("%s/missing", d);
+	cr_expect_str_empty(missing, "entries without a default or an example: %s", missing);
+	free(missing);
+	remove_dir(d);
 }
 
 /* Every field of struct folio_stats is described in folio(3) and folio(7). */
@@ -1187,6 +1206,53 @@ Test(stats, fills_and_evictions_are_counted, .timeout = 60)
 	cr_expect(evicted >= 256 - 16 && evicted <= 256, "%ld pages evicted", evicted);
 	cr_expect_str_eq(jq(d, "s.json", ".total.evictions == .files[0].counts.evictions | "
 			 "tostring"), "true");
+	remove_dir(d);
+}
+
+/*
+ * Reads that miss while another thread closes the fd: the last reference
+ * may go inside the read, and nothing of the file may be touched after it
+ * (a use after free under SANITIZE=address).  The readers' 256 KiB of
+ * static TLS also leaves folio's flusher thread too small a default stack.
+ */
+Test(cache, reads_racing_the_last_close, .timeout = 120)
+{
+	char *d = cachecheck("closerace", "env FOLIO_CACHE_SIZE=1M", true);
+
+	cr_expect_eq(count_in(d, "folio.out", "cannot start the flusher"), 0, "%s",
+		     slurp("%s/folio.out", d));
+	remove_dir(d);
+}
+
+/*
+ * FOLIO_CALLERS, FOLIO_STATS=1 and FOLIO_LOG_FILE keep descriptors (libunwind's
+ * pipe, stderr's copy, the log): none may take a number the program would
+ * get, or be closed and reused under it.
+ */
+Test(stats, program_fds_are_numbered_as_natively, .timeout = 60)
+{
+	remove_dir(cachecheck("fdnumbers", "env FOLIO_CALLERS=5 FOLIO_STATS=1 "
+			      "FOLIO_LOG_FILE=folio.log", true));
+}
+
+/* A handler opening tracked files while the program reads the totals. */
+Test(stats, signal_handler_opens_while_totals_are_read, .timeout = 60)
+{
+	remove_dir(cachecheck("sigopen", "", true));
+}
+
+/* FOLIO_STATS=1 in a process that tracks nothing keeps no copy of stderr. */
+Test(stats, untracking_process_keeps_no_stderr, .timeout = 60)
+{
+	const char *run = "sh -c 'sleep 30 < /dev/null > /dev/null 2>&1 & echo $! > pid' 2>&1 | "
+			  "cat && ls /proc/$(cat pid)/fd/ | sort";
+	char *d = new_dir();
+
+	/* The same fds as natively (the test harness leaks some of its own). */
+	cr_assert_eq(sh("cd %s && %s > native && kill $(cat pid)", d, run), 0);
+	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' FOLIO_STATS=1 %s > folio && "
+			"kill $(cat pid)", d, run), 0);
+	cr_expect_str_eq(slurp("%s/folio", d), slurp("%s/native", d));
 	remove_dir(d);
 }
 

@@ -61,6 +61,16 @@
  *	                         folio_fd_tracked() says which fds are tracked
  *	cachecheck stats-closed DIR  the same, then closes stderr and opens a file
  *	                         as fd 2 (folio's report must not land in it)
+ *	cachecheck closerace DIR threads read a file that misses the cache while
+ *	                         main closes its fd under them (run it with a
+ *	                         sanitizer to see a use after free)
+ *	cachecheck fdnumbers DIR with FOLIO_CALLERS, FOLIO_STATS=1 and
+ *	                         FOLIO_LOG_FILE: the program's fds are numbered as
+ *	                         natively, also after closefrom(3), and neither a
+ *	                         fork child's nor a thread's sampled calls touch
+ *	                         the program's files
+ *	cachecheck sigopen DIR   a signal handler opens and closes a tracked file
+ *	                         every 200 us while main reads the statistics
  *
  * Prints "ok" and exits 0, or says what went wrong and exits 1.
  */
@@ -75,7 +85,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sched.h>
 #include <sys/file.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -1187,6 +1199,138 @@ static int stats_closed(void)
 	return 0;
 }
 
+/* ---- closerace ---- */
+
+static int race_fd;
+
+/* Its buffer in static TLS: 256 KiB more in every thread's stack, folio's
+ * flusher's too (which must start all the same). */
+static void *miss_reader(void *arg)
+{
+	static __thread char buf[256 << 10];
+
+	(void)arg;
+	for (int i = 0; i < 64; i++)
+		if (pread(race_fd, buf, sizeof(buf), (off_t)(i % 32) * sizeof(buf)) < 0)
+			break;		/* EBADF once closed */
+	return NULL;
+}
+
+static int closerace(void)
+{
+	static char chunk[1 << 20];
+
+	for (int round = 0; round < 20; round++) {
+		int fd = open(path("race.dat"), O_RDWR | O_CREAT, 0644);
+		pthread_t readers[2];
+
+		CHECK(fd >= 0, "open");
+		if (round == 0)
+			for (int i = 0; i < 8; i++)
+				CHECK(write(fd, chunk, sizeof(chunk)) == sizeof(chunk), "write");
+		race_fd = fd;
+		for (int i = 0; i < 2; i++)
+			pthread_create(&readers[i], NULL, miss_reader, NULL);
+		usleep(round * 50);
+		close(fd);
+		for (int i = 0; i < 2; i++)
+			pthread_join(readers[i], NULL);
+	}
+	return 0;
+}
+
+/* ---- fdnumbers ---- */
+
+static int sampled_fd;
+
+static void *sampled_reads(void *arg)
+{
+	char buf[16];
+
+	(void)arg;
+	for (int i = 0; i < 300; i++)
+		CHECK(pread(sampled_fd, buf, sizeof(buf), 0) == sizeof(buf), "pread");
+	return NULL;
+}
+
+static void sample_in_a_thread(int fd)
+{
+	pthread_t thread;
+
+	sampled_fd = fd;
+	pthread_create(&thread, NULL, sampled_reads, NULL);
+	pthread_join(thread, NULL);
+}
+
+static int fdnumbers(void)
+{
+	char buf[16] = "0123456789abcdef";
+	int fd = open(path("numbers.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644), mine, status;
+	pid_t pid;
+
+	CHECK(fd == 3, "the first open returned fd %d, not 3", fd);
+	CHECK(write(fd, buf, sizeof(buf)) == sizeof(buf), "write");
+	sample_in_a_thread(fd);
+	closefrom(3);
+	mine = open(path("mine.txt"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(mine == 3, "after closefrom(3) open returned fd %d, not 3", mine);
+	CHECK(dup2(mine, 4) == 4, "dup2");
+	CHECK(write(mine, "abc", 3) == 3, "write");
+	fd = open(path("numbers.dat"), O_RDWR);
+	CHECK(fd == 5, "open returned fd %d, not 5", fd);
+	sample_in_a_thread(fd);
+	pid = fork();
+	if (pid == 0) {
+		sample_in_a_thread(fd);
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
+	      "child");
+	CHECK(lseek(mine, 0, SEEK_CUR) == 3 && pread(mine, buf, sizeof(buf), 0) == 3 &&
+	      !memcmp(buf, "abc", 3), "the program's file was touched");
+	return 0;
+}
+
+/* ---- sigopen ---- */
+
+static void open_in_handler(int sig)
+{
+	int saved_errno = errno;
+	int fd = open(path("handler.dat"), O_RDWR | O_CREAT, 0644);
+
+	(void)sig;
+	if (fd >= 0)
+		close(fd);
+	errno = saved_errno;
+}
+
+static int sigopen(void)
+{
+	struct itimerval every = { { 0, 200 }, { 0, 200 } };
+	struct folio_stats st;
+	int keep[64];
+
+	/* Many open files: folio_stats(-1) holds its lock a while. */
+	for (int i = 0; i < 64; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "keep%d.dat", i);
+		keep[i] = open(path(name), O_RDWR | O_CREAT, 0644);
+		CHECK(keep[i] >= 0, "open");
+	}
+	signal(SIGALRM, open_in_handler);
+	setitimer(ITIMER_REAL, &every, NULL);
+	for (int i = 0; i < 20000; i++)
+		if (folio_stats)
+			folio_stats(-1, &st, sizeof(st));
+		else
+			sched_yield();
+	signal(SIGALRM, SIG_IGN);
+	for (int i = 0; i < 64; i++)
+		close(keep[i]);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1201,7 +1345,8 @@ int main(int argc, char **argv)
 		{ "stream", stream }, { "forks", forks }, { "idle", idle },
 		{ "linger", linger }, { "syncwrite", syncwrite },
 		{ "execlost", execlost }, { "stats", stats },
-		{ "stats-closed", stats_closed },
+		{ "stats-closed", stats_closed }, { "closerace", closerace },
+		{ "fdnumbers", fdnumbers }, { "sigopen", sigopen },
 	};
 
 	if (argc != 3)

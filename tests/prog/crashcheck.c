@@ -11,7 +11,8 @@
  *					crash.dat, then fault
  *	crashcheck kill-self		kill(getpid(), SIGSEGV); "survived", exit 0
  *					if that returns
- *	crashcheck disposition		print each crash signal's disposition
+ *	crashcheck disposition		print each crash signal's disposition at
+ *					start, then again after writing crash.dat
  *	crashcheck dirty-wait FILE	write crash.dat and keep it open and dirty,
  *					create FILE, wait (folio's test build,
  *					FOLIO_TEST_CRASH=FILE, faults then); after
@@ -111,6 +112,9 @@ int main(int argc, char **argv)
 		kill(getpid(), SIGSEGV);
 		printf("survived\n");
 	} else if (!strcmp(mode, "disposition")) {
+		print_dispositions();
+		close(write_dat());
+		printf("after a tracked open:\n");
 		print_dispositions();
 	} else if (!strcmp(mode, "dirty-wait") && argc > 2) {
 		int fd = write_dat();
