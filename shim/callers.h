@@ -31,7 +31,7 @@ enum call_kind {
 };
 
 /* One call in this many is unwound (per thread). */
-#define CALLERS_SAMPLE	64
+#define CALLERS_SAMPLE	256
 
 /* FOLIO_CALLERS asked for call sites and libunwind is there. */
 extern bool callers_on;

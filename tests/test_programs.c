@@ -1159,7 +1159,7 @@ Test(stats, call_sites_are_named, .timeout = 60)
 	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' FOLIO_CALLERS=3 FOLIO_STATS=1 "
 			"%s . > out 2> err", d, PROG("callsites")), 0, "%s", slurp("%s/err", d));
 	err = slurp("%s/err", d);
-	cr_expect(strstr(err, "folio:   call sites (one call in 64 sampled"), "%s", err);
+	cr_expect(strstr(err, "folio:   call sites (one call in 256 sampled"), "%s", err);
 	cr_expect(strstr(err, "folio:     journal_append_record+0x"), "%s", err);
 	cr_expect(strstr(err, "(callsites): "), "%s", err);
 	cr_expect_eq(count_in(d, "err", "folio:     "), 3, "%s", err);
