@@ -1256,3 +1256,38 @@ Test(stats, untracking_process_keeps_no_stderr, .timeout = 60)
 	remove_dir(d);
 }
 
+/*
+ * At the fd limit the program gets EMFILE and loses nothing (folio's own
+ * descriptor per tracked file counts against the limit: the program gets
+ * there sooner than natively, see man 7 folio, LIMITS).
+ */
+Test(limits, fd_limit_loses_nothing, .timeout = 60)
+{
+	char *d = cachecheck("fdlimit", "sh -c 'ulimit -n 40 && exec \"$0\" \"$@\"'", true);
+
+	/* Under folio indeed: files were tracked. */
+	cr_expect(count_in(d, "folio.out", "info: tracking ./limit0.dat") >= 1, "%s",
+		  slurp("%s/folio.out", d));
+	remove_dir(d);
+}
+
+/* No memory for the arena: one line, pass-through, the program unharmed. */
+Test(limits, arena_out_of_memory_passes_through, .timeout = 60)
+{
+	char *d = new_dir(), *err;
+
+	if (sanitized()) {	/* a sanitizer's shadow memory needs more address space */
+		remove_dir(d);
+		return;
+	}
+	cr_assert_eq(sh("cd %s && ulimit -v 400000 && " PRELOAD "FOLIO_FILES='*.dat' "
+			"FOLIO_CACHE_SIZE=1G %s bigwrite . > out 2> err", d, PROG("cachecheck")), 0,
+		     "%s", slurp("%s/err", d));
+	err = slurp("%s/err", d);
+	cr_expect(count_lines(err) == 1 && strstr(err, "folio: cannot reserve the 1048576K cache: "
+						      "passing files through"), "%s", err);
+	free(err);
+	cr_expect_str_eq(slurp("%s/out", d), "ok\n");
+	remove_dir(d);
+}
+

@@ -71,6 +71,9 @@
  *	                         the program's files
  *	cachecheck sigopen DIR   a signal handler opens and closes a tracked file
  *	                         every 200 us while main reads the statistics
+ *	cachecheck fdlimit DIR   opens and writes files until EMFILE (run it under
+ *	                         a small ulimit -n): every byte written is read back,
+ *	                         before and after the closes
  *
  * Prints "ok" and exits 0, or says what went wrong and exits 1.
  */
@@ -1331,6 +1334,50 @@ static int sigopen(void)
 	return 0;
 }
 
+/* ---- fdlimit ---- */
+
+static int fdlimit(void)
+{
+	static int fds[4096];
+	char name[32], line[32], got[32];
+	int n = 0;
+
+	for (;;) {
+		int fd;
+
+		snprintf(name, sizeof(name), "limit%d.dat", n);
+		fd = open(path(name), O_RDWR | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0) {
+			CHECK(errno == EMFILE, "open: %s", strerror(errno));
+			break;
+		}
+		CHECK(n < 4096, "no fd limit");
+		snprintf(line, sizeof(line), "file %d\n", n);
+		CHECK(write(fd, line, strlen(line)) == (ssize_t)strlen(line), "write");
+		fds[n++] = fd;
+	}
+	CHECK(n > 0, "no file could be opened");
+	for (int i = 0; i < n; i++) {
+		snprintf(line, sizeof(line), "file %d\n", i);
+		memset(got, 0, sizeof(got));
+		CHECK(pread(fds[i], got, sizeof(got) - 1, 0) == (ssize_t)strlen(line) &&
+		      !strcmp(got, line), "file %d reads back wrong", i);
+		CHECK(close(fds[i]) == 0, "close: %s", strerror(errno));
+	}
+	for (int i = 0; i < n; i++) {
+		int fd;
+
+		snprintf(name, sizeof(name), "limit%d.dat", i);
+		snprintf(line, sizeof(line), "file %d\n", i);
+		memset(got, 0, sizeof(got));
+		fd = open(path(name), O_RDONLY);
+		CHECK(fd >= 0 && read(fd, got, sizeof(got) - 1) == (ssize_t)strlen(line) &&
+		      !strcmp(got, line), "file %d lost its data", i);
+		close(fd);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1346,7 +1393,7 @@ int main(int argc, char **argv)
 		{ "linger", linger }, { "syncwrite", syncwrite },
 		{ "execlost", execlost }, { "stats", stats },
 		{ "stats-closed", stats_closed }, { "closerace", closerace },
-		{ "fdnumbers", fdnumbers }, { "sigopen", sigopen },
+		{ "fdnumbers", fdnumbers }, { "sigopen", sigopen }, { "fdlimit", fdlimit },
 	};
 
 	if (argc != 3)
