@@ -93,11 +93,20 @@ static int parse_log_level(const char *s, enum log_level *out)
 	return -1;
 }
 
+/* The message stays one line whatever the value holds: control characters as '?'. */
+static void one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 #define BAD(name, value, ...) \
 	do { \
 		int n_ = snprintf(err, errlen, "%s='%.200s': ", name, value); \
 		if (n_ >= 0 && (size_t)n_ < errlen) \
 			snprintf(err + n_, errlen - n_, __VA_ARGS__); \
+		one_line(err); \
 		return -1; \
 	} while (0)
 

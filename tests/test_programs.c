@@ -736,6 +736,8 @@ Test(config, bad_values_pass_through, .timeout = 60)
 	check_bad_setting("FOLIO_CALLERS=100000", "FOLIO_CALLERS='100000'");
 	check_bad_setting("FOLIO_LOG_FILE=", "FOLIO_LOG_FILE=''");
 	check_bad_setting("FOLIO_LOG_FILE=/nonexistent/folio.log", "FOLIO_LOG_FILE: cannot open");
+	/* A value with a newline still makes one line. */
+	check_bad_setting("FOLIO_LOG=\"$(printf 'lo\\nud')\"", "FOLIO_LOG='lo?ud'");
 }
 
 Test(config, bad_pattern_passes_through, .timeout = 60)

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -625,4 +626,113 @@ Test(config_parse, sizes_rounded_down_to_pages)
 	cr_expect_eq(cfg.dirty_limit, 32768);
 	cr_expect_eq(cfg.readahead, 16384);
 	config_free(&cfg);
+}
+
+/* ---- Fuzzing: random values for every variable ------------------------- */
+
+/*
+ * Every variable, given random values (garbage, huge and negative numbers,
+ * empty strings, long strings, odd globs): config_parse() either accepts
+ * them with every setting within its bounds, or refuses with one line that
+ * names a variable; it never crashes or overruns.  FUZZ_SEED=N replays a
+ * run (the seed is printed when a case fails).
+ */
+static const char *const fuzz_vars[] = {
+	"FOLIO_FILES", "FOLIO_CACHE_SIZE", "FOLIO_DIRTY_LIMIT", "FOLIO_FLUSH_INTERVAL",
+	"FOLIO_FLUSH_MODE", "FOLIO_READAHEAD", "FOLIO_STATS", "FOLIO_CALLERS", "FOLIO_LOG",
+	"FOLIO_LOG_FILE", "FOLIO_DISABLE",
+};
+
+static uint64_t fuzz_state;
+
+static uint64_t fuzz_next(void)
+{
+	/* xorshift64*: deterministic from the seed */
+	fuzz_state ^= fuzz_state >> 12;
+	fuzz_state ^= fuzz_state << 25;
+	fuzz_state ^= fuzz_state >> 27;
+	return fuzz_state * 0x2545f4914f6cdd1dull;
+}
+
+/* A random value into @buf (@size bytes), shaped like what people mistype. */
+static const char *fuzz_value(char *buf, size_t size)
+{
+	static const char *const pieces[] = {
+		"0", "1", "4096", "64K", "1T", "2T", "-1", "+5", " 7", "7 ", "K", "M", "G", "T",
+		"99999999999999999999", "18446744073709551615", "0x10", "1e9", "*", "?", "[",
+		"]", "[!a-z]", "**", "/", "//", "/..", "./", ":", "::", "\\", "\\*", "a", ".dat",
+		"auto", "pwritev", "dontcache", "sync-range", "debug", "yes", "off", "TRUE", "%p",
+		"\xff", "\x01", "\t", "\n", "é",
+	};
+	size_t len = 0;
+	int parts = fuzz_next() % 8;
+
+	if (fuzz_next() % 16 == 0) {	/* long: near and past PATH_MAX */
+		size_t n = 3000 + fuzz_next() % 2000;
+
+		for (len = 0; len < n && len < size - 1; len++)
+			buf[len] = "ab*/?[]:"[fuzz_next() % 8];
+		buf[len] = '\0';
+		return buf;
+	}
+	for (int i = 0; i < parts; i++) {
+		const char *p = pieces[fuzz_next() % ARRAY_SIZE(pieces)];
+		size_t n = strlen(p);
+
+		if (fuzz_next() % 4 == 0) {	/* a random byte, never NUL */
+			buf[len++] = 1 + fuzz_next() % 255;
+			continue;
+		}
+		if (len + n >= size)
+			break;
+		memcpy(buf + len, p, n);
+		len += n;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+Test(config_parse, fuzzed_values_are_accepted_within_bounds_or_refused_in_one_line)
+{
+	static char values[ARRAY_SIZE(fuzz_vars)][6000];
+	const char *seed = getenv("FUZZ_SEED");
+	uint64_t first = seed ? strtoull(seed, NULL, 0) : 0x5eed0f0110ull;
+	int accepted = 0, enabled = 0;
+
+	for (int round = 0; round < 20000; round++) {
+		int rc;
+
+		fuzz_state = first + round * 0x9e3779b97f4a7c15ull;
+		if (!fuzz_state)
+			fuzz_state = 1;
+		fake_reset();
+		for (size_t v = 0; v < ARRAY_SIZE(fuzz_vars); v++)
+			if (fuzz_next() % 3 == 0)
+				fake_set(fuzz_vars[v], fuzz_value(values[v], sizeof(values[v])));
+		rc = parse();
+		if (rc == 0) {
+			cr_assert(cfg.cache_size >= FOLIO_MIN_CACHE_SIZE &&
+				  cfg.cache_size <= FOLIO_MAX_CACHE_SIZE &&
+				  cfg.dirty_limit >= 4096 && cfg.dirty_limit <= cfg.cache_size &&
+				  cfg.readahead <= cfg.cache_size / 4 && cfg.flush_interval_ms >= 1 &&
+				  cfg.flush_interval_ms <= FOLIO_MAX_FLUSH_MS &&
+				  cfg.callers <= FOLIO_MAX_CALLERS &&
+				  cfg.enabled == (cfg.npatterns > 0 && cfg.enabled),
+				  "seed %#llx: accepted out of bounds",
+				  (unsigned long long)(first + round * 0x9e3779b97f4a7c15ull));
+			accepted++;
+			enabled += cfg.enabled;
+			for (size_t i = 0; i < cfg.npatterns; i++)
+				cr_assert(cfg.patterns[i][0] && !strchr(cfg.patterns[i], ':'));
+		} else {
+			cr_assert(rc == -1 && !strncmp(err, "FOLIO_", 6) && !strchr(err, '\n') &&
+				  strlen(err) < sizeof(err) && !cfg.enabled,
+				  "seed %#llx: refused with: %s",
+				  (unsigned long long)(first + round * 0x9e3779b97f4a7c15ull), err);
+		}
+		config_free(&cfg);
+	}
+	/* The values reach past the first check: some are taken, some enable. */
+	cr_expect(accepted > 300 && accepted < 19000 && enabled > 50,
+		  "%d accepted, %d enabled of 20000", accepted, enabled);
 }

@@ -4,6 +4,7 @@
  */
 #include <criterion/criterion.h>
 #include <limits.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "compiler.h"
@@ -445,4 +446,65 @@ Test(path_basename, truncates_to_buffer)
 
 	path_basename("/dir/abc", out, 1);
 	cr_expect_str_eq(out, "");
+}
+
+/* ---- Fuzzing ------------------------------------------------------------ */
+
+static uint64_t fuzz_state = 0x9a7c4ed5eedull;
+
+static unsigned int fuzz_next(unsigned int bound)
+{
+	fuzz_state ^= fuzz_state >> 12;
+	fuzz_state ^= fuzz_state << 25;
+	fuzz_state ^= fuzz_state >> 27;
+	return (fuzz_state * 0x2545f4914f6cdd1dull >> 33) % bound;
+}
+
+static void fuzz_string(char *buf, size_t size, const char *alphabet)
+{
+	size_t len = fuzz_next(fuzz_next(8) ? 24 : size - 1), n = strlen(alphabet);
+
+	for (size_t i = 0; i < len; i++)
+		buf[i] = alphabet[fuzz_next(n)];
+	buf[len] = '\0';
+}
+
+/*
+ * Random patterns (globs, brackets, escapes, "**", odd slashes) against
+ * random paths: nothing crashes or overruns, an invalid pattern is said to
+ * be, a pattern without metacharacters matches only itself, and paths
+ * normalise into PATH_MAX.
+ */
+Test(pathmatch, fuzzed_patterns_and_paths, .timeout = 30)
+{
+	static char pattern[PATH_MAX + 64], text[PATH_MAX + 64], out[PATH_MAX];
+
+	for (int round = 0; round < 100000; round++) {
+		const char *why;
+
+		fuzz_string(pattern, sizeof(pattern), "ab*?[]!-^\\/.");
+		fuzz_string(text, sizeof(text), "ab/.-]");
+		why = pattern_error(pattern);
+		if (!why)
+			(void)path_match(pattern, text);
+		else
+			cr_assert(why[0], "empty reason for '%s'", pattern);
+		if (!strpbrk(pattern, "*?[\\") && !why)
+			cr_assert_eq(path_match(pattern, text), !strcmp(pattern, text),
+				     "literal '%s' against '%s'", pattern, text);
+		if (path_normalize("/base", text, out, sizeof(out)) == 0)
+			cr_assert(out[0] == '/' && strlen(out) < sizeof(out) && !strstr(out, "//"),
+				  "'%s' normalised to '%s'", text, out);
+	}
+}
+
+/* Stars against a long near-miss: polynomial, no backtracking blow-up. */
+Test(pathmatch, many_stars_against_a_long_name, .timeout = 30)
+{
+	static char text[4001];
+
+	memset(text, 'a', sizeof(text) - 1);
+	cr_expect(!path_match("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b", text));
+	cr_expect(!path_match("/**/a/**/a/**/a/**/b", "/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/c"));
+	cr_expect(path_match("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a", text));
 }
