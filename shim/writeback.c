@@ -100,6 +100,33 @@ static struct flusher {
 	.busy = PTHREAD_MUTEX_INITIALIZER,
 };
 
+/*
+ * fl.lock is also taken by the program's threads, and a signal handler doing
+ * I/O on a tracked file may interrupt one holding it: that handler's writes
+ * must not wait for it.  Set before the lock is taken, cleared once it is
+ * released; a thread that finds it set skips what it would have done under
+ * the lock (a kick, a wake-up, a throttle wait: each only an optimisation
+ * or a bound that the interrupted code is already seeing to).
+ */
+static __thread bool fl_locked_here __attribute__((tls_model("initial-exec")));
+
+static bool fl_lock(void)
+{
+	if (fl_locked_here)
+		return false;
+	fl_locked_here = true;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&fl.lock);
+	return true;
+}
+
+static void fl_unlock(void)
+{
+	pthread_mutex_unlock(&fl.lock);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	fl_locked_here = false;
+}
+
 /* The flusher exits after this long with nothing dirty and no tracked file
  * open for writing: a process with one thread again makes its system calls
  * faster (the kernel's fdget()). */
@@ -583,10 +610,9 @@ void mapping_note_kernel_now(struct mapping *m)
 
 static void wake_waiters(void)
 {
-	if (__atomic_load_n(&fl.waiters, __ATOMIC_RELAXED)) {
-		pthread_mutex_lock(&fl.lock);
+	if (__atomic_load_n(&fl.waiters, __ATOMIC_RELAXED) && fl_lock()) {
 		pthread_cond_broadcast(&fl.progress);
-		pthread_mutex_unlock(&fl.lock);
+		fl_unlock();
 	}
 }
 
@@ -891,9 +917,10 @@ static void flusher_start(void)
 	pthread_attr_t attr;
 	pthread_t thread;
 
-	pthread_mutex_lock(&fl.lock);
+	if (!fl_lock())
+		return;
 	if (fl.started || fl.failed || fl.stopping) {
-		pthread_mutex_unlock(&fl.lock);
+		fl_unlock();
 		return;
 	}
 	sigfillset(&all);
@@ -916,16 +943,17 @@ static void flusher_start(void)
 		log_warn("cannot start the flusher thread (%s): writers write back themselves",
 			 strerror(err));
 	}
-	pthread_mutex_unlock(&fl.lock);
+	fl_unlock();
 	errno = saved_errno;
 }
 
 static void flusher_kick(void)
 {
-	pthread_mutex_lock(&fl.lock);
+	if (!fl_lock())
+		return;
 	fl.kicked = true;
 	pthread_cond_signal(&fl.wake);
-	pthread_mutex_unlock(&fl.lock);
+	fl_unlock();
 }
 
 void writeback_writer_opened(void)
@@ -970,9 +998,10 @@ int writeback_throttle(void)
 	int err = 0;
 
 	flusher_start();
-	pthread_mutex_lock(&fl.lock);
+	if (!fl_lock())
+		return 0;
 	if (!fl.started) {
-		pthread_mutex_unlock(&fl.lock);
+		fl_unlock();
 		return throttle_alone();
 	}
 	fl.waiters++;
@@ -992,7 +1021,7 @@ int writeback_throttle(void)
 		pthread_cond_clockwait(&fl.progress, &fl.lock, CLOCK_MONOTONIC, &ts);
 	}
 	fl.waiters--;
-	pthread_mutex_unlock(&fl.lock);
+	fl_unlock();
 	if (err) {
 		errno = err;
 		return -1;
@@ -1028,12 +1057,13 @@ static unsigned long long list_dirty_bytes(struct page *list)
 
 void writeback_stop(void)
 {
-	pthread_mutex_lock(&fl.lock);
 	__atomic_store_n(&fl.stopping, true, __ATOMIC_RELEASE);
-	fl.started = false;
-	pthread_cond_broadcast(&fl.wake);
-	pthread_cond_broadcast(&fl.progress);
-	pthread_mutex_unlock(&fl.lock);
+	if (fl_lock()) {	/* not: an exit() in a handler that interrupted it */
+		fl.started = false;
+		pthread_cond_broadcast(&fl.wake);
+		pthread_cond_broadcast(&fl.progress);
+		fl_unlock();
+	}
 	/* A batch under way ends; no other starts. */
 	pthread_mutex_lock(&fl.busy);
 	pthread_mutex_unlock(&fl.busy);
