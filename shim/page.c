@@ -75,6 +75,10 @@ int page_store_init(size_t bytes)
 }
 
 /* Give back the arena and the arrays. */
+/* Pages freed while free_lock was taken further up the same thread (see
+ * free_lock_take()), linked by dirty_next: a free page is clean. */
+static struct page *returned;
+
 static void unmap_store(void)
 {
 	if (store.arena)
@@ -93,6 +97,7 @@ static void unmap_store(void)
 	store.pages = NULL;
 	store.free = NULL;
 	store.nr_pages = store.nr_free = 0;
+	returned = NULL;
 }
 
 void page_store_destroy(void)
@@ -120,13 +125,49 @@ size_t page_store_capacity(void)
 	return store.nr_pages;
 }
 
+/*
+ * A signal handler doing I/O on a tracked file may interrupt its thread
+ * while it holds free_lock: the handler must not wait for it.  Set before
+ * the lock is taken and cleared after it is released; a handler that finds
+ * it set gets no page from page_alloc() (its caller goes to the kernel
+ * directly) and leaves what it frees on @returned, a lock-free stack the
+ * next holder of the lock empties.
+ */
+static __thread bool free_lock_here __attribute__((tls_model("initial-exec")));
+
+static bool free_lock_take(void)
+{
+	struct page *page;
+
+	if (free_lock_here)
+		return false;
+	free_lock_here = true;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&store.free_lock);
+	for (page = __atomic_exchange_n(&returned, NULL, __ATOMIC_ACQUIRE); page;) {
+		struct page *next = page->dirty_next;
+
+		store.free[store.nr_free++] = page;
+		page = next;
+	}
+	return true;
+}
+
+static void free_lock_drop(void)
+{
+	pthread_mutex_unlock(&store.free_lock);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	free_lock_here = false;
+}
+
 unsigned long page_store_reclaimed(void)
 {
 	unsigned long n;
 
-	pthread_mutex_lock(&store.free_lock);
+	if (!free_lock_take())
+		return __atomic_load_n(&store.reclaimed, __ATOMIC_RELAXED);
 	n = store.reclaimed;
-	pthread_mutex_unlock(&store.free_lock);
+	free_lock_drop();
 	return n;
 }
 
@@ -134,9 +175,10 @@ size_t page_store_used(void)
 {
 	size_t used;
 
-	pthread_mutex_lock(&store.free_lock);
+	if (!free_lock_take())
+		return store.nr_pages - __atomic_load_n(&store.nr_free, __ATOMIC_RELAXED);
 	used = store.nr_pages - store.nr_free;
-	pthread_mutex_unlock(&store.free_lock);
+	free_lock_drop();
 	return used;
 }
 
@@ -274,22 +316,31 @@ struct page *page_alloc(void)
 	 * give them back first (outside the free list's lock, which they take). */
 	if (!__atomic_load_n(&store.nr_free, __ATOMIC_RELAXED))
 		folio_defer_flush();
-	pthread_mutex_lock(&store.free_lock);
-	if (!store.nr_free)
+	if (!free_lock_take())
+		return NULL;
+	/* Not when called in a signal handler that interrupted a read-side
+	 * section of this thread: the grace period would wait for it. */
+	if (!store.nr_free && !urcu_bp_read_ongoing())
 		reclaim_locked();
 	if (store.nr_free)
 		page = store.free[--store.nr_free];
 	if (page && nr_of(page) >= store.populated)
 		populate_from(nr_of(page));
-	pthread_mutex_unlock(&store.free_lock);
+	free_lock_drop();
 	return page;
 }
 
 void page_free(struct page *page)
 {
-	pthread_mutex_lock(&store.free_lock);
+	if (!free_lock_take()) {
+		page->dirty_next = __atomic_load_n(&returned, __ATOMIC_RELAXED);
+		while (!__atomic_compare_exchange_n(&returned, &page->dirty_next, page, true,
+						    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+			;
+		return;
+	}
 	store.free[store.nr_free++] = page;
-	pthread_mutex_unlock(&store.free_lock);
+	free_lock_drop();
 }
 
 static void page_free_deferred(struct folio_deferred *d)
