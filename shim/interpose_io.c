@@ -11,6 +11,7 @@
 #include "callers.h"
 #include "interpose.h"
 #include "rcu.h"
+#include "writeback.h"
 
 /* The tracked half of a call that takes a reference on the ofile. */
 #define TRACKED_REF(type, fd, real_call, cache_call) \
@@ -23,7 +24,9 @@
 		type ret; \
 		if (!of) \
 			return real_call; \
+		folio_call_depth++; \
 		ret = cache_call; \
+		folio_call_depth--; \
 		ofile_put(of); \
 		if ((kind) != CALL_KINDS) \
 			callers_note(kind, ret); \

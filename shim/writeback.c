@@ -109,6 +109,7 @@ static struct flusher {
  * or a bound that the interrupted code is already seeing to).
  */
 static __thread bool fl_locked_here __attribute__((tls_model("initial-exec")));
+__thread unsigned int folio_call_depth __attribute__((tls_model("initial-exec")));
 
 static bool fl_lock(void)
 {
@@ -997,6 +998,8 @@ int writeback_throttle(void)
 	unsigned long since;
 	int err = 0;
 
+	if (folio_call_depth > 1)	/* a handler's write: the dirty limit bends */
+		return 0;
 	flusher_start();
 	if (!fl_lock())
 		return 0;

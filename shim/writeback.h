@@ -16,6 +16,14 @@
 struct mapping;
 
 /*
+ * The program's calls into folio now running on this thread: more than one
+ * in a signal handler that interrupted one.  The interrupted call may be
+ * queued for a lock the flusher needs, so a nested call never waits for
+ * the flusher.  Kept by the interpose layer around calls that may write.
+ */
+extern __thread unsigned int folio_call_depth;
+
+/*
  * A writer is about to dirty pages, holding no lock of folio's but perhaps
  * its file's @lock (mapping.h: the flusher needs none).  At
  * FOLIO_DIRTY_LIMIT it waits until the flusher has brought the dirty pages

@@ -75,9 +75,9 @@
  *	                         100 us while main writes new pages of another
  *	                         through a small cache (run it with FOLIO_CACHE_SIZE=256K):
  *	                         both take pages from the page store.  Not in make
- *	                         test yet: it still hangs in about 1 run in 3 (a
- *	                         handler's write waits at the dirty limit for a
- *	                         flusher that waits for the interrupted thread)
+ *	                         test yet: it still hangs in about 1 run in 6 (the
+ *	                         handler's write-back needs a page lock the clock
+ *	                         hand held in the interrupted thread)
  *	cachecheck fdlimit DIR   opens and writes files until EMFILE (run it under
  *	                         a small ulimit -n): every byte written is read back,
  *	                         before and after the closes
