@@ -1216,7 +1216,7 @@ static void first_tracked_open(void)
 		return;
 	unwind_load();
 	crash_handler_install();
-	fdtable_adopt(stats_keep_stderr());
+	stats_keep_stderr(fdtable_adopt);
 }
 
 void cache_ofile_opened(struct ofile *of)

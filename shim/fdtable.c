@@ -330,52 +330,6 @@ static void mark_owned(int fd, bool owned)
 }
 
 /*
- * Owned fds folio did not open itself (libunwind's pipe, the log file, the
- * copy of stderr): a fork child keeps them, since their users keep their
- * numbers.  Changed only by the constructor or with every signal blocked
- * (adopt_lock), read in a fork child.
- */
-#define ADOPTED_MAX	8
-static int adopted[ADOPTED_MAX];
-static unsigned int nr_adopted;
-static pthread_mutex_t adopt_lock = PTHREAD_MUTEX_INITIALIZER;
-
-void fdtable_adopt(int fd)
-{
-	sigset_t all, old;
-
-	if (fd < 0 || (unsigned int)fd >= FD_SLOTS || fd_tracked(fd))
-		return;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	pthread_mutex_lock(&adopt_lock);
-	if (nr_adopted < ADOPTED_MAX) {
-		adopted[nr_adopted++] = fd;
-		mark_owned(fd, true);
-	}
-	pthread_mutex_unlock(&adopt_lock);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
-
-/* The program dup2()s onto adopted @fd.  Signals blocked. */
-static void forget_adopted(int fd)
-{
-	pthread_mutex_lock(&adopt_lock);
-	for (unsigned int i = 0; i < nr_adopted; i++)
-		if (adopted[i] == fd)
-			adopted[i] = adopted[--nr_adopted];
-	pthread_mutex_unlock(&adopt_lock);
-}
-
-static bool is_adopted(int fd)
-{
-	for (unsigned int i = 0; i < __atomic_load_n(&nr_adopted, __ATOMIC_ACQUIRE); i++)
-		if (__atomic_load_n(&adopted[i], __ATOMIC_RELAXED) == fd)
-			return true;
-	return false;
-}
-
-/*
  * Move @fd to a number in the top quarter of the fd space (below FD_SLOTS),
  * out of the way of programs that expect low numbers.  Keeps @fd where it is
  * if there is no room.  Returns the fd to use.
@@ -400,6 +354,51 @@ static int move_high(int fd)
 	real_close(fd);
 	return high;
 }
+
+/*
+ * Owned fds folio did not open itself (libunwind's pipe, the log file, the
+ * copy of stderr): a fork child keeps them, since their users keep their
+ * numbers.  Under fdtable_lock; read without it in a fork child.
+ */
+#define ADOPTED_MAX	8
+static int adopted[ADOPTED_MAX];
+static unsigned int nr_adopted;
+
+int fdtable_adopt(int fd)
+{
+	sigset_t old;
+
+	if (fd < 0 || in_vfork_child)
+		return fd;
+	fd = move_high(fd);
+	if ((unsigned int)fd >= FD_SLOTS || fd_tracked(fd))
+		return fd;
+	lock_table(&old);
+	if (nr_adopted < ADOPTED_MAX) {
+		adopted[nr_adopted++] = fd;
+		mark_owned(fd, true);
+	}
+	unlock_table(&old);
+	return fd;
+}
+
+/* The program dup2()s onto adopted @fd.  Under fdtable_lock. */
+static void forget_adopted(int fd)
+{
+	for (unsigned int i = 0; i < nr_adopted; i++)
+		if (adopted[i] == fd)
+			adopted[i] = adopted[--nr_adopted];
+}
+
+/* In a fork child, with no other thread. */
+static bool is_adopted(int fd)
+{
+	for (unsigned int i = 0; i < nr_adopted; i++)
+		if (adopted[i] == fd)
+			return true;
+	return false;
+}
+
 
 /*
  * folio's own descriptor for the file open as @app_fd with access @accmode:
@@ -882,7 +881,6 @@ void fdtable_forget_all(void)
 			real_close(fd);
 	memset(fd_slots, 0, sizeof(fd_slots[0]) * fd_high);
 	fd_high = 0;
-	pthread_mutex_init(&adopt_lock, NULL);
 	for (unsigned int i = 0; i < nr_adopted; i++)
 		mark_owned(adopted[i], true);
 	for (size_t i = 0; i < INODE_BUCKETS; i++)

@@ -169,10 +169,13 @@ bool fdtable_inode_tracked(dev_t dev, ino_t ino);
 bool fdtable_is_owned(int fd);
 
 /*
- * @fd, opened by a library folio loaded for itself (libunwind's pipe), is
- * owned from now on: the program cannot close it under that library.
+ * @fd, opened for folio's own use outside the table (libunwind's pipe, the
+ * log file, the copy of stderr), is owned from now on: moved out of the
+ * program's way like folio's descriptors of tracked files, hidden from its
+ * close() and closefrom(), kept by a fork child.  Returns the number to use
+ * from now on (@fd if it could not move).  Async-signal-safe.
  */
-void fdtable_adopt(int fd);
+int fdtable_adopt(int fd);
 
 /*
  * @fd is owned and the program dup2()s onto it: move folio's descriptor to

@@ -56,7 +56,7 @@ __attribute__((constructor(101))) static void folio_init(void)
 {
 	real_resolve();
 	config_load();
-	fdtable_adopt(log_file_fd());
+	log_file_adopt(fdtable_adopt);
 	stats_init();
 	if (folio_config.enabled)
 		callers_init();

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "interpose.h"
-#include "log.h"
 #include "unwind.h"
 
 int tracked_close(int fd)
@@ -131,17 +130,15 @@ FOLIO_EXPORT int dup3(int oldfd, int newfd, int flags)
  * a pipe it keeps for good (it validates addresses by writing them to it);
  * made in the lowest free numbers, it would shift the program's own and be
  * at the mercy of the program's closefrom() and dup2().  So a pipe made while
- * folio unwinds goes to the top of the fd space, as folio's own.
+ * folio unwinds goes high in the fd space, as folio's own (fdtable_adopt()).
  */
 FOLIO_EXPORT int pipe2(int fds[2], int flags)
 {
 	int ret = real_pipe2(fds, flags);
 
 	if (unlikely(unwind_active) && ret == 0) {
-		for (int i = 0; i < 2; i++) {
-			fds[i] = log_fd_high(fds[i]);
-			fdtable_adopt(fds[i]);
-		}
+		for (int i = 0; i < 2; i++)
+			fds[i] = fdtable_adopt(fds[i]);
 	}
 	return ret;
 }

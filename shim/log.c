@@ -3,7 +3,6 @@
  */
 #include <limits.h>
 #include <stdarg.h>
-#include <sys/resource.h>
 
 #include "log.h"
 #include "real.h"
@@ -72,27 +71,6 @@ int log_expand_path(const char *pattern, char *out, size_t len)
 	return 0;
 }
 
-/* Numbers below the top looked at for a free one (each F_DUPFD takes the
- * lowest free number at or above its hint). */
-#define HIGH_FDS_TRIED	16
-
-int log_fd_high(int fd)
-{
-	struct rlimit rl;
-	long top = 1023;
-	int moved = -1;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur <= INT_MAX)
-		top = (long)rl.rlim_cur - 1;
-	for (long hint = top; hint > fd && hint > top - HIGH_FDS_TRIED && moved < 0; hint--)
-		moved = real_fcntl(fd, F_DUPFD_CLOEXEC, (void *)hint);
-	if (moved < 0)
-		return fd;
-	real_close(fd);
-	return moved;
-}
-
 int log_open_file(const char *path)
 {
 	char name[PATH_MAX];
@@ -105,11 +83,17 @@ int log_open_file(const char *path)
 	fd = real_open(name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -1;
-	log_fd = log_fd_high(fd);
+	log_fd = fd;
 	return 0;
 }
 
 int log_file_fd(void)
 {
 	return log_fd == STDERR_FILENO ? -1 : log_fd;
+}
+
+void log_file_adopt(int (*adopt)(int fd))
+{
+	if (log_fd != STDERR_FILENO)
+		log_fd = adopt(log_fd);
 }

@@ -37,12 +37,16 @@ static inline bool write_formatted(int fd, const char *buf, size_t size, int n)
 /*
  * Send the lines to the file at @path from now on (%p in it: the process
  * id), appended to, created 0600 if need be, never through a symbolic
- * link.  Returns 0, or -1 with errno (lines still go to fd 2).
+ * link, close-on-exec.  Returns 0, or -1 with errno (lines still go to fd 2).
  */
 int log_open_file(const char *path);
 
 /* The descriptor of FOLIO_LOG_FILE, -1 if lines go to stderr. */
 int log_file_fd(void);
+
+/* Let @adopt (fdtable_adopt()) make FOLIO_LOG_FILE's descriptor folio's own
+ * and tell the number to use from then on. */
+void log_file_adopt(int (*adopt)(int fd));
 
 /*
  * @pattern with each "%p" replaced by the process id, into @out.  Returns
@@ -50,12 +54,6 @@ int log_file_fd(void);
  */
 int log_expand_path(const char *pattern, char *out, size_t len);
 
-/*
- * @fd moved out of the program's way: to the highest number the fd limit
- * allows (the program may expect its next open() to return the lowest
- * free one), close-on-exec.  Returns the new fd, or @fd if it cannot move.
- */
-int log_fd_high(int fd);
 
 void folio_log_write(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

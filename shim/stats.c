@@ -272,18 +272,17 @@ void stats_init(void)
 	slot_key_ok = pthread_key_create(&slot_key, slot_release) == 0;
 }
 
-int stats_keep_stderr(void)
+void stats_keep_stderr(int (*adopt)(int fd))
 {
 	if (folio_config.stats != STATS_STDERR || report_fd >= 0)
-		return -1;
+		return;
 	report_fd = real_fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, NULL);
-	if (report_fd >= 0)
-		report_fd = log_fd_high(report_fd);
 	if (report_fd >= 0 && real_fstat(report_fd, &report_st) < 0) {
 		real_close(report_fd);
 		report_fd = -1;
 	}
-	return report_fd;
+	if (report_fd >= 0)
+		report_fd = adopt(report_fd);
 }
 
 void stats_after_fork_child(void)

@@ -158,11 +158,11 @@ void stats_init(void);
 /*
  * The process opened its first tracked file: with FOLIO_STATS=1, keep a
  * descriptor of its stderr for the report (the program may close its own),
- * for the caller to make folio's own.  Until exit: a daemon's caller waiting
- * for the end of that stderr waits for the daemon (FOLIO_STATS=PATH does
- * not).  Returns the descriptor, or -1 if none was made.
+ * made folio's own by @adopt (fdtable_adopt()).  Until exit: a daemon's
+ * caller waiting for the end of that stderr waits for the daemon
+ * (FOLIO_STATS=PATH does not).
  */
-int stats_keep_stderr(void);
+void stats_keep_stderr(int (*adopt)(int fd));
 /* At exit, after the last write-back: the report FOLIO_STATS asks for. */
 void stats_report(void);
 /* A fork child counts its own work only. */
