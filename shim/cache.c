@@ -303,7 +303,8 @@ static inline ssize_t pread_one_page(struct mapping *m, void *buf, size_t count,
 	page = ptree_lookup(&m->tree, offset >> FOLIO_PAGE_SHIFT);
 	if (!page)
 		return -2;
-	page_copy_out(page, off, count, buf);
+	if (page_copy_out(page, off, count, buf) < count)
+		return -2;	/* a bad buffer: the general path tells */
 	return count;
 }
 
@@ -336,9 +337,13 @@ ssize_t cache_readv(struct ofile *of, int fd, const struct iovec *iov, int iovcn
 	if (offset >= 0) {	/* inside the caller's read-side section */
 		if (range_overflows(offset, count))
 			return read_counted(m, fail(EINVAL), false);
-		if (unlikely(bypassed(m)))
-			return read_counted(m, real_preadv64v2(fd, iov, iovcnt, offset, rwf_flags),
-					    true);
+		if (unlikely(bypassed(m))) {
+			int cancel = cancel_off();
+
+			n = real_preadv64v2(fd, iov, iovcnt, offset, rwf_flags);
+			cancel_restore(cancel);
+			return read_counted(m, n, true);
+		}
 		return read_at(of, m, &u, count, offset, rwf_flags & RWF_NOWAIT);
 	}
 	if (!pos_lock(of, fd)) {
@@ -497,15 +502,20 @@ off_t cache_lseek(struct ofile *of, int fd, off_t offset, int whence)
 		base = mapping_size(m);
 		break;
 	case SEEK_DATA:
-	case SEEK_HOLE:
-		/* Ask the kernel, once it has everything: holes are its business. */
+	case SEEK_HOLE: {
+		/* Ask the kernel, once it has everything: holes are its business.
+		 * The one cancellation point of lseek's tracked path (pwritev). */
+		int cancel = cancel_off();
+
 		pthread_rwlock_rdlock(&m->lock);
 		pos = mapping_writeback(m) < 0 ? -1 :
 		      m->kfd < 0 ? fail(EBADF) : real_lseek64(m->kfd, offset, whence);
 		pthread_rwlock_unlock(&m->lock);
+		cancel_restore(cancel);
 		if (pos >= 0)
 			of->pos = pos;
 		goto out;
+	}
 	default:
 		pos = fail(EINVAL);
 		goto out;
@@ -538,10 +548,11 @@ int cache_truncate(const char *path, off_t length)
 {
 	struct ofile *of = fdtable_path_ofile_get(AT_FDCWD, path, 0);
 	struct mapping *m;
-	int ret;
+	int ret, cancel;
 
 	if (!of)
 		return real_truncate64(path, length);
+	cancel = cancel_off();
 	m = mapping_of(of);
 	if (bypassed(m)) {
 		ret = real_truncate64(path, length);
@@ -553,6 +564,7 @@ int cache_truncate(const char *path, off_t length)
 		mapping_unlock_all(m);
 	}
 	ofile_put(of);
+	cancel_restore(cancel);
 	return ret;
 }
 
@@ -770,12 +782,14 @@ int cache_prepare_child(bool all_fds)
 
 int cache_writeback_all(void)
 {
-	int saved_errno = errno, ret;
+	int saved_errno = errno, ret, cancel;
 
 	/* The parent writes back, not its vfork child. */
 	if (fdtable_in_vfork_child() || !fdtable_any_tracked())
 		return 0;
+	cancel = cancel_off();
 	ret = writeback_all();
+	cancel_restore(cancel);
 	if (ret == 0)
 		errno = saved_errno;
 	return ret;
@@ -811,10 +825,12 @@ void cache_ofile_release(struct ofile *of)
 void cache_attr_begin(struct ofile *of)
 {
 	struct mapping *m = mapping_of(of);
+	int cancel = cancel_off();
 
 	if (!bypassed(m) && mapping_writeback(m) < 0)
 		log_warn("%s: write-back before a mode change failed: %s", m->name,
 			 strerror(errno));
+	cancel_restore(cancel);
 }
 
 void cache_attr_end(struct ofile *of)
@@ -1099,10 +1115,11 @@ static bool kernel_changed(struct mapping *m, const struct stat *st)
 void cache_lock_release(struct ofile *of)
 {
 	struct mapping *m = mapping_of(of);
-	int saved_errno = errno;
+	int saved_errno = errno, cancel = cancel_off();
 
 	if (!bypassed(m) && mapping_writeback(m) < 0)
 		log_warn("%s: write-back before an unlock failed: %s", m->name, strerror(errno));
+	cancel_restore(cancel);
 	errno = saved_errno;
 }
 

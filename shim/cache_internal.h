@@ -24,6 +24,7 @@
 #include "mapping.h"
 #include "ptree.h"
 #include "real.h"
+#include "uaccess.h"
 #include "writeback.h"
 
 /* What the kernel clamps one read or write to (MAX_RW_COUNT). */

@@ -22,51 +22,55 @@
  * back to reading from the kernel directly. */
 #define FILL_TRIES	3
 
+/*
+ * Copy @len bytes from @src to @u.  Returns the bytes copied: fewer only
+ * at a bad address in the program's buffers (see uaccess.h).
+ */
+static size_t uio_copy_to(struct uio *u, const void *src, size_t len)
+{
+	for (size_t done = 0; done < len;) {
+		size_t n, left;
+
+		uio_advance(u, 0);
+		n = uio_room(u) < len - done ? uio_room(u) : len - done;
+		left = uaccess_copy_to(uio_base(u), (const char *)src + done, n);
+		uio_advance(u, n - left);
+		done += n - left;
+		if (left)
+			return done;
+	}
+	return len;
+}
+
 /* A page's bytes that span iovecs: one untorn copy, then scattered. */
-static __attribute__((noinline, cold)) void uio_copy_page_split(struct uio *u, struct page *page,
-								size_t off, size_t len)
+static __attribute__((noinline, cold)) size_t uio_copy_page_split(struct uio *u,
+								  struct page *page,
+								  size_t off, size_t len)
 {
 	unsigned char bounce[FOLIO_PAGE_BYTES];
 
 	page_copy_out(page, off, len, bounce);
-	for (size_t done = 0; done < len;) {
-		size_t n = uio_room(u) < len - done ? uio_room(u) : len - done;
-
-		memcpy(uio_base(u), bounce + done, n);
-		done += n;
-		uio_advance(u, n);
-	}
+	return uio_copy_to(u, bounce, len);
 }
 
-/* Copy @len bytes of @page at @off to @u, untorn. */
-static void uio_copy_page(struct uio *u, struct page *page, size_t off, size_t len)
+/* Copy @len bytes of @page at @off to @u, untorn.  Returns them, or fewer
+ * at a bad address. */
+static size_t uio_copy_page(struct uio *u, struct page *page, size_t off, size_t len)
 {
 	uio_advance(u, 0);
 	if (likely(uio_room(u) >= len)) {
-		page_copy_out(page, off, len, uio_base(u));
-		uio_advance(u, len);
-		return;
-	}
-	uio_copy_page_split(u, page, off, len);
-}
+		size_t n = page_copy_out(page, off, len, uio_base(u));
 
-static void uio_copy_to(struct uio *u, const void *src, size_t len)
-{
-	for (size_t done = 0; done < len;) {
-		size_t n;
-
-		uio_advance(u, 0);
-		n = uio_room(u) < len - done ? uio_room(u) : len - done;
-		memcpy(uio_base(u), (const char *)src + done, n);
-		done += n;
 		uio_advance(u, n);
+		return n;
 	}
+	return uio_copy_page_split(u, page, off, len);
 }
 
 /*
- * Copy from the cached pages of @m at @pos to @u, until @count bytes or the
- * first page that is not cached.  Inside a read-side section.  Returns the
- * bytes copied.
+ * Copy from the cached pages of @m at @pos to @u, until @count bytes, the
+ * first page that is not cached or a bad address in @u.  Inside a read-side
+ * section.  Returns the bytes copied.
  */
 static size_t copy_hits(struct mapping *m, struct uio *u, size_t count, off_t pos)
 {
@@ -78,11 +82,14 @@ static size_t copy_hits(struct mapping *m, struct uio *u, size_t count, off_t po
 		size_t len = FOLIO_PAGE_BYTES - off < count - done ? FOLIO_PAGE_BYTES - off :
 								     count - done;
 		struct page *page = ptree_lookup(&m->tree, at >> FOLIO_PAGE_SHIFT);
+		size_t n;
 
 		if (!page)
 			break;
-		uio_copy_page(u, page, off, len);
-		done += len;
+		n = uio_copy_page(u, page, off, len);
+		done += n;
+		if (n < len)
+			break;
 	}
 	return done;
 }
@@ -216,8 +223,8 @@ static __attribute__((noinline)) ssize_t read_direct(struct mapping *m, struct u
 	if (pos < ksize && (got = kernel_pread(m, bounce, len, pos)) < 0)
 		return -1;
 	memset(bounce + got, 0, len - got);
-	uio_copy_to(u, bounce, len);
-	return len;
+	got = uio_copy_to(u, bounce, len);
+	return got ? got : fail(EFAULT);
 }
 
 /* Copy what @m caches of [@pos, @pos + @len) over @buf.  Read-side section. */
@@ -260,7 +267,12 @@ static ssize_t read_streaming(struct mapping *m, struct uio *u, size_t want, off
 			return -1;
 		}
 	}
-	memset(buf + got, 0, want - got);	/* past the kernel's end: zeros */
+	/* Past the kernel's end: zeros.  A short count at a bad address. */
+	want -= uaccess_clear(buf + got, want - got);
+	if (!want) {
+		pthread_rwlock_unlock(&m->kio_lock);
+		return fail(EFAULT);
+	}
 	urcu_bp_read_lock();
 	overlay_cached(m, buf, want, at);
 	urcu_bp_read_unlock();
@@ -339,6 +351,7 @@ ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count
 	off_t size = mapping_size(m);
 	ssize_t n;
 	size_t done;
+	int cancel, saved_errno;
 
 	if (pos >= size)
 		return read_counted(m, 0, false);
@@ -354,13 +367,18 @@ ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count
 		return read_counted(m, done ? (ssize_t)done : fail(EAGAIN), true);
 	if (!ofile_tryget(of))		/* the fd is closing */
 		return read_counted(m, done ? (ssize_t)done : fail(EBADF), true);
+	cancel = cancel_off();
+	saved_errno = errno;
 	urcu_bp_read_unlock();
 	n = read_filled(of, m, u, count - done, pos + done);
-	if (n >= 0 || done)
+	if (n >= 0 || done) {
 		n = done + (n > 0 ? n : 0);
+		errno = saved_errno;	/* a short count, as a bad buffer makes */
+	}
 	/* Not @m after this put: it may be the last reference. */
 	read_counted(m, n, true);
 	ofile_put(of);
 	urcu_bp_read_lock();
+	cancel_restore(cancel);
 	return n;
 }

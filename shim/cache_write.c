@@ -11,17 +11,25 @@
 
 #include "cache_internal.h"
 
-static void uio_copy_from(struct uio *u, void *dst, size_t len)
+/*
+ * Copy @len bytes from @u to @dst.  Returns the bytes copied: fewer only at
+ * a bad address in the program's buffers (see uaccess.h), and then @dst
+ * holds exactly those.
+ */
+static size_t uio_copy_from(struct uio *u, void *dst, size_t len)
 {
 	for (size_t done = 0; done < len;) {
-		size_t n;
+		size_t n, left;
 
 		uio_advance(u, 0);
 		n = uio_room(u) < len - done ? uio_room(u) : len - done;
-		memcpy((char *)dst + done, uio_base(u), n);
-		done += n;
-		uio_advance(u, n);
+		left = uaccess_copy_from((char *)dst + done, uio_base(u), n);
+		uio_advance(u, n - left);
+		done += n - left;
+		if (left)
+			return done;
 	}
+	return len;
 }
 
 /*
@@ -135,7 +143,9 @@ static __attribute__((noinline)) ssize_t write_direct(struct mapping *m, struct 
 	unsigned char bounce[FOLIO_PAGE_BYTES];
 	ssize_t n;
 
-	uio_copy_from(u, bounce, len);
+	len = uio_copy_from(u, bounce, len);
+	if (!len)
+		return fail(EFAULT);
 	pthread_rwlock_wrlock(&m->kio_lock);	/* no fill may read around it */
 	n = kernel_pwrite(m, bounce, len, pos);
 	if (n > 0) {
@@ -171,8 +181,9 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 	off_t page_start = pos - off;
 
 	for (;;) {
-		struct page *page = find_locked(m, index), *won;
+		struct page *page = find_locked(m, index), *won = NULL;
 		struct uio saved = *u;
+		size_t copied;
 		void **slot;
 
 		if (page) {
@@ -182,10 +193,11 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 					return -1;
 				continue;
 			}
-			uio_copy_from(u, page->data + off, len);
-			set_dirty(m, page, off, off + len);
+			len = uio_copy_from(u, page->data + off, len);
+			if (len)
+				set_dirty(m, page, off, off + len);
 			page_write_end(page);
-			return len;
+			return len ? (ssize_t)len : fail(EFAULT);
 		}
 		page = alloc_page(m);
 		slot = page ? ptree_slot(&m->tree, index) : NULL;
@@ -218,18 +230,24 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 			}
 			memset(page->data + got, 0, FOLIO_PAGE_BYTES - got);
 		}
-		uio_copy_from(u, page->data + off, len);
-		page->dirty_lo = off;
-		page->dirty_hi = off + len;
-		urcu_bp_read_lock();
-		won = page_insert(page, slot, m->id, index, PAGE_DIRTY,
-				  stat_cold_counter(m->stats, STAT_EVICTIONS));
-		urcu_bp_read_unlock();
+		copied = uio_copy_from(u, page->data + off, len);
+		if (copied) {
+			page->dirty_lo = off;
+			page->dirty_hi = off + copied;
+			urcu_bp_read_lock();
+			won = page_insert(page, slot, m->id, index, PAGE_DIRTY,
+					  stat_cold_counter(m->stats, STAT_EVICTIONS));
+			urcu_bp_read_unlock();
+		}
 		if (len < FOLIO_PAGE_BYTES)
 			pthread_rwlock_unlock(&m->kio_lock);
+		if (!copied) {
+			page_free(page);
+			return fail(EFAULT);
+		}
 		if (won == page) {
 			mapping_account_dirty(m, page);
-			return len;
+			return copied;
 		}
 		*u = saved;		/* lost the race: write into the winner */
 	}
@@ -243,6 +261,7 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 static ssize_t write_pages(struct mapping *m, struct uio *u, size_t count, off_t pos,
 			   bool exclusive)
 {
+	int saved_errno = errno;
 	size_t done = 0;
 
 	while (done < count) {
@@ -255,16 +274,18 @@ static ssize_t write_pages(struct mapping *m, struct uio *u, size_t count, off_t
 		 * balance_dirty_pages() makes it: the flusher needs no lock
 		 * this holds. */
 		if (done && unlikely(writeback_over_limit())) {
-			int saved_errno = errno;
-
 			if (writeback_throttle() < 0) {	/* the error comes next time */
 				errno = saved_errno;
 				return done;
 			}
 		}
 		n = write_page(m, u, len, pos + done);
-		if (n < 0)
-			return done ? (ssize_t)done : -1;
+		if (n < 0) {
+			if (!done)
+				return -1;
+			errno = saved_errno;	/* a short count, as a bad buffer makes */
+			return done;
+		}
 		done += n;
 		if (exclusive && pos + (off_t)done > mapping_size(m))
 			mapping_set_size(m, pos + done);

@@ -2,12 +2,14 @@
  * crash.c - see crash.h.  x86-64 only, like the libunwind entry points in
  * unwind.c.
  *
- * The handler is installed with SA_RESETHAND, so the disposition is SIG_DFL
- * again the moment it runs: a second fault of the same signal anywhere
+ * A fault in one of folio's copies of the program's buffers is not a crash:
+ * uaccess_fixup() makes the copy return short, and the call fails with
+ * EFAULT as natively (see uaccess.h).  Anything else resets the disposition
+ * to SIG_DFL first thing: a second fault of the same signal anywhere
  * (inside the handler, or in another thread while a report is being
  * written) kills the process at once, and another crash signal finds
- * `crashing` set.  It also resets the disposition itself, for a program
- * that chains to the handler it found (folio's) by calling it.  The four
+ * `crashing` set.  (Not SA_RESETHAND: a bad buffer must find the handler
+ * still there the next time.)  The four
  * signals are blocked while it runs (sa_mask), never longer; SA_ONSTACK
  * uses the thread's alternate stack if the program set one up (folio sets
  * none: a stack overflow inside folio ends without a report, as natively).
@@ -22,6 +24,7 @@
 #include "crash.h"
 #include "log.h"
 #include "real.h"
+#include "uaccess.h"
 #include "unwind.h"
 #include "writeback.h"
 
@@ -121,6 +124,8 @@ static void crash_handler(int sig, siginfo_t *info, void *uc)
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	int saved_errno = errno;
 
+	if ((sig == SIGSEGV || sig == SIGBUS) && info->si_code > 0 && uaccess_fixup(uc))
+		return;
 	sigemptyset(&dfl.sa_mask);
 	sigaction(sig, &dfl, NULL);
 	/*
@@ -209,7 +214,7 @@ void crash_handler_install(void)
 {
 	struct sigaction sa = {
 		.sa_sigaction = crash_handler,
-		.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND,
+		.sa_flags = SA_SIGINFO | SA_ONSTACK,
 	};
 	static bool installed;
 

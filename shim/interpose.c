@@ -84,7 +84,7 @@ FOLIO_EXPORT int folio_fd_tracked(int fd)
 FOLIO_EXPORT int folio_flush(int fd)
 {
 	struct ofile *of;
-	int ret;
+	int ret, cancel;
 
 	if (fdtable_in_vfork_child() || !folio_config.enabled)
 		return 0;
@@ -93,8 +93,10 @@ FOLIO_EXPORT int folio_flush(int fd)
 	of = ofile_get(fd);
 	if (!of)
 		return 0;
+	cancel = cancel_off();
 	ret = cache_flush(of);
 	ofile_put(of);
+	cancel_restore(cancel);
 	return ret;
 }
 

@@ -17,17 +17,22 @@
 int tracked_close(int fd)
 {
 	struct ofile *of;
-	int ret;
+	int ret, cancel;
 
 	if (fdtable_is_owned(fd)) {	/* folio's own: not open for the program */
 		errno = EBADF;
 		return -1;
 	}
+	pthread_testcancel();
+	cancel = cancel_off();
 	of = fdtable_take(fd);
-	if (!of)
+	if (!of) {
+		cancel_restore(cancel);
 		return real_close(fd);
+	}
 	ret = cache_close(of, fd);
 	ofile_put(of);
+	cancel_restore(cancel);
 	return ret;
 }
 

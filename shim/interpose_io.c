@@ -13,25 +13,35 @@
 #include "rcu.h"
 #include "writeback.h"
 
-/* The tracked half of a call that takes a reference on the ofile. */
-#define TRACKED_REF(type, fd, real_call, cache_call) \
-	TRACKED_REF_NOTED(type, fd, real_call, cache_call, CALL_KINDS)
-
-/* The same, for a call FOLIO_CALLERS counts as @kind. */
-#define TRACKED_REF_NOTED(type, fd, real_call, cache_call, kind) \
+/*
+ * The tracked half of a call that takes a reference on the ofile, counted
+ * as @kind by FOLIO_CALLERS (CALL_KINDS: not counted).  See cancel_off()
+ * for @cancel_point: whether libc's call is a cancellation point.
+ */
+#define TRACKED_REF_AS(type, fd, real_call, cache_call, kind, cancel_point) \
 	do { \
-		struct ofile *of = ofile_get(fd); \
+		struct ofile *of; \
 		type ret; \
+		int cancel_; \
+		if (cancel_point) \
+			pthread_testcancel(); \
+		of = ofile_get(fd); \
 		if (!of) \
 			return real_call; \
+		cancel_ = cancel_off(); \
 		folio_call_depth++; \
 		ret = cache_call; \
 		folio_call_depth--; \
 		ofile_put(of); \
+		cancel_restore(cancel_); \
 		if ((kind) != CALL_KINDS) \
 			callers_note(kind, ret); \
 		return ret; \
 	} while (0)
+
+/* read, write and their forms: cancellation points. */
+#define TRACKED_REF_NOTED(type, fd, real_call, cache_call, kind) \
+	TRACKED_REF_AS(type, fd, real_call, cache_call, kind, true)
 
 ssize_t tracked_read(int fd, void *buf, size_t count)
 {
@@ -45,10 +55,19 @@ ssize_t tracked_write(int fd, const void *buf, size_t count)
 			  cache_write(of, fd, buf, count), CALL_WRITE);
 }
 
+/* Not a cancellation point, and cache_lseek() guards its write-back itself. */
 off_t tracked_lseek(int fd, off_t offset, int whence)
 {
-	TRACKED_REF(off_t, fd, real_lseek64(fd, offset, whence),
-		    cache_lseek(of, fd, offset, whence));
+	struct ofile *of = ofile_get(fd);
+	off_t ret;
+
+	if (!of)
+		return real_lseek64(fd, offset, whence);
+	folio_call_depth++;
+	ret = cache_lseek(of, fd, offset, whence);
+	folio_call_depth--;
+	ofile_put(of);
+	return ret;
 }
 
 static ssize_t tracked_pread(int fd, void *buf, size_t count, off_t offset)
@@ -56,13 +75,16 @@ static ssize_t tracked_pread(int fd, void *buf, size_t count, off_t offset)
 	struct ofile *of;
 	ssize_t ret;
 
+	pthread_testcancel();
 	urcu_bp_read_lock();
 	of = ofile_rcu(fd);
-	ret = of ? cache_pread(of, fd, buf, count, offset) :
-		   real_pread64(fd, buf, count, offset);
+	if (!of) {
+		urcu_bp_read_unlock();
+		return real_pread64(fd, buf, count, offset);
+	}
+	ret = cache_pread(of, fd, buf, count, offset);
 	urcu_bp_read_unlock();
-	if (of)
-		callers_note(CALL_PREAD, ret);
+	callers_note(CALL_PREAD, ret);
 	return ret;
 }
 
@@ -82,13 +104,16 @@ static ssize_t tracked_readv(int fd, const struct iovec *iov, int iovcnt, off_t 
 	if (offset == -1)	/* at the file position: a lock to take */
 		TRACKED_REF_NOTED(ssize_t, fd, real_preadv64v2(fd, iov, iovcnt, offset, flags),
 				  cache_readv(of, fd, iov, iovcnt, offset, flags), CALL_READV);
+	pthread_testcancel();
 	urcu_bp_read_lock();
 	of = ofile_rcu(fd);
-	ret = of ? cache_readv(of, fd, iov, iovcnt, offset, flags) :
-		   real_preadv64v2(fd, iov, iovcnt, offset, flags);
+	if (!of) {
+		urcu_bp_read_unlock();
+		return real_preadv64v2(fd, iov, iovcnt, offset, flags);
+	}
+	ret = cache_readv(of, fd, iov, iovcnt, offset, flags);
 	urcu_bp_read_unlock();
-	if (of)
-		callers_note(CALL_PREADV, ret);
+	callers_note(CALL_PREADV, ret);
 	return ret;
 }
 
@@ -267,16 +292,21 @@ FOLIO_EXPORT off64_t lseek64(int fd, off64_t offset, int whence)
 
 /*
  * The less frequent calls share one shape: untracked -> libc; tracked ->
- * reference, cache, release.
+ * reference, cache, release.  TRACKED_CALL for those that are not
+ * cancellation points in libc, TRACKED_CALL_POINT for those that are.
  */
 #define TRACKED_CALL(type, fd, real_call, cache_fn, ...) \
-	TRACKED_CALL_NOTED(type, fd, real_call, cache_fn, CALL_KINDS, ##__VA_ARGS__)
+	TRACKED_CALL_AS(type, fd, real_call, cache_fn, CALL_KINDS, false, ##__VA_ARGS__)
 
-#define TRACKED_CALL_NOTED(type, fd, real_call, cache_fn, kind, ...) \
+#define TRACKED_CALL_POINT(type, fd, real_call, cache_fn, kind, ...) \
+	TRACKED_CALL_AS(type, fd, real_call, cache_fn, kind, true, ##__VA_ARGS__)
+
+#define TRACKED_CALL_AS(type, fd, real_call, cache_fn, kind, cancel_point, ...) \
 	do { \
 		if (likely(!fd_tracked(fd))) \
 			return real_call; \
-		TRACKED_REF_NOTED(type, fd, real_call, cache_fn(of, fd, ##__VA_ARGS__), kind); \
+		TRACKED_REF_AS(type, fd, real_call, cache_fn(of, fd, ##__VA_ARGS__), kind, \
+			       cancel_point); \
 	} while (0)
 
 FOLIO_EXPORT int ftruncate(int fd, off_t length)
@@ -291,14 +321,14 @@ FOLIO_EXPORT int ftruncate64(int fd, off64_t length)
 
 FOLIO_EXPORT int fallocate(int fd, int mode, off_t offset, off_t length)
 {
-	TRACKED_CALL(int, fd, real_fallocate(fd, mode, offset, length), cache_fallocate,
-		     mode, offset, length);
+	TRACKED_CALL_POINT(int, fd, real_fallocate(fd, mode, offset, length), cache_fallocate,
+			   CALL_KINDS, mode, offset, length);
 }
 
 FOLIO_EXPORT int fallocate64(int fd, int mode, off64_t offset, off64_t length)
 {
-	TRACKED_CALL(int, fd, real_fallocate64(fd, mode, offset, length), cache_fallocate,
-		     mode, offset, length);
+	TRACKED_CALL_POINT(int, fd, real_fallocate64(fd, mode, offset, length), cache_fallocate,
+			   CALL_KINDS, mode, offset, length);
 }
 
 FOLIO_EXPORT int posix_fallocate(int fd, off_t offset, off_t length)
@@ -333,18 +363,18 @@ FOLIO_EXPORT ssize_t readahead(int fd, off64_t offset, size_t count)
 
 FOLIO_EXPORT int fsync(int fd)
 {
-	TRACKED_CALL_NOTED(int, fd, real_fsync(fd), cache_fsync, CALL_FSYNC, false);
+	TRACKED_CALL_POINT(int, fd, real_fsync(fd), cache_fsync, CALL_FSYNC, false);
 }
 
 FOLIO_EXPORT int fdatasync(int fd)
 {
-	TRACKED_CALL_NOTED(int, fd, real_fdatasync(fd), cache_fsync, CALL_FDATASYNC, true);
+	TRACKED_CALL_POINT(int, fd, real_fdatasync(fd), cache_fsync, CALL_FDATASYNC, true);
 }
 
 FOLIO_EXPORT int sync_file_range(int fd, off64_t offset, off64_t nbytes, unsigned int flags)
 {
-	TRACKED_CALL(int, fd, real_sync_file_range(fd, offset, nbytes, flags),
-		     cache_sync_file_range, offset, nbytes, flags);
+	TRACKED_CALL_POINT(int, fd, real_sync_file_range(fd, offset, nbytes, flags),
+			   cache_sync_file_range, CALL_KINDS, offset, nbytes, flags);
 }
 
 /* Whole-system and whole-file-system syncs write back every tracked file. */

@@ -13,11 +13,14 @@ static void *tracked_mmap(void *addr, size_t length, int prot, int flags, int fd
 {
 	struct ofile *of = ofile_get(fd);
 	void *ret;
+	int cancel;
 
 	if (!of)
 		return real_mmap64(addr, length, prot, flags, fd, offset);
+	cancel = cancel_off();
 	ret = cache_mmap(of, addr, length, prot, flags, fd, offset);
 	ofile_put(of);
+	cancel_restore(cancel);
 	return ret;
 }
 
@@ -68,6 +71,7 @@ FOLIO_EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size, i
 	do { \
 		struct ofile *in_of = ofile_get(in), *out_of = ofile_get(out); \
 		ssize_t ret = -1; \
+		int cancel_ = cancel_off(); \
 		if (cache_copy_begin(in_of, in, out_of, out) == 0) { \
 			ret = real_call; \
 			cache_copy_end(in_of, in, out_of, out); \
@@ -76,6 +80,7 @@ FOLIO_EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size, i
 			ofile_put(in_of); \
 		if (out_of) \
 			ofile_put(out_of); \
+		cancel_restore(cancel_); \
 		return ret; \
 	} while (0)
 

@@ -21,9 +21,31 @@
 
 static int opened(int fd, int dirfd, const char *path, int flags)
 {
-	if (fd >= 0)
+	if (fd >= 0) {
+		int cancel = cancel_off();
+
 		fdtable_open(fd, dirfd, path, flags);
+		cancel_restore(cancel);
+	}
 	return fd;
+}
+
+/* Cancellation off while the truncation holds the file's write lock. */
+static struct ofile *trunc_begin(int dirfd, const char *path, int *cancel)
+{
+	struct ofile *of;
+
+	*cancel = cancel_off();
+	of = cache_trunc_begin(dirfd, path);
+	if (!of)
+		cancel_restore(*cancel);
+	return of;
+}
+
+static void trunc_end(struct ofile *of, int fd, int cancel)
+{
+	cache_trunc_end(of, fd);
+	cancel_restore(cancel);
 }
 
 /*
@@ -33,11 +55,12 @@ static int opened(int fd, int dirfd, const char *path, int flags)
  */
 #define OPENED(call, dirfd, path, flags) \
 	({ \
+		int cancel_, fd_; \
 		struct ofile *trunc_ = unlikely((flags) & O_TRUNC) ? \
-				       cache_trunc_begin(dirfd, path) : NULL; \
-		int fd_ = (call); \
+				       trunc_begin(dirfd, path, &cancel_) : NULL; \
+		fd_ = (call); \
 		if (trunc_) \
-			cache_trunc_end(trunc_, fd_); \
+			trunc_end(trunc_, fd_, cancel_); \
 		opened(fd_, dirfd, path, flags); \
 	})
 

@@ -7,6 +7,7 @@
 
 #include "page.h"
 #include "real.h"
+#include "uaccess.h"
 
 /* Pages reclaimed at once: one grace period is paid for a whole batch. */
 #define RECLAIM_BATCH	64
@@ -193,9 +194,9 @@ static inline unsigned char *data_of(const struct page *page)
 	return store.arena + (nr_of(page) << FOLIO_PAGE_SHIFT);
 }
 
-void page_copy_out(struct page *page, size_t off, size_t len, void *dst)
+size_t page_copy_out(struct page *page, size_t off, size_t len, void *dst)
 {
-	size_t nr = nr_of(page);
+	size_t nr = nr_of(page), left;
 	const unsigned char *src = data_of(page) + off;
 	unsigned int seq, *seqp = &store.seqs[nr];
 
@@ -211,13 +212,14 @@ void page_copy_out(struct page *page, size_t off, size_t len, void *dst)
 			caa_cpu_relax();
 			continue;
 		}
-		memcpy(dst, src, len);
+		left = uaccess_copy_to(dst, src, len);
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(seqp, __ATOMIC_RELAXED) == seq)
 			break;
 	}
 	if (!__atomic_load_n(&store.referenced[nr], __ATOMIC_RELAXED))
 		__atomic_store_n(&store.referenced[nr], 1, __ATOMIC_RELAXED);
+	return len - left;
 }
 
 void page_write_begin(struct page *page)

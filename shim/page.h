@@ -99,8 +99,10 @@ unsigned long page_store_reclaimed(void);
 /*
  * Copy @len bytes from offset @off of @page into @dst, never torn by a
  * concurrent writer.  Marks the page referenced.  Inside urcu_bp_read_lock().
+ * Returns the bytes copied: fewer than @len only if @dst is a bad address
+ * (see uaccess.h).
  */
-void page_copy_out(struct page *page, size_t off, size_t len, void *dst);
+size_t page_copy_out(struct page *page, size_t off, size_t len, void *dst);
 
 /*
  * A free page (data unspecified, not indexed), reclaiming clean pages if the

@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -319,5 +320,31 @@ void real_resolve(void);
 	}
 FOLIO_REAL_FUNCS(FOLIO_REAL_CALLER)
 #undef FOLIO_REAL_CALLER
+
+/*
+ * Thread cancellation never acts inside folio.  At a cancellation point of
+ * libc's that folio calls for a tracked file (preadv, pwritev, fsync, open,
+ * a condition wait) pthread_cancel() would unwind the thread with folio's
+ * locks held, a reference taken or a read-side section open, and the next
+ * call on the file would wait forever (seen: cachecheck cancel).  What folio
+ * does for a tracked call runs between cancel_off() and cancel_restore(); a
+ * cancellation asked for meanwhile acts at the thread's next cancellation
+ * point.  The wrappers of calls that are cancellation points in libc act on
+ * a pending one first (pthread_testcancel()), as libc does before anything.
+ * A pair costs two compare-and-swaps on the thread's own line: the pread
+ * hit path, which calls no cancellation point, goes without.
+ */
+static inline int cancel_off(void)
+{
+	int state;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+	return state;
+}
+
+static inline void cancel_restore(int state)
+{
+	pthread_setcancelstate(state, NULL);
+}
 
 #endif

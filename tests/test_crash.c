@@ -242,10 +242,10 @@ Test(crash, report_lists_dirty_files, .timeout = 60)
 Test(crash, handler_only_when_enabled, .timeout = 60)
 {
 	static const char handlers[] =
-		"SIGSEGV: handler siginfo onstack resethand\n"
-		"SIGBUS: handler siginfo onstack resethand\n"
-		"SIGILL: handler siginfo onstack resethand\n"
-		"SIGFPE: handler siginfo onstack resethand\n";
+		"SIGSEGV: handler siginfo onstack\n"
+		"SIGBUS: handler siginfo onstack\n"
+		"SIGILL: handler siginfo onstack\n"
+		"SIGFPE: handler siginfo onstack\n";
 	static const char defaults[] =
 		"SIGSEGV: default\nSIGBUS: default\nSIGILL: default\nSIGFPE: default\n";
 	static const char after[] = "after a tracked open:\n";

@@ -547,6 +547,17 @@ Test(cache, sqlite_concurrent_writers_lose_nothing, .timeout = 180)
 	remove_dir(d);
 }
 
+/*
+ * pthread_cancel() of threads in the middle of misses, write-back, waits at
+ * the dirty limit and hits: every cancellation acts (read and write are
+ * cancellation points), and never inside folio with a lock held (the next
+ * extending write, truncation or fsync would wait forever).
+ */
+Test(cache, cancelled_threads_leave_no_lock_held, .timeout = 120)
+{
+	remove_dir(cachecheck("cancel", "FOLIO_CACHE_SIZE=64K FOLIO_DIRTY_LIMIT=16K", true));
+}
+
 /* As a user without CAP_FSETID, so that the kernel drops the bit natively. */
 Test(cache, write_drops_set_user_id_at_once, .timeout = 60)
 {

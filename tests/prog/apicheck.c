@@ -18,6 +18,7 @@
 #include <spawn.h>
 #include <stdint.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,6 +285,58 @@ static void fd_calls(int fd, const char *name)
 	CALL("read huge fd", read(999999, buf, 1));
 	CALL("write bad fd", write(12345, buf, 1));
 	CALL("read null buffer", read(fd, null_buffer, 10));
+}
+
+/*
+ * Buffers the kernel cannot use: EFAULT, or a short count up to the first
+ * bad byte.  @good is a page to read into; the page after it is unmapped,
+ * and @readonly cannot be written.  Only where SIGSEGV had its default
+ * action at start-up: folio turns its own faults into EFAULT with its
+ * handler, installed only over the default (a sanitizer's runtime has its
+ * own, and then the fault is the sanitizer's to report).
+ */
+static bool segv_default;
+
+static void bad_buffer_calls(int fd)
+{
+	char *good, *bad, *readonly;
+	off_t end;
+
+	if (!segv_default)
+		return;
+	good = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (good == MAP_FAILED)
+		return;
+	bad = good + 4096;
+	readonly = good + 2 * 4096;
+	munmap(bad, 4096);
+	mprotect(readonly, 4096, PROT_READ);
+	CALL("pread unmapped", pread(fd, bad, 100, 0));
+	CALL("pread read-only", pread(fd, readonly, 100, 0));
+	CALL("pread runs off the end", pread(fd, bad - 10, 100, 0));
+	show_data("  its first 10", bad - 10, 10);
+	CALL("pread 4k runs off", pread(fd, good + 1000, 4096, 0));
+	lseek(fd, 0, SEEK_SET);
+	CALL("read unmapped", read(fd, bad, 50));
+	show_pos(fd);
+	CALL("read runs off the end", read(fd, bad - 3, 50));
+	show_pos(fd);
+	CALL("readv second bad", readv(fd, (struct iovec[]){ { good, 7 }, { bad, 9 } }, 2));
+	show_pos(fd);
+	memset(good, 'g', 4096);
+	CALL("pwrite unmapped", pwrite(fd, bad, 100, 3));
+	CALL("pwrite runs off the end", pwrite(fd, bad - 20, 100, 3));
+	CALL("pwrite page boundary at bad", pwrite(fd, bad - 96, 100, 4000));
+	CALL("write runs off the end", write(fd, bad - 5, 100));
+	show_pos(fd);
+	CALL("pwritev second bad",
+	     pwritev(fd, (struct iovec[]){ { good, 11 }, { bad, 9 } }, 2, 40));
+	end = lseek(fd, 0, SEEK_END) + 3000;
+	CALL("pwrite extends from bad", pwrite(fd, bad, 10, end));
+	CALL("pwrite extends off the end", pwrite(fd, bad - 6, 10, end));
+	show_pos(fd);
+	munmap(good, 4096);
+	munmap(readonly, 4096);
 }
 
 static void copy_calls(int fd, const char *name)
@@ -620,6 +673,9 @@ int main(int argc, char **argv)
 {
 	int fd;
 
+	struct sigaction sa;
+
+	segv_default = sigaction(SIGSEGV, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL;
 	if (argc != 2 || !realpath(argv[1], dir)) {
 		fprintf(stderr, "usage: apicheck DIR\n");
 		return 2;
@@ -629,6 +685,7 @@ int main(int argc, char **argv)
 	size_calls(fd, "t1.dat");
 	sync_calls(fd);
 	fd_calls(fd, "t1.dat");
+	bad_buffer_calls(fd);
 	copy_calls(fd, "t1.dat");
 	stdio_calls("t1.dat");
 	open_calls();

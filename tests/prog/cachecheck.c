@@ -1425,6 +1425,97 @@ static int fdlimit(void)
 	return 0;
 }
 
+/* ---- cancel ---- */
+
+#define CANCEL_FILE	(2 << 20)
+
+static int cancel_fd;
+
+/*
+ * Misses, write-back and waits at the dirty limit: each reaches a
+ * cancellation point of libc's inside folio, where the cancellation must
+ * not act with folio's locks held or the thread inside a read-side section.
+ */
+static void *cancelled_io(void *arg)
+{
+	unsigned long long r = (uintptr_t)arg;
+	char buf[4096];
+
+	for (unsigned long i = 0;; i++) {
+		off_t at;
+
+		r ^= r << 13;
+		r ^= r >> 7;
+		r ^= r << 17;
+		at = (off_t)(r % (CANCEL_FILE / sizeof(buf))) * sizeof(buf);
+		if (pread(cancel_fd, buf, sizeof(buf), at) != sizeof(buf))
+			return NULL;
+		if (pwrite(cancel_fd, buf, sizeof(buf), at) != sizeof(buf))
+			return NULL;
+		if (read(cancel_fd, buf, 100) < 0)
+			return NULL;
+		if (i % 16 == 0 && fdatasync(cancel_fd))
+			return NULL;
+	}
+}
+
+/* Only hits: folio calls no cancellation point, but pread is one. */
+static void *cancelled_hits(void *arg)
+{
+	char buf[100];
+
+	(void)arg;
+	while (pread(cancel_fd, buf, sizeof(buf), 0) == sizeof(buf))
+		;
+	return NULL;
+}
+
+static int cancel(void)
+{
+	static char chunk[CANCEL_FILE];
+	char back[8];
+	int fd;
+
+	cancel_fd = open(path("cancel.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(cancel_fd >= 0, "open");
+	memset(chunk, 'c', sizeof(chunk));
+	CHECK(write(cancel_fd, chunk, sizeof(chunk)) == sizeof(chunk), "write");
+	for (int round = 0; round < 200; round++) {
+		pthread_t threads[2];
+		void *ret;
+
+		for (int i = 0; i < 2; i++)
+			pthread_create(&threads[i], NULL, cancelled_io,
+				       (void *)(uintptr_t)(round * 2 + i + 1));
+		usleep(rnd(2000));
+		for (int i = 0; i < 2; i++) {
+			pthread_cancel(threads[i]);
+			pthread_join(threads[i], &ret);
+			CHECK(ret == PTHREAD_CANCELED, "round %d: thread %d ended by itself", round, i);
+		}
+	}
+	for (int round = 0; round < 20; round++) {
+		pthread_t thread;
+		void *ret;
+
+		pthread_create(&thread, NULL, cancelled_hits, NULL);
+		usleep(rnd(1000));
+		pthread_cancel(thread);
+		pthread_join(thread, &ret);
+		CHECK(ret == PTHREAD_CANCELED, "a reader of cached data ended by itself");
+	}
+	/* Every lock folio has must still be free: exclusive write, truncation, sync. */
+	CHECK(pwrite(cancel_fd, "extended", 8, CANCEL_FILE) == 8, "extending pwrite");
+	CHECK(ftruncate(cancel_fd, CANCEL_FILE + 8) == 0, "ftruncate");
+	CHECK(fsync(cancel_fd) == 0, "fsync");
+	CHECK(close(cancel_fd) == 0, "close");
+	fd = open(path("cancel.dat"), O_RDONLY);
+	CHECK(fd >= 0 && pread(fd, back, 8, CANCEL_FILE) == 8 && !memcmp(back, "extended", 8),
+	      "the last write is not in the file");
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1441,7 +1532,7 @@ int main(int argc, char **argv)
 		{ "execlost", execlost }, { "stats", stats },
 		{ "stats-closed", stats_closed }, { "closerace", closerace },
 		{ "fdnumbers", fdnumbers }, { "sigopen", sigopen }, { "fdlimit", fdlimit },
-		{ "sigalloc", sigalloc },
+		{ "sigalloc", sigalloc }, { "cancel", cancel },
 	};
 
 	if (argc != 3)
