@@ -288,6 +288,18 @@ Test(cache, copies_in_opposite_directions, .timeout = 120)
  * and (the file larger than a 1 MiB cache) around it, straight from the
  * kernel with the cached pages copied over.
  */
+/*
+ * A write that passed through while the file was mapped must be in the
+ * kernel before the file is cached again: one that landed after the last
+ * unmap left the data from before it in the cache, and on disk once that
+ * page was written back (found by tests/prog/stress; 5 runs of 6 failed).
+ * A small cache, so that the reads miss and fill pages from the kernel.
+ */
+Test(cache, writes_passing_through_survive_the_unmap, .timeout = 60)
+{
+	remove_dir(cachecheck("unmapwrite", "FOLIO_CACHE_SIZE=1M FOLIO_DIRTY_LIMIT=64K", true));
+}
+
 Test(cache, large_reads_see_dirty_pages_and_holes, .timeout = 60)
 {
 	remove_dir(cachecheck("bigread", "", false));
