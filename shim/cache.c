@@ -228,22 +228,28 @@ static void pos_from_kernel(struct ofile *of, int fd)
 }
 
 /*
- * Lock the file position of @of; false if the kernel's is the one to use
- * (the file is mapped).  The position moves to the kernel when the file
- * gets mapped and back when the last mapping is gone.
+ * Under the pos_lock of @of: whether folio keeps its position (false: the
+ * kernel's is the one to use, the file is mapped).  The position moves to
+ * the kernel when the file gets mapped and back when the last mapping is
+ * gone.
  */
-static bool pos_lock(struct ofile *of, int fd)
+static bool pos_follow(struct ofile *of, int fd)
 {
-	bool mapped;
+	bool mapped = bypassed(mapping_of(of));
 
-	pthread_mutex_lock(&of->pos_lock);
-	mapped = bypassed(mapping_of(of));
 	if (!of->pos_in_kernel && mapped) {
 		pos_to_kernel(of, fd);
 	} else if ((of->pos_in_kernel && !mapped) || of->pos_shared) {
 		pos_from_kernel(of, fd);
 	}
 	return !of->pos_in_kernel;
+}
+
+/* Lock the file position of @of; false if the kernel's is the one to use. */
+static bool pos_lock(struct ofile *of, int fd)
+{
+	pthread_mutex_lock(&of->pos_lock);
+	return pos_follow(of, fd);
 }
 
 /* Unlock the position of @of; a shared one goes back to the kernel first. */
@@ -424,6 +430,50 @@ static __attribute__((noinline)) ssize_t write_nowait(struct ofile *of, int fd,
 	return n;
 }
 
+/*
+ * A write of @m while it passes through goes to the kernel under its lock
+ * taken shared: the file goes back to being cached (inode_unmapped()) with
+ * the lock exclusive, so not before the write is in the kernel, where the
+ * cache's refresh and its misses find it.  Returns -2 if @m is cached
+ * again (the caller writes into the cache).
+ */
+static ssize_t write_through(struct mapping *m, int fd, const struct iovec *iov, int iovcnt,
+			     off_t offset, int rwf_flags)
+{
+	ssize_t n = -2;
+	int saved_errno;
+
+	pthread_rwlock_rdlock(&m->lock);
+	if (bypassed(m))
+		n = real_pwritev64v2(fd, iov, iovcnt, offset, rwf_flags);
+	saved_errno = errno;
+	pthread_rwlock_unlock(&m->lock);
+	errno = saved_errno;
+	return n;
+}
+
+/* A write at the position of @of, whichever of folio and the kernel keeps it. */
+static ssize_t write_at_pos(struct ofile *of, int fd, struct uio *u, const struct iovec *iov,
+			    int iovcnt, size_t count, int rwf_flags, bool append)
+{
+	struct mapping *m = mapping_of(of);
+	bool cached = pos_lock(of, fd);
+	ssize_t n;
+
+	for (n = -2; n == -2; cached = pos_follow(of, fd)) {
+		if (!cached)
+			n = write_through(m, fd, iov, iovcnt, -1, rwf_flags);
+		else if (!count)
+			n = 0;
+		else if (range_overflows(of->pos, count))
+			n = fail(EINVAL);
+		else
+			n = write_at(m, u, count, &of->pos, append);
+	}
+	pos_unlock(of, fd);
+	return n;
+}
+
 static ssize_t writev_uncounted(struct ofile *of, int fd, const struct iovec *iov, int iovcnt,
 				off_t offset, int rwf_flags)
 {
@@ -447,24 +497,12 @@ static ssize_t writev_uncounted(struct ofile *of, int fd, const struct iovec *io
 		if (!count)
 			return 0;
 		pos = offset;
-		n = bypassed(m) ? -2 : write_at(m, &u, count, &pos, append);
-		if (n == -2)
-			return real_pwritev64v2(fd, iov, iovcnt, offset, rwf_flags);
+		do {
+			n = bypassed(m) ? write_through(m, fd, iov, iovcnt, offset, rwf_flags) :
+					  write_at(m, &u, count, &pos, append);
+		} while (n == -2);
 	} else {
-		if (!pos_lock(of, fd)) {
-			n = real_pwritev64v2(fd, iov, iovcnt, -1, rwf_flags);
-		} else if (!count) {
-			n = 0;
-		} else if (range_overflows(of->pos, count)) {
-			n = fail(EINVAL);
-		} else {
-			n = write_at(m, &u, count, &of->pos, append);
-			if (n == -2) {		/* bypassed meanwhile */
-				pos_to_kernel(of, fd);
-				n = real_pwritev64v2(fd, iov, iovcnt, -1, rwf_flags);
-			}
-		}
-		pos_unlock(of, fd);
+		n = write_at_pos(of, fd, &u, iov, iovcnt, count, rwf_flags, append);
 	}
 	if (n > 0 && write_sync(m, rwf_flags, of->flags) < 0)
 		return -1;
@@ -534,11 +572,10 @@ int cache_ftruncate(struct ofile *of, int fd, off_t length)
 	struct mapping *m = mapping_of(of);
 	int ret;
 
-	if (bypassed(m))
-		return real_ftruncate64(fd, length);
+	/* Locked also while passing through: see write_through(). */
 	mapping_lock_all(m);
 	ret = real_ftruncate64(fd, length);
-	if (ret == 0)
+	if (ret == 0 && !bypassed(m))
 		resize_locked(m, length);
 	mapping_unlock_all(m);
 	return ret;
@@ -554,15 +591,11 @@ int cache_truncate(const char *path, off_t length)
 		return real_truncate64(path, length);
 	cancel = cancel_off();
 	m = mapping_of(of);
-	if (bypassed(m)) {
-		ret = real_truncate64(path, length);
-	} else {
-		mapping_lock_all(m);
-		ret = real_truncate64(path, length);
-		if (ret == 0)
-			resize_locked(m, length);
-		mapping_unlock_all(m);
-	}
+	mapping_lock_all(m);
+	ret = real_truncate64(path, length);
+	if (ret == 0 && !bypassed(m))
+		resize_locked(m, length);
+	mapping_unlock_all(m);
 	ofile_put(of);
 	cancel_restore(cancel);
 	return ret;
@@ -614,10 +647,10 @@ int cache_fallocate(struct ofile *of, int fd, int mode, off_t offset, off_t leng
 	struct mapping *m = mapping_of(of);
 	int ret;
 
-	if (bypassed(m))
-		return real_fallocate64(fd, mode, offset, length);
-	mapping_lock_all(m);
-	if (mode & ~FALLOC_FL_KEEP_SIZE) {	/* punches, zeroes or moves data */
+	mapping_lock_all(m);		/* also to pass through: see write_through() */
+	if (bypassed(m)) {
+		ret = real_fallocate64(fd, mode, offset, length);
+	} else if (mode & ~FALLOC_FL_KEEP_SIZE) {	/* punches, zeroes or moves data */
 		ret = mapping_writeback_kio_locked(m);
 		if (ret == 0)
 			ret = real_fallocate64(fd, mode, offset, length);
@@ -641,9 +674,12 @@ int cache_posix_fallocate(struct ofile *of, int fd, off_t offset, off_t length)
 	struct mapping *m = mapping_of(of);
 	int ret;
 
-	if (bypassed(m))
-		return real_posix_fallocate64(fd, offset, length);
-	mapping_lock_all(m);
+	mapping_lock_all(m);		/* also to pass through: see write_through() */
+	if (bypassed(m)) {
+		ret = real_posix_fallocate64(fd, offset, length);
+		mapping_unlock_all(m);
+		return ret;
+	}
 	/* glibc emulates it with writes where fallocate is missing: data first. */
 	ret = mapping_writeback_kio_locked(m) < 0 ? errno : real_posix_fallocate64(fd, offset, length);
 	if (ret == 0)

@@ -17,17 +17,18 @@ FORTIFY     := -D_FORTIFY_SOURCE=2 -D_FILE_OFFSET_BITS=64
 
 # Unit tests link the pure shim modules directly.
 UNIT_SHIM   := shim/config.c shim/pathmatch.c shim/log.c shim/real.c shim/page.c shim/ptree.c \
-	       shim/rcu.c
+	       shim/rcu.c shim/uaccess.c
 UNIT_LIBS    = $(shell pkg-config --cflags --libs liburcu-bp) -lcriterion -ldl -lpthread
 UNIT_TESTS  := $(TESTS_DIR)/test_config $(TESTS_DIR)/test_pathmatch $(TESTS_DIR)/test_page \
 	       $(TESTS_DIR)/test_ptree
 PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
 	       $(TESTS_DIR)/fdcheck $(TESTS_DIR)/fdcheck-fortify \
 	       $(TESTS_DIR)/fsx $(TESTS_DIR)/fsx-fortify \
+	       $(TESTS_DIR)/stress $(TESTS_DIR)/stress-fortify \
 	       $(TESTS_DIR)/cachecheck $(TESTS_DIR)/cachecheck-fortify \
 	       $(TESTS_DIR)/crashcheck
 PROGRAMS    += $(TESTS_DIR)/allocator.so $(TESTS_DIR)/libfolio-faults.so $(TESTS_DIR)/callsites
-PROGRAM_TESTS := $(TESTS_DIR)/test_programs $(TESTS_DIR)/test_crash
+PROGRAM_TESTS := $(TESTS_DIR)/test_programs $(TESTS_DIR)/test_crash $(TESTS_DIR)/test_stress
 
 .PHONY: check
 # The wrapper tests run scripts/folio, which preloads the plain build/libfolio.so
@@ -51,6 +52,47 @@ $(TESTS_DIR)/test_programs: tests/test_programs.c | $(TESTS_DIR)
 
 $(TESTS_DIR)/test_crash: tests/test_crash.c | $(TESTS_DIR)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lcriterion
+
+$(TESTS_DIR)/test_stress: tests/test_stress.c | $(TESTS_DIR)
+	$(CC) $(TEST_CFLAGS) $< -o $@ -lcriterion
+
+# make soak: tests/prog/stress under folio for SOAK_SECONDS in all, split
+# over SOAK_RUNS runs that cycle through three cache configurations (the
+# default, a tiny cache and dirty limit, a small one) with 2 and 8 threads,
+# each with a new seed; it stops at the first failure and prints the command
+# that replays it.
+SOAK_SECONDS ?= 300
+SOAK_RUNS    ?= 12
+SOAK_TINY    := FOLIO_CACHE_SIZE=64K FOLIO_DIRTY_LIMIT=8K FOLIO_FLUSH_INTERVAL=1
+SOAK_SMALL   := FOLIO_CACHE_SIZE=1M FOLIO_DIRTY_LIMIT=64K FOLIO_FLUSH_INTERVAL=5
+SOAK_PRELOAD := LD_PRELOAD='$(strip $(SAN_RUNTIME) $(abspath $(BUILD))/libfolio.so)' \
+		FOLIO_FILES='*.dat'
+
+.PHONY: soak
+soak: deps
+	@$(MAKE) -s --no-print-directory all $(TESTS_DIR)/stress
+	@per=$$(( $(SOAK_SECONDS) / $(SOAK_RUNS) )); [ $$per -ge 1 ] || per=1; \
+	i=0; while [ $$i -lt $(SOAK_RUNS) ]; do \
+		case $$((i % 3)) in \
+		0) cfg= ;; 1) cfg="$(SOAK_TINY) " ;; *) cfg="$(SOAK_SMALL) " ;; \
+		esac; \
+		threads=$$(( (i / 3) % 2 ? 8 : 2 )); seed=$$(( $$(date +%s) + i )); \
+		d=$$(mktemp -d /tmp/folio-soak-XXXXXX) || exit 1; \
+		args="--seed $$seed --seconds $$per --threads $$threads"; \
+		cmd="$(strip $(SAN_ENV) $(SOAK_PRELOAD)) $$cfg$(abspath $(TESTS_DIR))/stress . $$args"; \
+		echo "soak $$((i + 1))/$(SOAK_RUNS): seed $$seed, $$threads threads, $${cfg:-default cache}"; \
+		if (cd $$d && eval "$$cmd" > out 2>&1 && \
+		    for f in rec0 rec1 log scratch; do cmp $$f.dat $$f.expected || exit 1; done) \
+		    >> $$d/out 2>&1; then \
+			tail -n 1 $$d/out; rm -rf $$d; \
+		else \
+			cat $$d/out; echo "soak: FAILED; files kept in $$d; replay with:"; \
+			echo "  cd $$d && $$cmd && for f in rec0 rec1 log scratch; do" \
+				"cmp \$$f.dat \$$f.expected; done"; \
+			exit 1; \
+		fi; \
+		i=$$((i + 1)); \
+	done; echo "make soak: $(SOAK_RUNS) runs passed"
 
 # folio with the write-back fault switch FOLIO_TEST_FAULTS (shim/writeback.c):
 # errors the kernel gives rarely on demand, for the tests only.
@@ -101,7 +143,7 @@ bench-untracked: all $(TESTS_DIR)/untracked
 	scripts/bench-untracked $(BUILD) 9
 
 # The page store's hit path alone (lookup + untorn copy), as folio builds it.
-$(TESTS_DIR)/pagehit: tests/bench/pagehit.c shim/page.c shim/ptree.c shim/rcu.c shim/real.c \
+$(TESTS_DIR)/pagehit: tests/bench/pagehit.c shim/page.c shim/ptree.c shim/rcu.c shim/real.c shim/uaccess.c \
 		       | $(TESTS_DIR)
 	$(CC) $(SHIM_CFLAGS) -fPIE $^ -o $@ $(UNIT_LIBS)
 

@@ -81,6 +81,12 @@
  *	cachecheck fdlimit DIR   opens and writes files until EMFILE (run it under
  *	                         a small ulimit -n): every byte written is read back,
  *	                         before and after the closes
+ *	cachecheck unmapwrite DIR  a thread maps and unmaps a file over and over
+ *	                         while another rewrites its 64 KiB regions in turn
+ *	                         (passing through while it is mapped) and three
+ *	                         read it: no read is older than a write that had
+ *	                         returned (run it with FOLIO_CACHE_SIZE=1M
+ *	                         FOLIO_DIRTY_LIMIT=64K: the reads miss)
  *
  * Prints "ok" and exits 0, or says what went wrong and exits 1.
  */
@@ -97,6 +103,7 @@
 #include <time.h>
 #include <sched.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1516,6 +1523,161 @@ static int cancel(void)
 	return 0;
 }
 
+/* ---- unmapwrite ---- */
+
+#define UNMAP_SECONDS	2
+#define UNMAP_REGIONS	16		/* of 64 KiB, one write each */
+#define UNMAP_REGION	(64 * 1024)
+#define UNMAP_SKEW	2048		/* regions start and end inside pages */
+#define UNMAP_READERS	3		/* more threads than CPUs: preempted writes */
+
+static uint64_t unmap_done[UNMAP_REGIONS];	/* the last value whose write returned */
+static bool unmap_stop;
+
+static bool unmap_stopping(void)
+{
+	return __atomic_load_n(&unmap_stop, __ATOMIC_RELAXED);
+}
+
+/* rnd() is not for threads. */
+static unsigned long thread_rnd(unsigned long n)
+{
+	static __thread unsigned long long x;
+
+	if (!x)
+		x = (uintptr_t)&x | 1;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return x % n;
+}
+
+/* A pause after each unmap lets stale pages be read before the next map drops them. */
+static void *unmap_mapper(void *arg)
+{
+	int fd = *(int *)arg;
+
+	while (!unmap_stopping()) {
+		void *map = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+
+		CHECK(map != MAP_FAILED, "mmap: %s", strerror(errno));
+		CHECK(munmap(map, 4096) == 0, "munmap: %s", strerror(errno));
+		usleep(100);
+	}
+	return NULL;
+}
+
+/* Each write puts its value in every word of a region, the regions in turn. */
+static void *unmap_writer(void *arg)
+{
+	static uint64_t buf[UNMAP_REGION / 8];
+	int fd = *(int *)arg;
+
+	for (uint64_t v = 1; !unmap_stopping(); v++) {
+		off_t at = (off_t)(v % UNMAP_REGIONS) * UNMAP_REGION + UNMAP_SKEW;
+
+		for (size_t i = 0; i < UNMAP_REGION / 8; i++)
+			buf[i] = v;
+		CHECK(pwrite(fd, buf, UNMAP_REGION, at) == UNMAP_REGION, "pwrite: %s",
+		      strerror(errno));
+		__atomic_store_n(&unmap_done[v % UNMAP_REGIONS], v, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static void unmap_read_one(int fd)
+{
+	int r = thread_rnd(UNMAP_REGIONS);
+	uint64_t done = __atomic_load_n(&unmap_done[r], __ATOMIC_ACQUIRE), got = 0;
+	off_t at = (off_t)r * UNMAP_REGION + UNMAP_SKEW + thread_rnd(UNMAP_REGION / 8) * 8;
+	ssize_t n = pread(fd, &got, sizeof(got), at);
+
+	CHECK(n == sizeof(got) || (!done && n >= 0), "pread at %lld: %zd bytes (%s); the "
+	      "write of %llu there had returned", (long long)at, n,
+	      n < 0 ? strerror(errno) : "short", (unsigned long long)done);
+	CHECK(got >= done, "pread at %lld: %llu, after the write of %llu there had returned",
+	      (long long)at, (unsigned long long)got, (unsigned long long)done);
+}
+
+static void *unmap_reader(void *arg)
+{
+	while (!unmap_stopping())
+		unmap_read_one(*(int *)arg);
+	return NULL;
+}
+
+static int unmapwrite(void)
+{
+	int fd = open(path("unmap.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	pthread_t mapper, writer, readers[UNMAP_READERS];
+
+	CHECK(fd >= 0, "open: %s", strerror(errno));
+	CHECK(pthread_create(&mapper, NULL, unmap_mapper, &fd) == 0 &&
+	      pthread_create(&writer, NULL, unmap_writer, &fd) == 0, "pthread_create");
+	for (int i = 0; i < UNMAP_READERS; i++)
+		CHECK(pthread_create(&readers[i], NULL, unmap_reader, &fd) == 0, "pthread_create");
+	sleep(UNMAP_SECONDS);
+	__atomic_store_n(&unmap_stop, true, __ATOMIC_RELAXED);
+	pthread_join(mapper, NULL);
+	pthread_join(writer, NULL);
+	for (int i = 0; i < UNMAP_READERS; i++)
+		pthread_join(readers[i], NULL);
+	CHECK(close(fd) == 0, "close: %s", strerror(errno));
+	return 0;
+}
+
+/* ---- renamed ---- */
+
+static void expect_data(int fd, const char *want, const char *what)
+{
+	char buf[16] = "";
+	size_t n = strlen(want);
+
+	CHECK(pread(fd, buf, n, 0) == (ssize_t)n && !memcmp(buf, want, n),
+	      "%s: read \"%.*s\", not \"%s\"", what, (int)n, buf, want);
+}
+
+/*
+ * A cached file replaced by rename(2), by another process and by this one:
+ * the new file's data under the name, the old one's through the fds open
+ * on it, and writes through those never reach the new file.
+ */
+static int renamed(void)
+{
+	char cmd[8192];
+	int old, fresh, a, b, c;
+
+	old = open(path("r.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(old >= 0 && write(old, "old-data", 8) == 8, "write r.dat");
+	expect_data(old, "old-data", "r.dat before");
+	snprintf(cmd, sizeof(cmd), "cd '%s' && printf new-data > r2.dat && mv r2.dat r.dat", dir);
+	CHECK(system(cmd) == 0, "%s", cmd);
+	fresh = open(path("r.dat"), O_RDWR);
+	CHECK(fresh >= 0, "open r.dat");
+	expect_data(fresh, "new-data", "r.dat renamed over by another process");
+	expect_data(old, "old-data", "the fd open on the replaced r.dat");
+	CHECK(pwrite(old, "OLD", 3, 0) == 3, "pwrite to the replaced file");
+	CHECK(close(old) == 0, "close the replaced file");
+	expect_data(fresh, "new-data", "r.dat after writes to the replaced file");
+
+	a = open(path("s.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	b = open(path("t.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(a >= 0 && b >= 0 && write(a, "first", 5) == 5 && write(b, "second", 6) == 6,
+	      "write s.dat and t.dat");
+	expect_data(a, "first", "s.dat");
+	snprintf(cmd, sizeof(cmd), "%s", path("t.dat"));	/* path(): one buffer */
+	CHECK(rename(cmd, path("s.dat")) == 0, "rename: %s", strerror(errno));
+	c = open(path("s.dat"), O_RDONLY);
+	CHECK(c >= 0, "open s.dat");
+	expect_data(c, "second", "s.dat renamed over by this process");
+	expect_data(a, "first", "the fd open on the replaced s.dat");
+	CHECK(pwrite(a, "FIRST", 5, 0) == 5 && close(a) == 0, "write the replaced s.dat");
+	expect_data(c, "second", "s.dat after writes to the replaced file");
+	expect_data(b, "second", "t.dat's fd, now s.dat's");
+	CHECK(close(b) == 0 && close(c) == 0 && close(fresh) == 0, "close");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1533,6 +1695,7 @@ int main(int argc, char **argv)
 		{ "stats-closed", stats_closed }, { "closerace", closerace },
 		{ "fdnumbers", fdnumbers }, { "sigopen", sigopen }, { "fdlimit", fdlimit },
 		{ "sigalloc", sigalloc }, { "cancel", cancel },
+		{ "unmapwrite", unmapwrite }, { "renamed", renamed },
 	};
 
 	if (argc != 3)
