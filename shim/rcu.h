@@ -26,6 +26,18 @@
 
 #define _LGPL_SOURCE
 #include <urcu/urcu-bp.h>
+#include <urcu/pointer.h>
+
+/*
+ * rcu_assign_pointer() as what it promises, a release store.  liburcu
+ * 0.13's is a write barrier and a volatile store: the same instructions on
+ * x86, but a plain write for C11 and ThreadSanitizer, racing with the
+ * atomic load in rcu_dereference().  Defined before <urcu/rcuhlist.h>,
+ * whose list insertion uses it.
+ */
+#undef rcu_assign_pointer
+#define rcu_assign_pointer(p, v)	__atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
+
 #include <urcu/rcuhlist.h>
 
 /*
