@@ -20,13 +20,32 @@ static struct {
 
 	pthread_mutex_t free_lock;	/* protects everything below */
 	struct page **free;		/* stack of free pages */
-	size_t nr_free;
+	size_t nr_free;			/* also read without the lock: written atomically */
 	size_t hand;			/* the clock hand, a descriptor index */
 	size_t populated;		/* pages below this were faulted in by populate_from() */
-	unsigned long reclaimed;	/* pages the clock hand took, in all */
+	unsigned long reclaimed;	/* pages the clock hand took, in all; as nr_free */
 } store = {
 	.free_lock = PTHREAD_MUTEX_INITIALIZER,
 };
+
+/*
+ * nr_free and reclaimed change under free_lock, but page_alloc(),
+ * page_store_used() and page_store_reclaimed() also read them without it
+ * (a hint, or from a signal handler): their stores are relaxed atomics, so
+ * such a read sees an old or a new value, never a torn one (and is no data
+ * race for the compiler or ThreadSanitizer).  Under free_lock.
+ */
+static inline void free_push(struct page *page)
+{
+	store.free[store.nr_free] = page;
+	__atomic_store_n(&store.nr_free, store.nr_free + 1, __ATOMIC_RELAXED);
+}
+
+static inline struct page *free_pop(void)
+{
+	__atomic_store_n(&store.nr_free, store.nr_free - 1, __ATOMIC_RELAXED);
+	return store.free[store.nr_free];
+}
 
 static void *map_anonymous(size_t bytes)
 {
@@ -147,7 +166,7 @@ static bool free_lock_take(void)
 	for (page = __atomic_exchange_n(&returned, NULL, __ATOMIC_ACQUIRE); page;) {
 		struct page *next = page->dirty_next;
 
-		store.free[store.nr_free++] = page;
+		free_push(page);
 		page = next;
 	}
 	return true;
@@ -285,8 +304,8 @@ static void reclaim_locked(void)
 		return;
 	urcu_bp_synchronize_rcu();
 	for (size_t i = 0; i < nr; i++)
-		store.free[store.nr_free++] = victims[i];
-	store.reclaimed += nr;
+		free_push(victims[i]);
+	__atomic_store_n(&store.reclaimed, store.reclaimed + nr, __ATOMIC_RELAXED);
 }
 
 /* Pages faulted in at once when the free list reaches memory never used. */
@@ -323,7 +342,7 @@ struct page *page_alloc(void)
 	if (!store.nr_free && !urcu_bp_read_ongoing())
 		reclaim_locked();
 	if (store.nr_free)
-		page = store.free[--store.nr_free];
+		page = free_pop();
 	if (page && nr_of(page) >= store.populated)
 		populate_from(nr_of(page));
 	free_lock_drop();
@@ -339,7 +358,7 @@ void page_free(struct page *page)
 			;
 		return;
 	}
-	store.free[store.nr_free++] = page;
+	free_push(page);
 	free_lock_drop();
 }
 
@@ -362,7 +381,8 @@ struct page *page_insert(struct page *page, void **slot, uint64_t owner, uint64_
 	page->index = index;
 	page->slot = slot;
 	page->evictions = evictions;
-	store.referenced[nr_of(page)] = 1;
+	/* The clock hand reads it without the page lock (relaxed: a hint). */
+	__atomic_store_n(&store.referenced[nr_of(page)], 1, __ATOMIC_RELAXED);
 	if (__atomic_compare_exchange_n(slot, &winner, page, false, __ATOMIC_RELEASE,
 					__ATOMIC_ACQUIRE)) {
 		__atomic_store_n(&page->flags, PAGE_INDEXED | flags, __ATOMIC_RELEASE);
