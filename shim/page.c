@@ -49,7 +49,7 @@ static inline struct page *free_pop(void)
 
 static void *map_anonymous(size_t bytes)
 {
-	void *p = real_mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+	void *p = real_mmap_own(NULL, bytes, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	/*
@@ -101,15 +101,15 @@ static struct page *returned;
 static void unmap_store(void)
 {
 	if (store.arena)
-		real_munmap(store.arena, store.nr_pages * FOLIO_PAGE_BYTES);
+		real_munmap_own(store.arena, store.nr_pages * FOLIO_PAGE_BYTES);
 	if (store.pages)
-		real_munmap(store.pages, store.nr_pages * sizeof(struct page));
+		real_munmap_own(store.pages, store.nr_pages * sizeof(struct page));
 	if (store.free)
-		real_munmap(store.free, store.nr_pages * sizeof(struct page *));
+		real_munmap_own(store.free, store.nr_pages * sizeof(struct page *));
 	if (store.seqs)
-		real_munmap(store.seqs, store.nr_pages * sizeof(*store.seqs));
+		real_munmap_own(store.seqs, store.nr_pages * sizeof(*store.seqs));
 	if (store.referenced)
-		real_munmap(store.referenced, store.nr_pages);
+		real_munmap_own(store.referenced, store.nr_pages);
 	store.seqs = NULL;
 	store.referenced = NULL;
 	store.arena = NULL;

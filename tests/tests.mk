@@ -12,7 +12,14 @@ TEST_CFLAGS  = -O2 -g $(SAN_FLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Ishim -Iinc
 PROG_CFLAGS := -O2 -g $(SAN_FLAGS) $(WARN) -Iinclude
 # Leaks are not what the sanitizer runs look for: folio's fork children and
 # the test harness keep memory on purpose.
-SAN_ENV     := $(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1)
+# TSan: stop at the first report (a criterion test then crashes; a program
+# exits 66), with the suppressions of tests/tsan.supp; die_after_fork=0: a
+# fork child of the multi-threaded tests starts folio's flusher thread, which
+# TSan would otherwise refuse ("starting new threads after multi-threaded
+# fork is not supported"): it works with glibc, as the plain runs show.
+SAN_ENV     := $(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	       TSAN_OPTIONS='halt_on_error=1 second_deadlock_stack=1 die_after_fork=0 \
+	       suppressions=$(abspath tests/tsan.supp)')
 FORTIFY     := -D_FORTIFY_SOURCE=2 -D_FILE_OFFSET_BITS=64
 
 # Unit tests link the pure shim modules directly.
@@ -28,6 +35,8 @@ PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
 	       $(TESTS_DIR)/crashcheck
 PROGRAMS    += $(TESTS_DIR)/allocator.so $(TESTS_DIR)/libfolio-faults.so $(TESTS_DIR)/callsites
 PROGRAM_TESTS := $(TESTS_DIR)/test_programs $(TESTS_DIR)/test_crash
+# Criterion's sandbox needs an address ThreadSanitizer leaves free (see the file).
+CRITERION_TSAN := $(if $(filter thread,$(SAN_LIST)),tests/tsan_criterion.c)
 
 .PHONY: check
 # The wrapper tests run scripts/folio, which preloads the plain build/libfolio.so
@@ -43,14 +52,15 @@ check: all $(UNIT_TESTS) $(PROGRAMS) $(PROGRAM_TESTS)
 	done
 	@echo "make test$(if $(SANITIZE), SANITIZE=$(SANITIZE)): all tests passed"
 
-$(TESTS_DIR)/test_%: tests/unit/test_%.c $(UNIT_SHIM) $(wildcard shim/*.h) | $(TESTS_DIR)
-	$(CC) $(TEST_CFLAGS) $< $(UNIT_SHIM) -o $@ $(UNIT_LIBS)
+$(TESTS_DIR)/test_%: tests/unit/test_%.c $(UNIT_SHIM) $(wildcard shim/*.h) $(CRITERION_TSAN) \
+		     | $(TESTS_DIR)
+	$(CC) $(TEST_CFLAGS) $< $(UNIT_SHIM) $(CRITERION_TSAN) -o $@ $(UNIT_LIBS)
 
-$(TESTS_DIR)/test_programs: tests/test_programs.c | $(TESTS_DIR)
-	$(CC) $(TEST_CFLAGS) $< -o $@ -lcriterion
+$(TESTS_DIR)/test_programs: tests/test_programs.c $(CRITERION_TSAN) | $(TESTS_DIR)
+	$(CC) $(TEST_CFLAGS) $< $(CRITERION_TSAN) -o $@ -lcriterion
 
-$(TESTS_DIR)/test_crash: tests/test_crash.c | $(TESTS_DIR)
-	$(CC) $(TEST_CFLAGS) $< -o $@ -lcriterion
+$(TESTS_DIR)/test_crash: tests/test_crash.c $(CRITERION_TSAN) | $(TESTS_DIR)
+	$(CC) $(TEST_CFLAGS) $< $(CRITERION_TSAN) -o $@ -lcriterion
 
 # folio with the write-back fault switch FOLIO_TEST_FAULTS (shim/writeback.c):
 # errors the kernel gives rarely on demand, for the tests only.
