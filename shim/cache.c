@@ -1144,8 +1144,9 @@ struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *s
 /* Did someone else change the file since folio last saw it? */
 static bool kernel_changed(struct mapping *m, const struct stat *st)
 {
-	return st->st_size != mapping_ksize(m) || st->st_ctim.tv_sec != m->kctime.tv_sec ||
-	       st->st_ctim.tv_nsec != m->kctime.tv_nsec;
+	return st->st_size != mapping_ksize(m) ||
+	       st->st_ctim.tv_sec != __atomic_load_n(&m->kctime.tv_sec, __ATOMIC_RELAXED) ||
+	       st->st_ctim.tv_nsec != __atomic_load_n(&m->kctime.tv_nsec, __ATOMIC_RELAXED);
 }
 
 void cache_lock_release(struct ofile *of)

@@ -90,7 +90,10 @@ struct mapping {
 	 * The file's ctime as folio last saw it, after its own changes: a
 	 * different one when a lock is taken means another process changed
 	 * the file (kernels since 6.13 give a changed file a new ctime once
-	 * the old one was queried).  Under @kio_lock, or @lock exclusive.
+	 * the old one was queried).  Changed under @kio_lock, or @lock
+	 * exclusive; also read without them as a hint (kernel_changed(),
+	 * checked again under the locks), so its fields are written and read
+	 * with relaxed atomics: each read whole, the pair maybe not.
 	 */
 	struct timespec kctime;
 	off_t max_bytes;		/* the file system's largest file (s_maxbytes) */
@@ -177,7 +180,8 @@ static inline bool dirty_range_joins(const struct page *page, size_t lo, size_t 
 /* Remember the kernel's ctime of @m's file now: folio just changed it. */
 static inline void mapping_note_kernel(struct mapping *m, const struct timespec *ctime)
 {
-	m->kctime = *ctime;
+	__atomic_store_n(&m->kctime.tv_sec, ctime->tv_sec, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->kctime.tv_nsec, ctime->tv_nsec, __ATOMIC_RELAXED);
 }
 
 /*

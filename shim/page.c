@@ -21,17 +21,36 @@ static struct {
 
 	pthread_mutex_t free_lock;	/* protects everything below */
 	struct page **free;		/* stack of free pages */
-	size_t nr_free;
+	size_t nr_free;			/* also read without the lock: written atomically */
 	size_t hand;			/* the clock hand, a descriptor index */
 	size_t populated;		/* pages below this were faulted in by populate_from() */
-	unsigned long reclaimed;	/* pages the clock hand took, in all */
+	unsigned long reclaimed;	/* pages the clock hand took, in all; as nr_free */
 } store = {
 	.free_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
+/*
+ * nr_free and reclaimed change under free_lock, but page_alloc(),
+ * page_store_used() and page_store_reclaimed() also read them without it
+ * (a hint, or from a signal handler): their stores are relaxed atomics, so
+ * such a read sees an old or a new value, never a torn one (and is no data
+ * race for the compiler or ThreadSanitizer).  Under free_lock.
+ */
+static inline void free_push(struct page *page)
+{
+	store.free[store.nr_free] = page;
+	__atomic_store_n(&store.nr_free, store.nr_free + 1, __ATOMIC_RELAXED);
+}
+
+static inline struct page *free_pop(void)
+{
+	__atomic_store_n(&store.nr_free, store.nr_free - 1, __ATOMIC_RELAXED);
+	return store.free[store.nr_free];
+}
+
 static void *map_anonymous(size_t bytes)
 {
-	void *p = real_mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+	void *p = real_mmap_own(NULL, bytes, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	/*
@@ -83,15 +102,15 @@ static struct page *returned;
 static void unmap_store(void)
 {
 	if (store.arena)
-		real_munmap(store.arena, store.nr_pages * FOLIO_PAGE_BYTES);
+		real_munmap_own(store.arena, store.nr_pages * FOLIO_PAGE_BYTES);
 	if (store.pages)
-		real_munmap(store.pages, store.nr_pages * sizeof(struct page));
+		real_munmap_own(store.pages, store.nr_pages * sizeof(struct page));
 	if (store.free)
-		real_munmap(store.free, store.nr_pages * sizeof(struct page *));
+		real_munmap_own(store.free, store.nr_pages * sizeof(struct page *));
 	if (store.seqs)
-		real_munmap(store.seqs, store.nr_pages * sizeof(*store.seqs));
+		real_munmap_own(store.seqs, store.nr_pages * sizeof(*store.seqs));
 	if (store.referenced)
-		real_munmap(store.referenced, store.nr_pages);
+		real_munmap_own(store.referenced, store.nr_pages);
 	store.seqs = NULL;
 	store.referenced = NULL;
 	store.arena = NULL;
@@ -148,7 +167,7 @@ static bool free_lock_take(void)
 	for (page = __atomic_exchange_n(&returned, NULL, __ATOMIC_ACQUIRE); page;) {
 		struct page *next = page->dirty_next;
 
-		store.free[store.nr_free++] = page;
+		free_push(page);
 		page = next;
 	}
 	return true;
@@ -287,8 +306,8 @@ static void reclaim_locked(void)
 		return;
 	urcu_bp_synchronize_rcu();
 	for (size_t i = 0; i < nr; i++)
-		store.free[store.nr_free++] = victims[i];
-	store.reclaimed += nr;
+		free_push(victims[i]);
+	__atomic_store_n(&store.reclaimed, store.reclaimed + nr, __ATOMIC_RELAXED);
 }
 
 /* Pages faulted in at once when the free list reaches memory never used. */
@@ -325,7 +344,7 @@ struct page *page_alloc(void)
 	if (!store.nr_free && !urcu_bp_read_ongoing())
 		reclaim_locked();
 	if (store.nr_free)
-		page = store.free[--store.nr_free];
+		page = free_pop();
 	if (page && nr_of(page) >= store.populated)
 		populate_from(nr_of(page));
 	free_lock_drop();
@@ -341,7 +360,7 @@ void page_free(struct page *page)
 			;
 		return;
 	}
-	store.free[store.nr_free++] = page;
+	free_push(page);
 	free_lock_drop();
 }
 
@@ -364,7 +383,8 @@ struct page *page_insert(struct page *page, void **slot, uint64_t owner, uint64_
 	page->index = index;
 	page->slot = slot;
 	page->evictions = evictions;
-	store.referenced[nr_of(page)] = 1;
+	/* The clock hand reads it without the page lock (relaxed: a hint). */
+	__atomic_store_n(&store.referenced[nr_of(page)], 1, __ATOMIC_RELAXED);
 	if (__atomic_compare_exchange_n(slot, &winner, page, false, __ATOMIC_RELEASE,
 					__ATOMIC_ACQUIRE)) {
 		__atomic_store_n(&page->flags, PAGE_INDEXED | flags, __ATOMIC_RELEASE);

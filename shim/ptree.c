@@ -15,7 +15,7 @@
  */
 static struct ptree_node *node_new(unsigned int shift)
 {
-	struct ptree_node *node = real_mmap(NULL, sizeof(*node), PROT_READ | PROT_WRITE,
+	struct ptree_node *node = real_mmap_own(NULL, sizeof(*node), PROT_READ | PROT_WRITE,
 					    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (node == MAP_FAILED)
@@ -101,7 +101,7 @@ static void free_node(struct ptree_node *node)
 		for (unsigned int i = 0; i < PTREE_SLOTS; i++)
 			if (node->slots[i])
 				free_node(node->slots[i]);
-	real_munmap(node, sizeof(*node));
+	real_munmap_own(node, sizeof(*node));
 }
 
 void ptree_destroy(struct ptree *t)

@@ -9,6 +9,10 @@
 
 #define DEFER_BATCH	32
 
+#ifdef __SANITIZE_THREAD__
+char folio_rcu_tsan_gp;		/* the grace period, for ThreadSanitizer (rcu.h) */
+#endif
+
 static struct folio_deferred *deferred;	/* pushed lock-free */
 static unsigned long nr_deferred;
 /* This thread is running deferred work (a signal handler must not nest). */

@@ -26,7 +26,51 @@
 
 #define _LGPL_SOURCE
 #include <urcu/urcu-bp.h>
+#include <urcu/pointer.h>
+
+/*
+ * rcu_assign_pointer() as what it promises, a release store.  liburcu
+ * 0.13's is a write barrier and a volatile store: the same instructions on
+ * x86, but a plain write for C11 and ThreadSanitizer, racing with the
+ * atomic load in rcu_dereference().  Defined before <urcu/rcuhlist.h>,
+ * whose list insertion uses it.
+ */
+#undef rcu_assign_pointer
+#define rcu_assign_pointer(p, v)	__atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
+
 #include <urcu/rcuhlist.h>
+
+#ifdef __SANITIZE_THREAD__
+/*
+ * make test SANITIZE=thread: ThreadSanitizer cannot see a grace period.
+ * liburcu is not instrumented, and urcu_bp_synchronize_rcu() learns that
+ * readers have left by reading their counters.  Tell it what a grace
+ * period means: what a reader did before its urcu_bp_read_unlock() happens
+ * before what follows a urcu_bp_synchronize_rcu() (a free, a page's
+ * reuse).  This orders more than RCU does (also read-side sections that
+ * began after the grace period did), never less; races between readers
+ * and writers inside a grace period are still seen.
+ */
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+extern char folio_rcu_tsan_gp;
+
+static inline void folio_tsan_read_unlock(void)
+{
+	__tsan_release(&folio_rcu_tsan_gp);
+	_urcu_bp_read_unlock();
+}
+
+static inline void folio_tsan_synchronize_rcu(void)
+{
+	urcu_bp_synchronize_rcu();
+	__tsan_acquire(&folio_rcu_tsan_gp);
+}
+
+#undef urcu_bp_read_unlock
+#define urcu_bp_read_unlock		folio_tsan_read_unlock
+#define urcu_bp_synchronize_rcu		folio_tsan_synchronize_rcu
+#endif
 
 /*
  * Freeing after a grace period without a thread.  A helper thread in the

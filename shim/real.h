@@ -347,4 +347,21 @@ static inline void cancel_restore(int state)
 	pthread_setcancelstate(state, NULL);
 }
 
+/*
+ * folio's own anonymous memory (the page store, index nodes).  Under
+ * ThreadSanitizer (make test SANITIZE=thread) through its interceptors, on
+ * to folio's wrappers, which pass anonymous memory through: TSan then sees
+ * an address unmapped and mapped again, and does not take a new index
+ * node's first writes for a race with reads of the node freed there before.
+ */
+#ifdef __SANITIZE_THREAD__
+void *__interceptor_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int __interceptor_munmap(void *addr, size_t len);
+#define real_mmap_own		__interceptor_mmap
+#define real_munmap_own		__interceptor_munmap
+#else
+#define real_mmap_own		real_mmap
+#define real_munmap_own		real_munmap
+#endif
+
 #endif

@@ -81,11 +81,13 @@ static struct flusher {
 	pthread_mutex_t busy;
 	bool started;			/* a flusher thread runs */
 	bool failed;			/* it could not be created: writers write back */
-	bool stopping;			/* exit: no more write-back from the thread */
+	bool stopping;			/* exit: no more write-back from the thread; set
+					 * without the lock, so read atomically */
 	bool sleeping;			/* waiting on @wake */
 	bool timer_off;			/* ... with no deadline: nothing was dirty */
 	bool kicked;			/* work was asked for while it was not waiting */
-	int waiters;			/* writers waiting on @progress */
+	int waiters;			/* writers waiting on @progress; changed under the
+					 * lock, read without it (wake_waiters): atomic */
 	unsigned long writers;		/* tracked open file descriptions that may write */
 	unsigned long rounds;		/* rounds begun */
 	/* Round @stuck_round, begun with writers waiting, wrote nothing and
@@ -878,7 +880,7 @@ static void *flusher_main(void *unused)
 
 	(void)unused;
 	pthread_mutex_lock(&fl.lock);
-	while (!fl.stopping) {
+	while (!__atomic_load_n(&fl.stopping, __ATOMIC_RELAXED)) {
 		bool all = over_background() || fl.waiters, force = fl.waiters;
 		unsigned long round;
 		int err;
@@ -920,7 +922,7 @@ static void flusher_start(void)
 
 	if (!fl_lock())
 		return;
-	if (fl.started || fl.failed || fl.stopping) {
+	if (fl.started || fl.failed || __atomic_load_n(&fl.stopping, __ATOMIC_RELAXED)) {
 		fl_unlock();
 		return;
 	}
@@ -1007,7 +1009,7 @@ int writeback_throttle(void)
 		fl_unlock();
 		return throttle_alone();
 	}
-	fl.waiters++;
+	__atomic_store_n(&fl.waiters, fl.waiters + 1, __ATOMIC_RELAXED);
 	fl.kicked = true;
 	pthread_cond_signal(&fl.wake);
 	since = fl.rounds;
@@ -1023,7 +1025,7 @@ int writeback_throttle(void)
 		deadline_to_timespec(now_ms() + 1000, &ts);
 		pthread_cond_clockwait(&fl.progress, &fl.lock, CLOCK_MONOTONIC, &ts);
 	}
-	fl.waiters--;
+	__atomic_store_n(&fl.waiters, fl.waiters - 1, __ATOMIC_RELAXED);
 	fl_unlock();
 	if (err) {
 		errno = err;

@@ -12,7 +12,14 @@ TEST_CFLAGS  = -O2 -g $(SAN_FLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Ishim -Iinc
 PROG_CFLAGS := -O2 -g $(SAN_FLAGS) $(WARN) -Iinclude
 # Leaks are not what the sanitizer runs look for: folio's fork children and
 # the test harness keep memory on purpose.
-SAN_ENV     := $(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1)
+# TSan: stop at the first report (a criterion test then crashes; a program
+# exits 66), with the suppressions of tests/tsan.supp; die_after_fork=0: a
+# fork child of the multi-threaded tests starts folio's flusher thread, which
+# TSan would otherwise refuse ("starting new threads after multi-threaded
+# fork is not supported"): it works with glibc, as the plain runs show.
+SAN_ENV     := $(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	       TSAN_OPTIONS='halt_on_error=1 second_deadlock_stack=1 die_after_fork=0 \
+	       suppressions=$(abspath tests/tsan.supp)')
 FORTIFY     := -D_FORTIFY_SOURCE=2 -D_FILE_OFFSET_BITS=64
 
 # Unit tests link the pure shim modules directly.
@@ -29,13 +36,18 @@ PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
 	       $(TESTS_DIR)/crashcheck
 PROGRAMS    += $(TESTS_DIR)/allocator.so $(TESTS_DIR)/libfolio-faults.so $(TESTS_DIR)/callsites
 PROGRAM_TESTS := $(TESTS_DIR)/test_programs $(TESTS_DIR)/test_crash $(TESTS_DIR)/test_stress
+# Criterion's sandbox needs an address ThreadSanitizer leaves free (see the file).
+CRITERION_TSAN := $(if $(filter thread,$(SAN_LIST)),tests/tsan_criterion.c)
 
-.PHONY: check
+.PHONY: check check-quick check-valgrind valgrind-run check-all
 # The wrapper tests run scripts/folio, which preloads the plain build/libfolio.so
-# (not the sanitized one): a sanitizer run builds that too.
+# (not the sanitized one): a sanitizer run builds that too.  A plain make test
+# ends with check-quick under ASan and UBSan together (QUICK_SANITIZE).
+QUICK_SANITIZE := address,undefined
 test: deps
 	@$(if $(SANITIZE),$(MAKE) --no-print-directory SANITIZE= all &&) \
-		$(MAKE) --no-print-directory check
+		$(MAKE) --no-print-directory check \
+		$(if $(SANITIZE),,&& $(MAKE) --no-print-directory SANITIZE=$(QUICK_SANITIZE) check-quick)
 
 check: all $(UNIT_TESTS) $(PROGRAMS) $(PROGRAM_TESTS)
 	@for t in $(UNIT_TESTS) $(PROGRAM_TESTS); do \
@@ -44,17 +56,68 @@ check: all $(UNIT_TESTS) $(PROGRAMS) $(PROGRAM_TESTS)
 	done
 	@echo "make test$(if $(SANITIZE), SANITIZE=$(SANITIZE)): all tests passed"
 
-$(TESTS_DIR)/test_%: tests/unit/test_%.c $(UNIT_SHIM) $(wildcard shim/*.h) | $(TESTS_DIR)
-	$(CC) $(TEST_CFLAGS) $< $(UNIT_SHIM) -o $@ $(UNIT_LIBS)
+# The CI-length sanitizer pass of make test: the unit tests and the quickest
+# whole-program tests that reach every layer (every call, descriptors, torn
+# pages, write-back with a tiny cache and dirty limit, injected errors, the
+# statistics), in a build with SANITIZE (make test runs it with
+# QUICK_SANITIZE).  The full runs are make test SANITIZE=... and check-all.
+QUICK_LIST  := api/* fdtable/follows_the_kernel cache/pages_are_never_torn \
+	       cache/large_reads_see_dirty_pages_and_holes fsx/model_checker_with_a_tiny_* \
+	       writeback/errors_reach_each_open_file_once stats/json_report_parses_and_adds_up
+empty       :=
+space       := $(empty) $(empty)
+QUICK_TESTS := @($(subst $(space),|,$(strip $(QUICK_LIST))))
+check-quick: all $(UNIT_TESTS) $(PROGRAMS) $(PROGRAM_TESTS)
+	@for t in $(UNIT_TESTS); do \
+		echo "== $$t"; \
+		$(SAN_ENV) $$t --jobs=2 || exit 1; \
+	done
+	@echo "== $(TESTS_DIR)/test_programs, a few"
+	@$(SAN_ENV) $(TESTS_DIR)/test_programs --jobs=2 --filter '$(QUICK_TESTS)'
+	@echo "make check-quick SANITIZE=$(SANITIZE): all tests passed"
 
-$(TESTS_DIR)/test_programs: tests/test_programs.c | $(TESTS_DIR)
-	$(CC) $(TEST_CFLAGS) $< -o $@ -lcriterion
+# make check-valgrind: the whole-program tests with each of folio's test
+# programs under memcheck (TEST_WRAPPER, read by tests/test_programs.c),
+# in the plain build; a memcheck error makes the program exit 99 and its
+# test fail.  Suppressions, each with its reason: tests/valgrind.supp.
+# The suites that run folio's test programs; config/* counts the lines each
+# process prints, and the valgrind launcher loads folio too.
+VALGRIND_TESTS := @(api|fdtable|cache|writeback|fsx|stats|limits)/*
+VALGRIND := valgrind -q --error-exitcode=99 --trace-children=no \
+	--suppressions=$(abspath tests/valgrind.supp)
+check-valgrind: deps
+	@command -v valgrind >/dev/null || scripts/install-deps
+	@$(MAKE) --no-print-directory SANITIZE= valgrind-run
 
-$(TESTS_DIR)/test_crash: tests/test_crash.c | $(TESTS_DIR)
-	$(CC) $(TEST_CFLAGS) $< -o $@ -lcriterion
+valgrind-run: all $(PROGRAMS) $(PROGRAM_TESTS)
+	@echo "== $(TESTS_DIR)/test_programs under TEST_WRAPPER='$(VALGRIND)'"
+	@TEST_WRAPPER='$(VALGRIND)' $(TESTS_DIR)/test_programs --jobs=2 \
+		--filter '$(VALGRIND_TESTS)'
+	@echo "make check-valgrind: all tests passed"
 
-$(TESTS_DIR)/test_stress: tests/test_stress.c | $(TESTS_DIR)
-	$(CC) $(TEST_CFLAGS) $< -o $@ -lcriterion
+# make check-all: every check there is, with FOLIO_LONG=1 for the suites
+# that have long runs of real programs, then the targets in LONG_TARGETS.
+LONG_TARGETS ?= soak
+check-all: deps
+	@for san in "" address undefined thread; do \
+		FOLIO_LONG=1 $(MAKE) --no-print-directory test SANITIZE=$$san || exit 1; \
+	done
+	@FOLIO_LONG=1 $(MAKE) --no-print-directory check-valgrind
+	@$(foreach t,$(LONG_TARGETS),FOLIO_LONG=1 $(MAKE) --no-print-directory SANITIZE= $(t) &&) true
+	@echo "make check-all: all checks passed"
+
+$(TESTS_DIR)/test_%: tests/unit/test_%.c $(UNIT_SHIM) $(wildcard shim/*.h) $(CRITERION_TSAN) \
+		     | $(TESTS_DIR)
+	$(CC) $(TEST_CFLAGS) $< $(UNIT_SHIM) $(CRITERION_TSAN) -o $@ $(UNIT_LIBS)
+
+$(TESTS_DIR)/test_programs: tests/test_programs.c $(CRITERION_TSAN) | $(TESTS_DIR)
+	$(CC) $(TEST_CFLAGS) $< $(CRITERION_TSAN) -o $@ -lcriterion
+
+$(TESTS_DIR)/test_crash: tests/test_crash.c $(CRITERION_TSAN) | $(TESTS_DIR)
+	$(CC) $(TEST_CFLAGS) $< $(CRITERION_TSAN) -o $@ -lcriterion
+
+$(TESTS_DIR)/test_stress: tests/test_stress.c $(CRITERION_TSAN) | $(TESTS_DIR)
+	$(CC) $(TEST_CFLAGS) $< $(CRITERION_TSAN) -o $@ -lcriterion
 
 # make soak: tests/prog/stress under folio for SOAK_SECONDS in all, split
 # over SOAK_RUNS runs that cycle through three cache configurations (the

@@ -167,12 +167,12 @@ Test(page, reclaim_spares_dirty_pages, .fini = teardown)
 /* Writers rewrite one page with a single byte value; readers must never see
  * two values in one copy (the kernel lets such reads tear; folio must not). */
 static struct page *shared_page;
-static volatile int stop;
+static int stop;			/* atomic: read by the writers */
 static unsigned long torn_copies;
 
 static void *rewriter(void *arg)
 {
-	for (int v = (int)(long)arg; !stop; v += 2) {
+	for (int v = (int)(long)arg; !__atomic_load_n(&stop, __ATOMIC_RELAXED); v += 2) {
 		page_write_begin(shared_page);
 		memset(shared_page->data, v & 0xff, FOLIO_PAGE_BYTES);
 		page_write_end(shared_page);
@@ -210,14 +210,14 @@ Test(page, copies_are_never_torn, .fini = teardown, .timeout = 60)
 	setup(16);
 	shared_page = add(owner_a, 0);
 	memset(shared_page->data, 0, FOLIO_PAGE_BYTES);
-	stop = 0;
+	__atomic_store_n(&stop, 0, __ATOMIC_RELAXED);
 	for (long i = 0; i < 2; i++) {
 		pthread_create(&writers[i], NULL, rewriter, (void *)i);
 		pthread_create(&readers[i], NULL, checker, (void *)20000L);
 	}
 	for (int i = 0; i < 2; i++)
 		pthread_join(readers[i], NULL);
-	stop = 1;
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	for (int i = 0; i < 2; i++)
 		pthread_join(writers[i], NULL);
 	cr_expect_eq(torn_copies, 0, "%lu torn copies", torn_copies);

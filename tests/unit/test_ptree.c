@@ -89,7 +89,7 @@ Test(ptree, walk_in_index_order_from_a_page, .init = setup, .fini = teardown)
  * entry must be found, nothing else.
  */
 static volatile uint64_t published;	/* entries 0..published-1 exist */
-static volatile int done;
+static int done;			/* atomic: read by the lookers */
 static unsigned long misses, wrong;
 
 static uint64_t nth_index(uint64_t n)
@@ -104,7 +104,7 @@ static void *grower(void *arg)
 		put(nth_index(n));
 		__atomic_store_n(&published, n + 1, __ATOMIC_RELEASE);
 	}
-	done = 1;
+	__atomic_store_n(&done, 1, __ATOMIC_RELAXED);
 	return NULL;
 }
 
@@ -112,7 +112,7 @@ static void *looker(void *arg)
 {
 	unsigned long long x = (uintptr_t)arg * 0x9E3779B97F4A7C15ull + 1;
 
-	while (!done) {
+	while (!__atomic_load_n(&done, __ATOMIC_RELAXED)) {
 		uint64_t have = __atomic_load_n(&published, __ATOMIC_ACQUIRE), n;
 		void *got;
 
