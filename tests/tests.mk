@@ -27,7 +27,7 @@ PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
 	       $(TESTS_DIR)/cachecheck $(TESTS_DIR)/cachecheck-fortify \
 	       $(TESTS_DIR)/crashcheck
 PROGRAMS    += $(TESTS_DIR)/allocator.so $(TESTS_DIR)/libfolio-faults.so $(TESTS_DIR)/callsites
-PROGRAM_TESTS := $(TESTS_DIR)/test_programs $(TESTS_DIR)/test_crash
+PROGRAM_TESTS := $(TESTS_DIR)/test_programs $(TESTS_DIR)/test_crash $(TESTS_DIR)/test_real
 
 .PHONY: check
 # The wrapper tests run scripts/folio, which preloads the plain build/libfolio.so
@@ -50,6 +50,11 @@ $(TESTS_DIR)/test_programs: tests/test_programs.c | $(TESTS_DIR)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lcriterion
 
 $(TESTS_DIR)/test_crash: tests/test_crash.c | $(TESTS_DIR)
+	$(CC) $(TEST_CFLAGS) $< -o $@ -lcriterion
+
+# Real programs (sqlite3, db_bench, fio) natively and under folio, their data
+# compared; FOLIO_LONG=1 for longer runs.
+$(TESTS_DIR)/test_real: tests/test_real.c | $(TESTS_DIR)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -lcriterion
 
 # folio with the write-back fault switch FOLIO_TEST_FAULTS (shim/writeback.c):
