@@ -41,6 +41,7 @@ check: all $(UNIT_TESTS) $(PROGRAMS) $(PROGRAM_TESTS)
 		echo "== $$t"; \
 		$(SAN_ENV) $$t --jobs=2 || exit 1; \
 	done
+	@$(MAKE) --no-print-directory fuzz-short
 	@echo "make test$(if $(SANITIZE), SANITIZE=$(SANITIZE)): all tests passed"
 
 $(TESTS_DIR)/test_%: tests/unit/test_%.c $(UNIT_SHIM) $(wildcard shim/*.h) | $(TESTS_DIR)
@@ -122,3 +123,39 @@ bench: deps
 	@command -v gnuplot >/dev/null || scripts/install-deps
 	@$(MAKE) --no-print-directory all $(TESTS_DIR)/micro
 	@scripts/bench $(BUILD) $(QUICK)
+
+# libFuzzer target for the FOLIO_* parser and the FOLIO_FILES matcher
+# (tests/fuzz/fuzz_config.c), built with clang, ASan and UBSan.  make test
+# runs it for FUZZ_SHORT seconds from the seed corpus tests/fuzz/corpus;
+# make fuzz for FUZZ_SECONDS, keeping what it finds in $(BUILD)/fuzz/corpus.
+# A crash leaves its input in $(BUILD)/fuzz/crash-*: run the target on it.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 300
+FUZZ_SHORT   ?= 10
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_SHIM    := shim/config.c shim/pathmatch.c shim/log.c shim/real.c
+FUZZ_RUN      = $(FUZZ_DIR)/fuzz_config -artifact_prefix=$(FUZZ_DIR)/ -timeout=10 \
+		-print_final_stats=1 $(FUZZ_DIR)/corpus tests/fuzz/corpus
+
+$(FUZZ_DIR):
+	mkdir -p $@ $@/corpus
+
+$(FUZZ_DIR)/fuzz_config: tests/fuzz/fuzz_config.c $(FUZZ_SHIM) $(wildcard shim/*.h) | $(FUZZ_DIR)
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		$(WARN) -std=gnu11 -D_GNU_SOURCE -Ishim -Iinclude $< $(FUZZ_SHIM) -o $@ -ldl
+
+.PHONY: fuzz fuzz-short
+fuzz-short:
+	@if ! command -v $(FUZZ_CC) > /dev/null; then \
+		echo "== fuzz: no $(FUZZ_CC): skipped (scripts/install-deps installs clang)"; \
+	else \
+		$(MAKE) --no-print-directory $(FUZZ_DIR)/fuzz_config > /dev/null && \
+		echo "== $(FUZZ_DIR)/fuzz_config, $(FUZZ_SHORT) s" && \
+		$(FUZZ_RUN) -max_total_time=$(FUZZ_SHORT) > $(FUZZ_DIR)/fuzz.log 2>&1 && \
+		grep -h '^stat::number_of_executed_units' $(FUZZ_DIR)/fuzz.log || \
+		{ tail -n 40 $(FUZZ_DIR)/fuzz.log; echo "fuzz: failed, see $(FUZZ_DIR)/fuzz.log"; \
+		  exit 1; }; \
+	fi
+
+fuzz: $(FUZZ_DIR)/fuzz_config
+	$(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS)

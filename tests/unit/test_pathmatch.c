@@ -223,6 +223,11 @@ Test(path_match, escapes)
 		{ "\\a",		"a",			true },
 		/* a trailing backslash stands for itself */
 		{ "a\\",		"a\\",			true },
+		/* an escaped '/' is a '/', after a star too (glibc's fnmatch disagrees) */
+		{ "a\\/b",		"a/b",			true },
+		{ "*\\/b",		"a/b",			true },
+		{ "/d/*\\/*.db",	"/d/x/y.db",		true },
+		{ "*\\/b",		"a/c/b",		false },
 	};
 
 	CHECK_MATCHES(cases);
