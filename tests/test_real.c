@@ -316,7 +316,7 @@ static void sql_scripts(const char *d, const char *header)
  * script; natively and under folio the output, the .dump and the integrity
  * check (run natively) must be the same.
  */
-Test(real, sqlite_rollback_journal, .timeout = 300)
+Test(real, sqlite_rollback_journal, .timeout = 900)
 {
 	char *d = new_dir();
 
@@ -334,7 +334,7 @@ Test(real, sqlite_rollback_journal, .timeout = 300)
  * sqlite3 that reads the folio run's database after it exits must recover
  * the last transactions from the WAL folio wrote.
  */
-Test(real, sqlite_wal, .timeout = 300)
+Test(real, sqlite_wal, .timeout = 900)
 {
 	char *d = new_dir();
 	bool ok = true;
@@ -363,7 +363,7 @@ Test(real, sqlite_wal, .timeout = 300)
  * frames (NORMAL) through the -shm mapping alone, which folio cannot see
  * (folio(7), BUGS; readers here then saw sums such as 200007).
  */
-Test(real, sqlite_wal_native_readers_during_a_folio_writer, .timeout = 300)
+Test(real, sqlite_wal_native_readers_during_a_folio_writer, .timeout = 900)
 {
 	int ntx = long_run() ? 20000 : 1500;
 	char *d = new_dir(), *reads, *check;
@@ -451,7 +451,7 @@ static void transfers(const char *d, const char *name, int ntx, int seed, const 
  * total unchanged, and the balances at the end (transfers commute) must be
  * those of a native run of the two scripts.
  */
-Test(real, sqlite_processes_at_once_under_folio, .timeout = 300)
+Test(real, sqlite_processes_at_once_under_folio, .timeout = 900)
 {
 	int ntx = long_run() ? 3000 : 150, nreads = long_run() ? 3000 : 300;
 	char *d = new_dir(), *reads, *a, *b;
@@ -528,7 +528,7 @@ Test(real, sqlite_processes_at_once_under_folio, .timeout = 300)
  * ldb checkconsistency and db_bench verifychecksum pass; readrandom under
  * folio over the folio-written database finds what it finds natively.
  */
-Test(real, rocksdb_db_bench, .timeout = 300)
+Test(real, rocksdb_db_bench, .timeout = 900)
 {
 	int num = long_run() ? 200000 : 10000;
 	char *d = new_dir(), *a, *b;
@@ -615,7 +615,7 @@ static bool fio_run(const char *d, const char *run, const char *job)
  * block's crc32c (do_verify); and, natively, again.  Twice under folio: with
  * the defaults, and with a cache smaller than the file.
  */
-Test(real, fio_verify, .timeout = 300)
+Test(real, fio_verify, .timeout = 900)
 {
 	char *d = new_dir(), *job;
 	bool ok = true;
@@ -638,7 +638,7 @@ Test(real, fio_verify, .timeout = 300)
  * Once as two processes (each with its own folio), once as two threads of
  * one (sharing it).
  */
-Test(real, fio_two_jobs_one_file, .timeout = 300)
+Test(real, fio_two_jobs_one_file, .timeout = 900)
 {
 	const char *half = long_run() ? "65538k" : "4098k";
 	char *d = new_dir(), *job;
