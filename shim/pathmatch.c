@@ -29,8 +29,11 @@ static const char *bracket_end(const char *p)
 	return *p ? p : NULL;
 }
 
-/* Does @c belong to the set from @p ('[') to @end (its ']')? */
-static bool match_bracket(const char *p, const char *end, char c)
+/*
+ * Does @c belong to the set from @p ('[') to @end (its ']')?  Bytes compare
+ * as unsigned values: [a-\xff] holds 'z' and 0x80 alike.
+ */
+static bool match_bracket(const char *p, const char *end, unsigned char c)
 {
 	bool negate = false, found = false;
 
@@ -40,7 +43,7 @@ static bool match_bracket(const char *p, const char *end, char c)
 		p++;
 	}
 	for (; p < end; p++) {
-		char lo = *p, hi;
+		unsigned char lo = *p, hi;
 
 		if (lo == '\\' && p + 1 < end)
 			lo = *++p;

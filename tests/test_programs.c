@@ -389,6 +389,16 @@ Test(writeback, errors_reach_each_open_file_once, .timeout = 60)
 	}
 }
 
+/* EDQUOT, injected: these kernels have quotas for no file system. */
+Test(writeback, over_quota_writes_needing_space_fail_until_there_is_room, .timeout = 60)
+{
+	char *d = new_dir();
+
+	cr_expect_eq(under_faults(d, "FOLIO_FLUSH_INTERVAL=60000", PROG("cachecheck"), "quota"),
+		     0, "%s", slurp("%s/err", d));
+	remove_dir(d);
+}
+
 /*
  * Data whose write-back fails at the last close is not dropped: the file's
  * state stays until the flusher writes it, and a new open finds it.
@@ -604,6 +614,12 @@ Test(cache, a_file_renamed_over_a_cached_one_is_read_as_itself, .timeout = 60)
 	cr_expect_str_eq(data, "second", "writes to the replaced s.dat reached the new one");
 	free(data);
 	remove_dir(d);
+}
+
+/* folio's own descriptors: close-on-exec, with the program's access mode or less. */
+Test(cache, own_descriptors_never_widen_access, .timeout = 60)
+{
+	remove_dir(cachecheck("ownfds", "", true));
 }
 
 /* As a user without CAP_FSETID, so that the kernel drops the bit natively. */

@@ -35,7 +35,8 @@ PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
 	       $(TESTS_DIR)/cachecheck $(TESTS_DIR)/cachecheck-fortify \
 	       $(TESTS_DIR)/crashcheck
 PROGRAMS    += $(TESTS_DIR)/allocator.so $(TESTS_DIR)/libfolio-faults.so $(TESTS_DIR)/callsites
-PROGRAM_TESTS := $(TESTS_DIR)/test_programs $(TESTS_DIR)/test_crash $(TESTS_DIR)/test_stress
+PROGRAM_TESTS := $(TESTS_DIR)/test_programs $(TESTS_DIR)/test_crash $(TESTS_DIR)/test_stress \
+		 $(TESTS_DIR)/test_real
 # Criterion's sandbox needs an address ThreadSanitizer leaves free (see the file).
 CRITERION_TSAN := $(if $(filter thread,$(SAN_LIST)),tests/tsan_criterion.c)
 
@@ -54,6 +55,7 @@ check: all $(UNIT_TESTS) $(PROGRAMS) $(PROGRAM_TESTS)
 		echo "== $$t"; \
 		$(SAN_ENV) $$t --jobs=2 || exit 1; \
 	done
+	@$(MAKE) --no-print-directory fuzz-short
 	@echo "make test$(if $(SANITIZE), SANITIZE=$(SANITIZE)): all tests passed"
 
 # The CI-length sanitizer pass of make test: the unit tests and the quickest
@@ -95,15 +97,15 @@ valgrind-run: all $(PROGRAMS) $(PROGRAM_TESTS)
 		--filter '$(VALGRIND_TESTS)'
 	@echo "make check-valgrind: all tests passed"
 
-# make check-all: every check there is, with FOLIO_LONG=1 for the suites
+# make check-all: every check there is, with TEST_LONG=1 for the suites
 # that have long runs of real programs, then the targets in LONG_TARGETS.
 LONG_TARGETS ?= soak
 check-all: deps
 	@for san in "" address undefined thread; do \
-		FOLIO_LONG=1 $(MAKE) --no-print-directory test SANITIZE=$$san || exit 1; \
+		TEST_LONG=1 $(MAKE) --no-print-directory test SANITIZE=$$san || exit 1; \
 	done
-	@FOLIO_LONG=1 $(MAKE) --no-print-directory check-valgrind
-	@$(foreach t,$(LONG_TARGETS),FOLIO_LONG=1 $(MAKE) --no-print-directory SANITIZE= $(t) &&) true
+	@TEST_LONG=1 $(MAKE) --no-print-directory check-valgrind
+	@$(foreach t,$(LONG_TARGETS),TEST_LONG=1 $(MAKE) --no-print-directory SANITIZE= $(t) &&) true
 	@echo "make check-all: all checks passed"
 
 $(TESTS_DIR)/test_%: tests/unit/test_%.c $(UNIT_SHIM) $(wildcard shim/*.h) $(CRITERION_TSAN) \
@@ -156,6 +158,11 @@ soak: deps
 		fi; \
 		i=$$((i + 1)); \
 	done; echo "make soak: $(SOAK_RUNS) runs passed"
+
+# Real programs (sqlite3, db_bench, fio) natively and under folio, their data
+# compared; TEST_LONG=1 for longer runs.
+$(TESTS_DIR)/test_real: tests/test_real.c $(CRITERION_TSAN) | $(TESTS_DIR)
+	$(CC) $(TEST_CFLAGS) $< $(CRITERION_TSAN) -o $@ -lcriterion
 
 # folio with the write-back fault switch FOLIO_TEST_FAULTS (shim/writeback.c):
 # errors the kernel gives rarely on demand, for the tests only.
@@ -222,3 +229,39 @@ bench: deps
 	@command -v gnuplot >/dev/null || scripts/install-deps
 	@$(MAKE) --no-print-directory all $(TESTS_DIR)/micro
 	@scripts/bench $(BUILD) $(QUICK)
+
+# libFuzzer target for the FOLIO_* parser and the FOLIO_FILES matcher
+# (tests/fuzz/fuzz_config.c), built with clang, ASan and UBSan.  make test
+# runs it for FUZZ_SHORT seconds from the seed corpus tests/fuzz/corpus;
+# make fuzz for FUZZ_SECONDS, keeping what it finds in $(BUILD)/fuzz/corpus.
+# A crash leaves its input in $(BUILD)/fuzz/crash-*: run the target on it.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 300
+FUZZ_SHORT   ?= 10
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_SHIM    := shim/config.c shim/pathmatch.c shim/log.c shim/real.c
+FUZZ_RUN      = $(FUZZ_DIR)/fuzz_config -artifact_prefix=$(FUZZ_DIR)/ -timeout=10 \
+		-print_final_stats=1 $(FUZZ_DIR)/corpus tests/fuzz/corpus
+
+$(FUZZ_DIR):
+	mkdir -p $@ $@/corpus
+
+$(FUZZ_DIR)/fuzz_config: tests/fuzz/fuzz_config.c $(FUZZ_SHIM) $(wildcard shim/*.h) | $(FUZZ_DIR)
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		$(WARN) -std=gnu11 -D_GNU_SOURCE -Ishim -Iinclude $< $(FUZZ_SHIM) -o $@ -ldl
+
+.PHONY: fuzz fuzz-short
+fuzz-short:
+	@if ! command -v $(FUZZ_CC) > /dev/null; then \
+		echo "== fuzz: no $(FUZZ_CC): skipped (scripts/install-deps installs clang)"; \
+	else \
+		$(MAKE) --no-print-directory $(FUZZ_DIR)/fuzz_config > /dev/null && \
+		echo "== $(FUZZ_DIR)/fuzz_config, $(FUZZ_SHORT) s" && \
+		$(FUZZ_RUN) -max_total_time=$(FUZZ_SHORT) > $(FUZZ_DIR)/fuzz.log 2>&1 && \
+		grep -h '^stat::number_of_executed_units' $(FUZZ_DIR)/fuzz.log || \
+		{ tail -n 40 $(FUZZ_DIR)/fuzz.log; echo "fuzz: failed, see $(FUZZ_DIR)/fuzz.log"; \
+		  exit 1; }; \
+	fi
+
+fuzz: $(FUZZ_DIR)/fuzz_config
+	$(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS)

@@ -91,8 +91,10 @@
  * Prints "ok" and exits 0, or says what went wrong and exits 1.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1631,6 +1633,103 @@ static int unmapwrite(void)
 	return 0;
 }
 
+/* ---- ownfds ---- */
+
+/*
+ * The descriptors of @name other than @mine (folio's own, under folio):
+ * each close-on-exec and open with @accmode, no more.  Returns how many.
+ */
+static int check_other_fds(const char *name, int mine, int accmode)
+{
+	char link[64], target[PATH_MAX], want[PATH_MAX], info[256];
+	struct dirent *e;
+	DIR *d = opendir("/proc/self/fd");
+	int found = 0;
+
+	CHECK(d && realpath(path(name), want), "opendir /proc/self/fd, realpath");
+	while ((e = readdir(d))) {
+		int fd = atoi(e->d_name), flags = -1;
+		ssize_t n;
+		FILE *f;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n < 0 || fd == mine || fd == dirfd(d))
+			continue;
+		target[n] = '\0';
+		if (strcmp(target, want))
+			continue;
+		snprintf(link, sizeof(link), "/proc/self/fdinfo/%d", fd);
+		f = fopen(link, "r");
+		while (f && fgets(info, sizeof(info), f))
+			if (sscanf(info, "flags: %o", &flags) == 1)
+				break;
+		if (f)
+			fclose(f);
+		CHECK(flags >= 0 && (flags & O_CLOEXEC), "fd %d on %s is not close-on-exec (%o)",
+		      fd, name, flags);
+		CHECK((flags & O_ACCMODE) == accmode, "fd %d on %s has access mode %o, the "
+		      "program's only %o", fd, name, flags & O_ACCMODE, accmode);
+		found++;
+	}
+	closedir(d);
+	return found;
+}
+
+/* folio's own descriptors never widen the program's access, nor leak to exec. */
+static int ownfds(void)
+{
+	bool folio = getenv("LD_PRELOAD") != NULL;
+	char buf[100];
+	int fd = open(path("own.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+	CHECK(fd >= 0 && write(fd, "0123456789", 10) == 10 && close(fd) == 0, "make own.dat");
+	fd = open(path("own.dat"), O_RDONLY);
+	CHECK(fd >= 0 && read(fd, buf, 10) == 10, "read own.dat");
+	CHECK(check_other_fds("own.dat", fd, O_RDONLY) >= folio, "no descriptor of folio's");
+	close(fd);
+	fd = open(path("own.dat"), O_WRONLY);
+	CHECK(fd >= 0 && pwrite(fd, "abc", 3, 2) == 3 && fsync(fd) == 0, "write own.dat");
+	CHECK(check_other_fds("own.dat", fd, O_WRONLY) >= folio, "no descriptor of folio's");
+	close(fd);
+	return 0;
+}
+
+/* ---- quota ---- */
+
+/*
+ * EDQUOT from write-back (injected: these kernels have no quota support
+ * for tmpfs, ext4 or XFS): reported at fsync; then writes that need new
+ * space fail at once with it while overwrites go on, until a write-back
+ * succeeds; nothing accepted is lost.
+ */
+static int quota(void)
+{
+	static unsigned char buf[8192];
+	int fd = open(path("quota.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	size_t len = 5000;
+
+	CHECK(fd >= 0, "open: %s", strerror(errno));
+	fill_pattern(buf, 8192, 0);
+	CHECK(write(fd, buf, 4096) == 4096 && fsync(fd) == 0, "write: %s", strerror(errno));
+	set_fault(EDQUOT);
+	CHECK(pwrite(fd, buf + 4096, len - 4096, 4096) == (ssize_t)(len - 4096), "extend");
+	CHECK(fsync(fd) == -1 && errno == EDQUOT, "fsync: %s, not EDQUOT", strerror(errno));
+	errno = 0;
+	CHECK(pwrite(fd, buf + 6000, 100, 6000) == -1 && errno == EDQUOT,
+	      "a write needing new space after EDQUOT: %s", strerror(errno));
+	CHECK(pwrite(fd, buf + 100, 100, 100) == 100, "an overwrite after EDQUOT: %s",
+	      strerror(errno));
+	set_fault(0);
+	CHECK(fsync(fd) == 0, "fsync once there is room: %s", strerror(errno));
+	CHECK(pwrite(fd, buf + len, 8192 - len, len) == (ssize_t)(8192 - len),
+	      "a write needing new space once write-back succeeded: %s", strerror(errno));
+	len = 8192;
+	CHECK(fsync(fd) == 0 && close(fd) == 0, "close");
+	check_kernel_copy("quota.dat", len);
+	return 0;
+}
+
 /* ---- renamed ---- */
 
 static void expect_data(int fd, const char *want, const char *what)
@@ -1701,6 +1800,7 @@ int main(int argc, char **argv)
 		{ "fdnumbers", fdnumbers }, { "sigopen", sigopen }, { "fdlimit", fdlimit },
 		{ "sigalloc", sigalloc }, { "cancel", cancel },
 		{ "unmapwrite", unmapwrite }, { "renamed", renamed },
+		{ "quota", quota }, { "ownfds", ownfds },
 	};
 
 	if (argc != 3)

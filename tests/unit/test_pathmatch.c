@@ -179,6 +179,34 @@ Test(path_match, brackets)
 	CHECK_MATCHES(cases);
 }
 
+/*
+ * Ranges compare bytes as unsigned values (folio(7): byte by byte): a range
+ * across 0x7f/0x80 holds ASCII and non-ASCII bytes alike.  Found by
+ * tests/fuzz/fuzz_config.c: "[\x01-\xff]" matched no ASCII letter, as the
+ * bytes were compared as signed chars.
+ */
+Test(path_match, ranges_of_bytes_past_ascii)
+{
+	static const struct match_case cases[] = {
+		{ "[\x01-\xff]",		"a",			true },
+		{ "[\x01-\xff]",		"\xe9",		true },
+		{ "[a-\xff]",		"z",			true },
+		{ "[a-\xff]",		"\x80",		true },
+		{ "[a-\xff]",		"A",			false },
+		{ "[\x7f-\x80]",		"\x7f",		true },
+		{ "[\x7f-\x80]",		"\x80",		true },
+		{ "[\x7f-\x80]",		"a",			false },
+		{ "[\x80-\xff]*",		"\xc3\xa9t\xc3\xa9",	true },
+		{ "[\x80-\xff]*",		"ete",			false },
+		{ "[!\x80-\xff]*",	"ete",			true },
+		{ "[!\x80-\xff]*",	"\xc3\xa9t\xc3\xa9",	false },
+		{ "[\xff-a]",		"b",			false },
+		{ "[\x01-\xff]",		"/",			false },
+	};
+
+	CHECK_MATCHES(cases);
+}
+
 Test(path_match, escapes)
 {
 	static const struct match_case cases[] = {
@@ -195,6 +223,11 @@ Test(path_match, escapes)
 		{ "\\a",		"a",			true },
 		/* a trailing backslash stands for itself */
 		{ "a\\",		"a\\",			true },
+		/* an escaped '/' is a '/', after a star too (glibc's fnmatch disagrees) */
+		{ "a\\/b",		"a/b",			true },
+		{ "*\\/b",		"a/b",			true },
+		{ "/d/*\\/*.db",	"/d/x/y.db",		true },
+		{ "*\\/b",		"a/c/b",		false },
 	};
 
 	CHECK_MATCHES(cases);
