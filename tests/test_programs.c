@@ -692,6 +692,35 @@ Test(fsx, model_checker_with_a_tiny_dirty_limit, .timeout = 180)
 		  "FOLIO_DIRTY_LIMIT=8K FOLIO_FLUSH_INTERVAL=1", 12, 3000);
 }
 
+/*
+ * FOLIO_FLUSH_MODE=dontcache on a file system that refuses RWF_DONTCACHE
+ * (tmpfs): plain pwritev() instead, said once, and every byte in the file.
+ */
+Test(fsx, dontcache_on_a_file_system_that_refuses_it, .timeout = 120)
+{
+	char *d, *err;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to mount a tmpfs");
+	d = new_dir();
+	cr_assert_eq(sh("mkdir %s/t && mount -t tmpfs -o size=16m tmpfs %s/t", d, d), 0);
+	for (int seed = 1; seed <= 3; seed++) {
+		int status = sh("cd %s/t && " PRELOAD "FOLIO_FILES='*.dat' FOLIO_CACHE_SIZE=128K "
+				"FOLIO_DIRTY_LIMIT=16K FOLIO_FLUSH_INTERVAL=2 FOLIO_FLUSH_MODE=dontcache "
+				"FOLIO_LOG=info %s . %d 3000 > ../out 2> ../err", d, PROG("fsx"), seed);
+
+		cr_expect_eq(status, 0, "seed %d: %s", seed, slurp("%s/out", d));
+		cr_expect_eq(sh("cmp -s %s/t/fsx.dat %s/t/fsx.expected", d, d), 0,
+			     "seed %d: the file differs from the model", seed);
+		err = slurp("%s/err", d);
+		cr_expect_eq(count_in(d, "err", "refuses RWF_DONTCACHE"), 1,
+			     "seed %d: not said once that tmpfs refuses it: %s", seed, err);
+		free(err);
+	}
+	sh("umount %s/t", d);
+	remove_dir(d);
+}
+
 /* Every flush mode hands the kernel the same bytes. */
 Test(fsx, model_checker_in_every_flush_mode, .timeout = 180)
 {
