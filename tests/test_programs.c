@@ -721,6 +721,36 @@ Test(fsx, dontcache_on_a_file_system_that_refuses_it, .timeout = 120)
 	remove_dir(d);
 }
 
+/*
+ * ext2 refuses fallocate(2) (EOPNOTSUPP; glibc emulates posix_fallocate
+ * with writes): fsx's fallocates fail as natively, the file is the model.
+ */
+Test(fsx, on_a_file_system_that_refuses_fallocate, .timeout = 120)
+{
+	char *d;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to mount an ext2 image");
+	d = new_dir();
+	if (sh("cd %s && truncate -s 64M e2.img && mkfs.ext2 -q e2.img && mkdir t && "
+	       "mount -o loop e2.img t 2> mount.err", d)) {
+		char *why = slurp("%s/mount.err", d);
+
+		remove_dir(d);
+		cr_skip_test("cannot mount an ext2 image here (no loop device?): %s", why);
+	}
+	for (int seed = 1; seed <= 4; seed++) {
+		const char *env = seed == 1 ? "" : PRELOAD "FOLIO_FILES='*.dat' FOLIO_CACHE_SIZE=128K";
+		int status = sh("cd %s/t && %s %s . %d 3000 > ../out 2>&1", d, env, PROG("fsx"), seed);
+
+		cr_expect_eq(status, 0, "seed %d %s: %s", seed, env, slurp("%s/out", d));
+		cr_expect_eq(sh("cmp -s %s/t/fsx.dat %s/t/fsx.expected", d, d), 0,
+			     "seed %d %s: the file differs from the model", seed, env);
+	}
+	sh("umount %s/t", d);
+	remove_dir(d);
+}
+
 /* Every flush mode hands the kernel the same bytes. */
 Test(fsx, model_checker_in_every_flush_mode, .timeout = 180)
 {
