@@ -319,6 +319,12 @@ Test(cache, writes_passing_through_survive_the_unmap, .timeout = 60)
 	remove_dir(cachecheck("unmapwrite", "FOLIO_CACHE_SIZE=1M FOLIO_DIRTY_LIMIT=64K", true));
 }
 
+/* The same for the kernel's copies into the file (copy_file_range). */
+Test(cache, copies_passing_through_survive_the_unmap, .timeout = 60)
+{
+	remove_dir(cachecheck("unmapcopy", "FOLIO_CACHE_SIZE=1M FOLIO_DIRTY_LIMIT=64K", true));
+}
+
 Test(cache, large_reads_see_dirty_pages_and_holes, .timeout = 60)
 {
 	remove_dir(cachecheck("bigread", "", false));

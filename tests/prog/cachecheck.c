@@ -1540,6 +1540,7 @@ static int cancel(void)
 
 static uint64_t unmap_done[UNMAP_REGIONS];	/* the last value whose write returned */
 static bool unmap_stop;
+static int unmap_copy_from = -1;	/* unmapcopy: the kernel copies from this fd */
 
 static bool unmap_stopping(void)
 {
@@ -1585,8 +1586,16 @@ static void *unmap_writer(void *arg)
 
 		for (size_t i = 0; i < UNMAP_REGION / 8; i++)
 			buf[i] = v;
-		CHECK(pwrite(fd, buf, UNMAP_REGION, at) == UNMAP_REGION, "pwrite: %s",
-		      strerror(errno));
+		if (unmap_copy_from < 0) {
+			CHECK(pwrite(fd, buf, UNMAP_REGION, at) == UNMAP_REGION, "pwrite: %s",
+			      strerror(errno));
+		} else {
+			loff_t from = 0, to = at;
+
+			CHECK(pwrite(unmap_copy_from, buf, UNMAP_REGION, 0) == UNMAP_REGION &&
+			      copy_file_range(unmap_copy_from, &from, fd, &to, UNMAP_REGION, 0) ==
+			      UNMAP_REGION, "copy_file_range: %s", strerror(errno));
+		}
 		__atomic_store_n(&unmap_done[v % UNMAP_REGIONS], v, __ATOMIC_RELEASE);
 	}
 	return NULL;
@@ -1631,6 +1640,14 @@ static int unmapwrite(void)
 		pthread_join(readers[i], NULL);
 	CHECK(close(fd) == 0, "close: %s", strerror(errno));
 	return 0;
+}
+
+/* The same, the writes made by the kernel: copy_file_range() from an untracked file. */
+static int unmapcopy(void)
+{
+	unmap_copy_from = open(path("unmap.src"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(unmap_copy_from >= 0, "open: %s", strerror(errno));
+	return unmapwrite();
 }
 
 /* ---- ownfds ---- */
@@ -1799,7 +1816,7 @@ int main(int argc, char **argv)
 		{ "stats-closed", stats_closed }, { "closerace", closerace },
 		{ "fdnumbers", fdnumbers }, { "sigopen", sigopen }, { "fdlimit", fdlimit },
 		{ "sigalloc", sigalloc }, { "cancel", cancel },
-		{ "unmapwrite", unmapwrite }, { "renamed", renamed },
+		{ "unmapwrite", unmapwrite }, { "unmapcopy", unmapcopy }, { "renamed", renamed },
 		{ "quota", quota }, { "ownfds", ownfds },
 	};
 
