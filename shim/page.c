@@ -2,6 +2,8 @@
  * page.c - see page.h.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -267,17 +269,30 @@ static bool unslot(struct page *page)
 					   __ATOMIC_RELAXED);
 }
 
+/* Signals a fault raises: never blocked, or a fault would kill at once. */
+static const int synchronous_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP };
+
 /*
  * Advance the clock hand over the arena and take up to RECLAIM_BATCH clean,
  * unlocked, unreferenced pages out of their slots (a referenced one loses its
  * mark and gets another turn).  Then wait one grace period, after which no
  * reader can still be copying from them, and free them.  Under free_lock.
+ *
+ * The hand holds page locks, one at a time, with signals blocked: a signal
+ * handler of this thread that writes or writes back the page would wait for
+ * a lock its own frozen thread holds (seen: cachecheck sigalloc).  Two
+ * system calls per batch of up to RECLAIM_BATCH pages.
  */
 static void reclaim_locked(void)
 {
 	struct page *victims[RECLAIM_BATCH];
+	sigset_t all, saved;
 	size_t nr = 0;
 
+	sigfillset(&all);
+	for (size_t i = 0; i < ARRAY_SIZE(synchronous_signals); i++)
+		sigdelset(&all, synchronous_signals[i]);
+	pthread_sigmask(SIG_BLOCK, &all, &saved);
 	for (size_t scanned = 0; scanned < 2 * store.nr_pages && nr < RECLAIM_BATCH; scanned++) {
 		struct page *page = &store.pages[store.hand];
 
@@ -302,6 +317,7 @@ static void reclaim_locked(void)
 		urcu_bp_read_unlock();
 		pthread_mutex_unlock(&page->lock);
 	}
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	if (!nr)
 		return;
 	urcu_bp_synchronize_rcu();

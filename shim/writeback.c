@@ -1000,7 +1000,13 @@ int writeback_throttle(void)
 	unsigned long since;
 	int err = 0;
 
-	if (folio_call_depth > 1)	/* a handler's write: the dirty limit bends */
+	/*
+	 * A signal handler's write that interrupted folio in its thread, or
+	 * its thread's read-side section (an fd lookup, a hit: the flusher's
+	 * grace periods wait for that section to end), must not wait for
+	 * the flusher: the dirty limit bends.
+	 */
+	if (folio_call_depth > 1 || urcu_bp_read_ongoing())
 		return 0;
 	flusher_start();
 	if (!fl_lock())

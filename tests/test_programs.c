@@ -622,6 +622,19 @@ Test(cache, a_file_renamed_over_a_cached_one_is_read_as_itself, .timeout = 60)
 	remove_dir(d);
 }
 
+/*
+ * A signal handler writing new pages every 100 us while its thread writes
+ * another file through a 256K cache: the handler interrupts the clock hand,
+ * fd lookups and hits (read-side sections), waits at the dirty limit.
+ * Hung before in 1 run of 6 (a page lock the hand held; a grace period the
+ * interrupted section held up): ten runs.
+ */
+Test(cache, signal_handlers_write_beside_a_writer, .timeout = 120)
+{
+	for (int i = 0; i < 10; i++)
+		remove_dir(cachecheck("sigalloc", "FOLIO_CACHE_SIZE=256K", i == 0));
+}
+
 /* folio's own descriptors: close-on-exec, with the program's access mode or less. */
 Test(cache, own_descriptors_never_widen_access, .timeout = 60)
 {
