@@ -193,6 +193,7 @@ ssize_t kernel_pwrite(struct mapping *m, const void *buf, size_t len, off_t pos)
  */
 static bool start_bypass(struct mapping *m, enum bypass_reason reason)
 {
+	int cancel = cancel_off();	/* reached from dup2, fork, ...: see cancel_off() */
 	bool ok = true;
 
 	mapping_lock_all(m);
@@ -204,6 +205,7 @@ static bool start_bypass(struct mapping *m, enum bypass_reason reason)
 	if (ok)
 		__atomic_or_fetch(&m->bypass, reason, __ATOMIC_RELEASE);
 	mapping_unlock_all(m);
+	cancel_restore(cancel);
 	return ok;
 }
 
@@ -847,15 +849,20 @@ int cache_close(struct ofile *of, int fd)
 	return ret;
 }
 
+/* The last reference may go in any call (dup2, close_range, ...): write-back
+ * with cancellation off (see cancel_off()). */
 void cache_ofile_release(struct ofile *of)
 {
 	struct mapping *m = mapping_of(of);
+	int cancel;
 
 	if (!writable(of))
 		return;
+	cancel = cancel_off();
 	if (!of->closing_wrote_back && !bypassed(m) && mapping_writeback(m) < 0)
 		log_warn("%s: write-back failed: %s", m->name, strerror(errno));
 	writeback_writer_closed();
+	cancel_restore(cancel);
 }
 
 void cache_attr_begin(struct ofile *of)

@@ -370,7 +370,9 @@ ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count
 	cancel = cancel_off();
 	saved_errno = errno;
 	urcu_bp_read_unlock();
+	folio_call_depth++;	/* holding locks a handler's write-back needs */
 	n = read_filled(of, m, u, count - done, pos + done);
+	folio_call_depth--;
 	if (n >= 0 || done) {
 		n = done + (n > 0 ? n : 0);
 		errno = saved_errno;	/* a short count, as a bad buffer makes */
@@ -378,7 +380,7 @@ ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count
 	/* Not @m after this put: it may be the last reference. */
 	read_counted(m, n, true);
 	ofile_put(of);
-	urcu_bp_read_lock();
 	cancel_restore(cancel);
+	urcu_bp_read_lock();
 	return n;
 }

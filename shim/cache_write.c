@@ -312,6 +312,7 @@ bool still_privileged(int fd)
  */
 static ssize_t write_privileged(struct mapping *m, struct uio *u, size_t count, off_t pos)
 {
+	int saved_errno = errno;
 	size_t done = 0;
 
 	pthread_rwlock_wrlock(&m->kio_lock);
@@ -328,6 +329,7 @@ static ssize_t write_privileged(struct mapping *m, struct uio *u, size_t count, 
 		if (n < 0) {
 			if (!done)
 				return -1;
+			errno = saved_errno;	/* a short count */
 			break;
 		}
 		done += n;

@@ -37,6 +37,45 @@ ssize_t tracked_write(int fd, const void *buf, size_t count);
 off_t tracked_lseek(int fd, off_t offset, int whence);
 int tracked_close(int fd);
 
+/*
+ * After libc opened @fd for @path (if it did): fdtable_open() decides
+ * whether it is tracked, with cancellation off (see cancel_off()).
+ */
+static inline int opened(int fd, int dirfd, const char *path, int flags)
+{
+	if (fd >= 0) {
+		int cancel = cancel_off();
+
+		fdtable_open(fd, dirfd, path, flags);
+		cancel_restore(cancel);
+	}
+	return fd;
+}
+
+/*
+ * Around an open with O_TRUNC of a file that may be cached: its write lock
+ * is held across the open (see cache_trunc_begin()), with cancellation off;
+ * a pending cancellation acts first, as at libc's open.  NULL if the file
+ * is not cached (then nothing is held).
+ */
+static inline struct ofile *trunc_begin(int dirfd, const char *path, int *cancel)
+{
+	struct ofile *of;
+
+	pthread_testcancel();
+	*cancel = cancel_off();
+	of = cache_trunc_begin(dirfd, path);
+	if (!of)
+		cancel_restore(*cancel);
+	return of;
+}
+
+static inline void trunc_end(struct ofile *of, int fd, int cancel)
+{
+	cache_trunc_end(of, fd);
+	cancel_restore(cancel);
+}
+
 /* stdio.c: flush folio's streams into folio (exit); fork handlers. */
 void stdio_flush_all(void);
 void stdio_before_fork(void);

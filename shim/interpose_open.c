@@ -19,35 +19,6 @@
 		mode_; \
 	})
 
-static int opened(int fd, int dirfd, const char *path, int flags)
-{
-	if (fd >= 0) {
-		int cancel = cancel_off();
-
-		fdtable_open(fd, dirfd, path, flags);
-		cancel_restore(cancel);
-	}
-	return fd;
-}
-
-/* Cancellation off while the truncation holds the file's write lock. */
-static struct ofile *trunc_begin(int dirfd, const char *path, int *cancel)
-{
-	struct ofile *of;
-
-	*cancel = cancel_off();
-	of = cache_trunc_begin(dirfd, path);
-	if (!of)
-		cancel_restore(*cancel);
-	return of;
-}
-
-static void trunc_end(struct ofile *of, int fd, int cancel)
-{
-	cache_trunc_end(of, fd);
-	cancel_restore(cancel);
-}
-
 /*
  * An open with O_TRUNC truncates in the kernel before folio sees the fd.  If
  * the file is cached, its write lock is held across the open, so that no

@@ -270,7 +270,8 @@ static bool unslot(struct page *page)
 }
 
 /* Signals a fault raises: never blocked, or a fault would kill at once. */
-static const int synchronous_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP };
+static const int synchronous_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP,
+						   SIGSYS };
 
 /*
  * Advance the clock hand over the arena and take up to RECLAIM_BATCH clean,

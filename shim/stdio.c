@@ -104,11 +104,12 @@ static const char *cookie_mode(int flags)
 /* real_open() for a stream, keeping a cached file coherent across O_TRUNC. */
 static int open_truncating(const char *path, int flags)
 {
-	struct ofile *trunc = (flags & O_TRUNC) ? cache_trunc_begin(AT_FDCWD, path) : NULL;
-	int fd = real_open(path, flags, 0666);
+	int cancel, fd;
+	struct ofile *trunc = (flags & O_TRUNC) ? trunc_begin(AT_FDCWD, path, &cancel) : NULL;
 
+	fd = real_open(path, flags, 0666);
 	if (trunc)
-		cache_trunc_end(trunc, fd);
+		trunc_end(trunc, fd, cancel);
 	return fd;
 }
 
@@ -220,7 +221,7 @@ static FILE *open_stream(const char *path, const char *mode, int flags)
 
 	if (fd < 0)
 		return NULL;
-	fdtable_open(fd, AT_FDCWD, path, flags);
+	opened(fd, AT_FDCWD, path, flags);
 	stream = fd_tracked(fd) ? tracked_stream(fd, flags) : real_fdopen(fd, mode);
 	if (!stream) {
 		int saved_errno = errno;
@@ -354,7 +355,7 @@ static FILE *reopen_folio_stream(struct folio_stream *fs, const char *path, cons
 		errno = saved_errno;
 		return NULL;
 	}
-	fdtable_open(fd, AT_FDCWD, path, flags);
+	opened(fd, AT_FDCWD, path, flags);
 	if (fd != fs->fd) {
 		/* As dup2(): empty the old number's slot before the kernel
 		 * closes it. */

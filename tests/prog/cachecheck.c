@@ -1484,6 +1484,70 @@ static void *cancelled_hits(void *arg)
 	return NULL;
 }
 
+/*
+ * With a cancellation pending, calls that reach folio's write-back or
+ * truncation: dup2() onto the file's last writable fd (not a cancellation
+ * point: the thread goes on), fopen("w") and open(O_TRUNC) (cancellation
+ * points: they act before anything happens to the file).
+ */
+static int pending_dup2_onto;
+static volatile int pending_reached;
+
+static void *cancel_pending(void *what)
+{
+	int nul = open("/dev/null", O_RDONLY);
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pthread_cancel(pthread_self());
+	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+	if (!strcmp(what, "dup2")) {
+		dup2(nul, pending_dup2_onto);
+	} else if (!strcmp(what, "fopen")) {
+		FILE *f = fopen(path("pending.dat"), "w");
+
+		if (f)
+			fclose(f);
+	} else {
+		int fd = open(path("pending.dat"), O_WRONLY | O_TRUNC);
+
+		if (fd >= 0)
+			close(fd);
+	}
+	pending_reached++;
+	pthread_testcancel();
+	return NULL;
+}
+
+static void cancel_pending_calls(void)
+{
+	static const char *const calls[] = { "dup2", "fopen", "open" };
+	static char buf[8192];
+	struct stat st;
+
+	for (size_t i = 0; i < 3; i++) {
+		int fd = open(path("pending.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+		int other = open(path("pending.dat"), O_RDWR);
+		pthread_t thread;
+
+		CHECK(fd >= 0 && other >= 0 && write(fd, buf, sizeof(buf)) == sizeof(buf),
+		      "pending.dat");
+		pending_dup2_onto = fd;
+		pending_reached = 0;
+		pthread_create(&thread, NULL, cancel_pending, (void *)calls[i]);
+		pthread_join(thread, NULL);
+		CHECK(pending_reached == (i == 0), "%s with a cancellation pending: %s", calls[i],
+		      pending_reached ? "went on" : "was cancelled");
+		/* The file's locks are free, and an open(O_TRUNC) that was
+		 * cancelled truncated nothing. */
+		CHECK(pwrite(other, "zz", 2, 100) == 2 && fsync(other) == 0 &&
+		      fstat(other, &st) == 0 && st.st_size == sizeof(buf),
+		      "after %s: size %lld", calls[i], (long long)st.st_size);
+		close(other);
+		if (i)
+			close(fd);
+	}
+}
+
 static int cancel(void)
 {
 	static char chunk[CANCEL_FILE];
@@ -1518,6 +1582,7 @@ static int cancel(void)
 		pthread_join(thread, &ret);
 		CHECK(ret == PTHREAD_CANCELED, "a reader of cached data ended by itself");
 	}
+	cancel_pending_calls();
 	/* Every lock folio has must still be free: exclusive write, truncation, sync. */
 	CHECK(pwrite(cancel_fd, "extended", 8, CANCEL_FILE) == 8, "extending pwrite");
 	CHECK(ftruncate(cancel_fd, CANCEL_FILE + 8) == 0, "ftruncate");
