@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "callers.h"
@@ -47,6 +48,40 @@ void folio_passthrough_child(void)
 	fdtable_forget_all();
 }
 
+#ifdef __SANITIZE_THREAD__
+/*
+ * make test SANITIZE=thread: have ThreadSanitizer's symbolizer read its
+ * files now, while the process has one thread and folio's wrappers still
+ * pass everything through (before config_load()).  TSan symbolizes a stack
+ * to match it against the suppressions or to report it, and its first
+ * symbolization (libbacktrace) opens the program and every loaded library
+ * with open(), which is folio's, instrumented.  It does so holding its
+ * thread registry lock and ignoring interceptors, which also makes atomics
+ * order nothing: folio's open() then looks like a race (reading an inode
+ * that another thread published with a release store, fdtable.c), and the
+ * report of that one waits for the lock its own thread holds.  fdcheck
+ * plain hung so (a suppressed page_copy_out race in the main thread while
+ * the churn threads opened tracked files), every thread blocked and the
+ * SIGTERM of a timeout deferred by TSan.  libbacktrace reads everything at
+ * its first use and opens no file afterwards.  About 0.1 s a process, so
+ * only where FOLIO_FILES asks for folio.
+ */
+int __sanitizer_symbolize_pc(void *pc, const char *fmt, char *out, size_t size);
+
+static void tsan_symbolizer_warm_up(void)
+{
+	const char *files = getenv("FOLIO_FILES");
+	char buf[128];
+
+	if (files && *files)
+		__sanitizer_symbolize_pc((void *)tsan_symbolizer_warm_up, "%f", buf, sizeof(buf));
+}
+#else
+static void tsan_symbolizer_warm_up(void)
+{
+}
+#endif
+
 /*
  * Runs before the program's own constructors (priority 101).  Wrappers that
  * run even earlier (from other libraries' constructors) resolve libc
@@ -55,6 +90,7 @@ void folio_passthrough_child(void)
 __attribute__((constructor(101))) static void folio_init(void)
 {
 	real_resolve();
+	tsan_symbolizer_warm_up();
 	config_load();
 	log_file_adopt(fdtable_adopt);
 	stats_init();

@@ -27,8 +27,26 @@
 #define UNWIND_OWN_FRAMES	1
 #define UNWIND_MAX_FRAMES	128
 
+/*
+ * Under ThreadSanitizer, unwind_backtrace() steps a cursor itself instead
+ * of calling unw_backtrace().  unw_backtrace()'s fast path (tdep_trace)
+ * gives each thread a trace cache that a pthread key destructor frees;
+ * like TSan's own key destructor, it waits for the last of glibc's
+ * PTHREAD_DESTRUCTOR_ITERATIONS rounds, and TSan's key is older, so TSan
+ * has destroyed the thread's state when libunwind's mempool_free() calls
+ * pthread_mutex_lock() (TSan's interceptor): every thread that took a
+ * sample segfaults as it exits.  The cursor loop is unw_backtrace()'s own
+ * slow path and keeps no per-thread state.
+ */
+#ifdef __SANITIZE_THREAD__
+#define UNWIND_STEP_ONLY	1
+#else
+#define UNWIND_STEP_ONLY	0
+#endif
+
 static struct {
 	int (*backtrace)(void **ips, int size);
+	int (*getcontext)(unw_context_t *uc);
 	int (*init_local2)(unw_cursor_t *cursor, unw_context_t *uc, int flags);
 	int (*step)(unw_cursor_t *cursor);
 	int (*get_reg)(unw_cursor_t *cursor, int reg, unw_word_t *val);
@@ -54,7 +72,9 @@ static void load(void)
 	unw.init_local2 = dlsym(lib, "_ULx86_64_init_local2");
 	unw.step = dlsym(lib, "_ULx86_64_step");
 	unw.get_reg = dlsym(lib, "_ULx86_64_get_reg");
-	if (!unw.backtrace || !unw.init_local2 || !unw.step || !unw.get_reg) {
+	unw.getcontext = dlsym(lib, "_Ux86_64_getcontext");
+	if (!unw.backtrace || !unw.init_local2 || !unw.step || !unw.get_reg ||
+	    (UNWIND_STEP_ONLY && !unw.getcontext)) {
 		log_info("no backtraces: %s lacks an entry point folio uses", UNWIND_LIBRARY);
 		dlclose(lib);
 		return;
@@ -74,10 +94,29 @@ bool unwind_load(void)
 	return __atomic_load_n(&loaded, __ATOMIC_ACQUIRE);
 }
 
+/* The return addresses from @uc's frame outwards into @ips, at most @max. */
+static int step_frames(unw_context_t *uc, int flags, void **ips, int max)
+{
+	unw_cursor_t cursor;
+	unw_word_t ip;
+	int n = 0;
+
+	if (unw.init_local2(&cursor, uc, flags) == 0) {
+		/* ips[0] may be 0 (a call through NULL): libunwind steps past it. */
+		while (n < max && unw.get_reg(&cursor, UNW_REG_IP, &ip) == 0) {
+			ips[n++] = (void *)ip;
+			if (unw.step(&cursor) <= 0)
+				break;
+		}
+	}
+	return n;
+}
+
 __attribute__((noinline)) int unwind_backtrace(void **ips, int max, int skip)
 {
 	void *all[UNWIND_MAX_FRAMES];
 	int n, drop = UNWIND_OWN_FRAMES + skip;
+	unw_context_t uc;
 
 	if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE) || max <= 0 || skip < 0 ||
 	    drop >= UNWIND_MAX_FRAMES)
@@ -85,7 +124,12 @@ __attribute__((noinline)) int unwind_backtrace(void **ips, int max, int skip)
 	if (max > UNWIND_MAX_FRAMES - drop)
 		max = UNWIND_MAX_FRAMES - drop;
 	unwind_active = true;
-	n = unw.backtrace(all, drop + max) - drop;
+	/* Both start at the return address in this function (see UNWIND_STEP_ONLY). */
+	if (!UNWIND_STEP_ONLY)
+		n = unw.backtrace(all, drop + max);
+	else
+		n = unw.getcontext(&uc) ? 0 : step_frames(&uc, 0, all, drop + max);
+	n -= drop;
 	unwind_active = false;
 	if (n <= 0)
 		return 0;
@@ -95,21 +139,12 @@ __attribute__((noinline)) int unwind_backtrace(void **ips, int max, int skip)
 
 int unwind_backtrace_context(void *uc, void **ips, int max)
 {
-	unw_cursor_t cursor;
-	unw_word_t ip;
-	int n = 0;
+	int n;
 
 	if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE))
 		return 0;
 	unwind_active = true;
-	if (unw.init_local2(&cursor, uc, UNW_INIT_SIGNAL_FRAME) == 0) {
-		/* ips[0] may be 0 (a call through NULL): libunwind steps past it. */
-		while (n < max && unw.get_reg(&cursor, UNW_REG_IP, &ip) == 0) {
-			ips[n++] = (void *)ip;
-			if (unw.step(&cursor) <= 0)
-				break;
-		}
-	}
+	n = step_frames(uc, UNW_INIT_SIGNAL_FRAME, ips, max);
 	unwind_active = false;
 	return n;
 }

@@ -47,7 +47,8 @@ extern __thread bool unwind_active;
  * cache (256 KiB with mmap, glibc's dynamic TLS with one malloc; about
  * 0.3 ms), nor in the process's first unwinding (libunwind's set-up, see
  * above); an address seen for the first time costs a few microseconds of
- * DWARF parsing.
+ * DWARF parsing.  Under ThreadSanitizer it steps a cursor instead, with no
+ * trace cache (see UNWIND_STEP_ONLY in unwind.c).
  */
 int unwind_backtrace(void **ips, int max, int skip);
 

@@ -25,8 +25,10 @@
  * the crash signals alone (else it handles them, and folio stays out).
  */
 #define SAN_SIGNALS	"handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0"
+/* TSan's keeps what make test passed (the suppressions) and adds these. */
 #define SAN_ENV		"ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:" SAN_SIGNALS " " \
-			"UBSAN_OPTIONS=" SAN_SIGNALS " "
+			"UBSAN_OPTIONS=" SAN_SIGNALS " " \
+			"TSAN_OPTIONS=\"$TSAN_OPTIONS:" SAN_SIGNALS "\" "
 #define UNDER(lib)	"LD_PRELOAD='" SANITIZER_RUNTIME " " lib "' "
 #define FOLIO		UNDER(LIB) "FOLIO_FILES='*.dat' "
 #define FAULTS		UNDER(FAULTS_LIB) "FOLIO_FILES='*.dat' "
