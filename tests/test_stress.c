@@ -15,69 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LIB		BUILD_DIR "/libfolio.so"
+#include "harness.h"
+
 #define PROG(name)	BUILD_DIR "/tests/" name
-/* With SANITIZE=..., the sanitizer's runtime must be loaded first. */
-#define PRELOAD		"LD_PRELOAD='" SANITIZER_RUNTIME " " LIB "' FOLIO_FILES='*.dat' "
+#define UNDER_FOLIO	PRELOAD "FOLIO_FILES='*.dat' "
 #define TINY		"FOLIO_CACHE_SIZE=64K FOLIO_DIRTY_LIMIT=8K FOLIO_FLUSH_INTERVAL=1 "
 #define SMALL		"FOLIO_CACHE_SIZE=1M FOLIO_DIRTY_LIMIT=64K FOLIO_FLUSH_INTERVAL=5 "
 
 static const char *const files[] = { "rec0", "rec1", "log", "scratch" };
-
-/* Run a shell command; returns its exit status (128+n if killed by n). */
-static int sh(const char *fmt, ...)
-{
-	char *cmd;
-	va_list ap;
-	int status;
-
-	va_start(ap, fmt);
-	cr_assert(vasprintf(&cmd, fmt, ap) >= 0);
-	va_end(ap);
-	if (SANITIZER_RUNTIME[0])
-		setenv("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0", 1);
-	status = system(cmd);
-	free(cmd);
-	cr_assert(status != -1);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-/* The contents of a file as a string ("" if missing). */
-static char *slurp(const char *fmt, ...)
-{
-	char *path, *buf = NULL;
-	size_t len = 0;
-	va_list ap;
-	FILE *f;
-
-	va_start(ap, fmt);
-	cr_assert(vasprintf(&path, fmt, ap) >= 0);
-	va_end(ap);
-	f = fopen(path, "r");
-	free(path);
-	if (!f)
-		return strdup("");
-	if (getdelim(&buf, &len, '\0', f) < 0) {
-		free(buf);
-		buf = strdup("");
-	}
-	fclose(f);
-	return buf;
-}
-
-static char *new_dir(void)
-{
-	char *dir = strdup("/tmp/folio-test-XXXXXX");
-
-	cr_assert(mkdtemp(dir));
-	return dir;
-}
-
-static void remove_dir(char *dir)
-{
-	sh("rm -rf '%s'", dir);
-	free(dir);
-}
 
 static unsigned long new_seed(void)
 {
@@ -122,8 +67,8 @@ Test(stress, oracle_holds_natively, .timeout = 60)
 
 Test(stress, under_folio, .timeout = 60)
 {
-	stress(PROG("stress"), PRELOAD, 4, 4);
-	stress(PROG("stress"), PRELOAD, 2, 2);
+	stress(PROG("stress"), UNDER_FOLIO, 4, 4);
+	stress(PROG("stress"), UNDER_FOLIO, 2, 2);
 }
 
 /*
@@ -133,17 +78,17 @@ Test(stress, under_folio, .timeout = 60)
  */
 Test(stress, under_folio_with_a_tiny_cache_and_dirty_limit, .timeout = 60)
 {
-	stress(PROG("stress"), PRELOAD TINY, 4, 4);
-	stress(PROG("stress"), PRELOAD TINY, 8, 2);
+	stress(PROG("stress"), UNDER_FOLIO TINY, 4, 4);
+	stress(PROG("stress"), UNDER_FOLIO TINY, 8, 2);
 }
 
 /* 1 MiB for ~0.6 MiB of files and a log of up to 4 MiB: the reads miss. */
 Test(stress, under_folio_with_a_small_cache, .timeout = 60)
 {
-	stress(PROG("stress"), PRELOAD SMALL, 8, 3);
+	stress(PROG("stress"), UNDER_FOLIO SMALL, 8, 3);
 }
 
 Test(stress, under_folio_fortified, .timeout = 60)
 {
-	stress(PROG("stress-fortify"), PRELOAD, 4, 3);
+	stress(PROG("stress-fortify"), UNDER_FOLIO, 4, 3);
 }

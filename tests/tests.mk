@@ -112,13 +112,13 @@ $(TESTS_DIR)/test_%: tests/unit/test_%.c $(UNIT_SHIM) $(wildcard shim/*.h) $(CRI
 		     | $(TESTS_DIR)
 	$(CC) $(TEST_CFLAGS) $< $(UNIT_SHIM) $(CRITERION_TSAN) -o $@ $(UNIT_LIBS)
 
-$(TESTS_DIR)/test_programs: tests/test_programs.c $(CRITERION_TSAN) | $(TESTS_DIR)
+$(TESTS_DIR)/test_programs: tests/test_programs.c tests/harness.h $(CRITERION_TSAN) | $(TESTS_DIR)
 	$(CC) $(TEST_CFLAGS) $< $(CRITERION_TSAN) -o $@ -lcriterion
 
 $(TESTS_DIR)/test_crash: tests/test_crash.c $(CRITERION_TSAN) | $(TESTS_DIR)
 	$(CC) $(TEST_CFLAGS) $< $(CRITERION_TSAN) -o $@ -lcriterion
 
-$(TESTS_DIR)/test_stress: tests/test_stress.c $(CRITERION_TSAN) | $(TESTS_DIR)
+$(TESTS_DIR)/test_stress: tests/test_stress.c tests/harness.h $(CRITERION_TSAN) | $(TESTS_DIR)
 	$(CC) $(TEST_CFLAGS) $< $(CRITERION_TSAN) -o $@ -lcriterion
 
 # make soak: tests/prog/stress under folio for SOAK_SECONDS in all, split
@@ -161,7 +161,7 @@ soak: deps
 
 # Real programs (sqlite3, db_bench, fio) natively and under folio, their data
 # compared; TEST_LONG=1 for longer runs.
-$(TESTS_DIR)/test_real: tests/test_real.c $(CRITERION_TSAN) | $(TESTS_DIR)
+$(TESTS_DIR)/test_real: tests/test_real.c tests/harness.h $(CRITERION_TSAN) | $(TESTS_DIR)
 	$(CC) $(TEST_CFLAGS) $< $(CRITERION_TSAN) -o $@ -lcriterion
 
 # folio with the write-back fault switch FOLIO_TEST_FAULTS (shim/writeback.c):
