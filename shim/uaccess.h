@@ -65,10 +65,22 @@ int uaccess_probe_store_pages(void *dst, const void *src, size_t len);
 int uaccess_probe_load_pages(const void *src, size_t len);
 
 /*
+ * Whether every page of the program's [@dst, @dst + @len) (@len > 0) takes
+ * a store: one byte of each gets @src's byte for it (zero without @src),
+ * the one it gets anyway; @first is the first of them.
+ */
+static inline bool uaccess_takes_stores(void *dst, unsigned char first, const void *src,
+					size_t len)
+{
+	return !uaccess_probe_store(dst, first) &&
+	       (uaccess_one_page(dst, len) || !uaccess_probe_store_pages(dst, src, len));
+}
+
+/*
  * Copy @len bytes from @src to the program's @dst.  Returns the bytes NOT
  * copied: 0, or the bytes from the first bad address on.  The common case
- * is libc's memcpy() once one byte of every page of @dst took a store (of
- * the byte it gets anyway); only a buffer with a bad page takes the exact
+ * is libc's memcpy() once every page of @dst took a store
+ * (uaccess_takes_stores()); only a buffer with a bad page takes the exact
  * copy.  A page another thread unmaps between the two faults as natively
  * the program's own access would.
  */
@@ -76,8 +88,7 @@ static inline size_t uaccess_copy_to(void *dst, const void *src, size_t len)
 {
 	if (__builtin_expect(!len, 0))
 		return 0;
-	if (__builtin_expect(uaccess_probe_store(dst, *(const unsigned char *)src), 0) ||
-	    (!uaccess_one_page(dst, len) && uaccess_probe_store_pages(dst, src, len)))
+	if (__builtin_expect(!uaccess_takes_stores(dst, *(const unsigned char *)src, src, len), 0))
 		return uaccess_copy_exact(dst, src, len);
 	memcpy(dst, src, len);
 	return 0;
@@ -100,8 +111,7 @@ static inline size_t uaccess_clear(void *dst, size_t len)
 {
 	if (__builtin_expect(!len, 0))
 		return 0;
-	if (__builtin_expect(uaccess_probe_store(dst, 0), 0) ||
-	    (!uaccess_one_page(dst, len) && uaccess_probe_store_pages(dst, NULL, len))) {
+	if (__builtin_expect(!uaccess_takes_stores(dst, 0, NULL, len), 0)) {
 		size_t left = uaccess_clear_steps(dst, len);
 
 		return left ? uaccess_clear_tail(dst, len, left) : 0;

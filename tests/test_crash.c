@@ -17,7 +17,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#define LIB		BUILD_DIR "/libfolio.so"
+#include "harness.h"
+
 #define FAULTS_LIB	BUILD_DIR "/tests/libfolio-faults.so"
 #define CRASHCHECK	BUILD_DIR "/tests/crashcheck"
 /*
@@ -32,44 +33,6 @@
 #define UNDER(lib)	"LD_PRELOAD='" SANITIZER_RUNTIME " " lib "' "
 #define FOLIO		UNDER(LIB) "FOLIO_FILES='*.dat' "
 #define FAULTS		UNDER(FAULTS_LIB) "FOLIO_FILES='*.dat' "
-
-static char *new_dir(void)
-{
-	char *dir = strdup("/tmp/folio-test-XXXXXX");
-
-	cr_assert(mkdtemp(dir));
-	return dir;
-}
-
-static void remove_dir(char *dir)
-{
-	char *cmd;
-
-	cr_assert(asprintf(&cmd, "rm -rf '%s'", dir) >= 0);
-	cr_expect_eq(system(cmd), 0);
-	free(cmd);
-	free(dir);
-}
-
-/* The contents of @dir/@name as a string ("" if missing). */
-static char *slurp(const char *dir, const char *name)
-{
-	char *path, *buf = NULL;
-	size_t len = 0;
-	FILE *f;
-
-	cr_assert(asprintf(&path, "%s/%s", dir, name) >= 0);
-	f = fopen(path, "r");
-	free(path);
-	if (!f)
-		return strdup("");
-	if (getdelim(&buf, &len, '\0', f) < 0) {
-		free(buf);
-		buf = strdup("");
-	}
-	fclose(f);
-	return buf;
-}
 
 /*
  * Run "crashcheck @args" in @dir with the variables @env (and the preload
@@ -111,7 +74,7 @@ Test(crash, own_fault_is_untouched, .timeout = 60)
 		cr_expect(killed_by(run(d, "", "%s", modes[i]), SIGSEGV),
 			  "%s: natively not killed by SIGSEGV", modes[i]);
 		status = run(d, FOLIO, "%s", modes[i]);
-		err = slurp(d, "err");
+		err = slurp("%s/err", d);
 		cr_expect(killed_by(status, SIGSEGV), "%s: status 0x%x under folio: %s", modes[i],
 			  status, err);
 		cr_expect(!strstr(err, "folio:"), "%s: folio spoke: %s", modes[i], err);
@@ -131,7 +94,7 @@ Test(crash, own_fault_kills_with_its_own_siginfo, .timeout = 60)
 
 	status = run(d, "FOLIO_FILES='*.dat' strace -qq -e trace=none -o trace -E LD_PRELOAD='"
 		     SANITIZER_RUNTIME " " LIB "'", "own-segv");
-	trace = slurp(d, "trace");
+	trace = slurp("%s/trace", d);
 	cr_expect(killed_by(status, SIGSEGV), "status 0x%x: %s", status, trace);
 	cr_expect(strstr(trace, "si_code=SEGV_MAPERR, si_addr=NULL"), "no fault seen: %s", trace);
 	cr_expect(!strstr(trace, "SI_TKILL") && !strstr(trace, "SI_USER"),
@@ -148,8 +111,8 @@ Test(crash, own_handler_runs, .timeout = 60)
 	int status;
 
 	status = run(d, FOLIO, "own-handler");
-	out = slurp(d, "out");
-	err = slurp(d, "err");
+	out = slurp("%s/out", d);
+	err = slurp("%s/err", d);
 	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 3, "status 0x%x: %s%s", status,
 		  out, err);
 	cr_expect(strstr(out, "crashcheck: own handler ran"), "out: %s", out);
@@ -166,8 +129,8 @@ Test(crash, sent_signal_still_kills, .timeout = 60)
 	int status;
 
 	status = run(d, FOLIO, "kill-self");
-	out = slurp(d, "out");
-	err = slurp(d, "err");
+	out = slurp("%s/out", d);
+	err = slurp("%s/err", d);
 	cr_expect(killed_by(status, SIGSEGV), "status 0x%x: %s%s", status, out, err);
 	cr_expect(!strstr(err, "folio:"), "folio spoke: %s", err);
 	free(out);
@@ -185,7 +148,7 @@ Test(crash, folio_fault_is_reported, .timeout = 60)
 	int status;
 
 	status = run(d, FAULTS "FOLIO_TEST_CRASH=1", "plain");
-	err = slurp(d, "err");
+	err = slurp("%s/err", d);
 	cr_expect(killed_by(status, SIGSEGV), "status 0x%x: %s", status, err);
 	cr_expect(strstr(err, "folio: crashed with signal 11 (SIGSEGV) at 0x0 - a bug in folio "),
 		  "no report: %s", err);
@@ -205,7 +168,7 @@ Test(crash, folio_fault_in_libc_is_reported, .timeout = 60)
 	int status;
 
 	status = run(d, FAULTS "FOLIO_TEST_CRASH=libc", "plain");
-	err = slurp(d, "err");
+	err = slurp("%s/err", d);
 	cr_expect(killed_by(status, SIGSEGV), "status 0x%x: %s", status, err);
 	cr_expect(strstr(err, "folio: crashed with signal 11 (SIGSEGV) at 0x0 - a bug in folio "),
 		  "no report: %s", err);
@@ -223,8 +186,8 @@ Test(crash, report_lists_dirty_files, .timeout = 60)
 
 	status = run(d, FAULTS "FOLIO_FLUSH_INTERVAL=3600000 FOLIO_TEST_CRASH=crash.now",
 		     "dirty-wait crash.now");
-	out = slurp(d, "out");
-	err = slurp(d, "err");
+	out = slurp("%s/out", d);
+	err = slurp("%s/err", d);
 	cr_expect(killed_by(status, SIGSEGV), "status 0x%x: %s%s", status, out, err);
 	cr_expect(strstr(err, " crash_test_fault+0x") && strstr(err, " crash_test_wait+0x"),
 		  "the faulting thread's frames are not named: %s", err);
@@ -267,7 +230,7 @@ Test(crash, handler_only_when_enabled, .timeout = 60)
 		char *expect;
 
 		cr_expect_eq(run(d, runs[i].env, "disposition"), 0, "%s", runs[i].env);
-		out = slurp(d, "out");
+		out = slurp("%s/out", d);
 		cr_assert(asprintf(&expect, "%s%s%s", runs[i].before, after, runs[i].after) > 0);
 		cr_expect_str_eq(out, expect, "with %s", runs[i].env);
 		free(expect);
@@ -278,7 +241,7 @@ Test(crash, handler_only_when_enabled, .timeout = 60)
 			   " disposition > out 2> err", d) >= 0);
 	cr_expect_eq(system(out), 0);
 	free(out);
-	out = slurp(d, "out");
+	out = slurp("%s/out", d);
 	cr_expect(strstr(out, "after a tracked open:\nSIGSEGV: ignored\nSIGBUS: handler "),
 		  "ignored SIGSEGV: %s", out);
 	free(out);

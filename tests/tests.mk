@@ -115,7 +115,7 @@ $(TESTS_DIR)/test_%: tests/unit/test_%.c $(UNIT_SHIM) $(wildcard shim/*.h) $(CRI
 $(TESTS_DIR)/test_programs: tests/test_programs.c tests/harness.h $(CRITERION_TSAN) | $(TESTS_DIR)
 	$(CC) $(TEST_CFLAGS) $< $(CRITERION_TSAN) -o $@ -lcriterion
 
-$(TESTS_DIR)/test_crash: tests/test_crash.c $(CRITERION_TSAN) | $(TESTS_DIR)
+$(TESTS_DIR)/test_crash: tests/test_crash.c tests/harness.h $(CRITERION_TSAN) | $(TESTS_DIR)
 	$(CC) $(TEST_CFLAGS) $< $(CRITERION_TSAN) -o $@ -lcriterion
 
 $(TESTS_DIR)/test_stress: tests/test_stress.c tests/harness.h $(CRITERION_TSAN) | $(TESTS_DIR)
