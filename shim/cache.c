@@ -1037,7 +1037,13 @@ void cache_copy_end(struct ofile *in, int in_fd, struct ofile *out, int out_fd)
 	take_position(in, in_fd);
 	if (out != in)
 		take_position(out, out_fd);
-	if (m && !bypassed(m)) {	/* what the copy wrote, and the new size */
+	/*
+	 * What the copy wrote, and the new size.  Also when @out passed
+	 * through at begin and its last mapping went meanwhile: unlike a write
+	 * (write_through()), a copy holds no lock against that, and this,
+	 * after the copy is in the kernel, drops what a miss cached before.
+	 */
+	if (m && !bypassed(m)) {
 		mapping_lock_all(m);
 		refresh_locked(m);
 		mapping_unlock_all(m);

@@ -23,6 +23,7 @@
 
 #include "crash.h"
 #include "log.h"
+#include "page.h"
 #include "real.h"
 #include "uaccess.h"
 #include "unwind.h"
@@ -124,7 +125,8 @@ static void crash_handler(int sig, siginfo_t *info, void *uc)
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	int saved_errno = errno;
 
-	if ((sig == SIGSEGV || sig == SIGBUS) && info->si_code > 0 && uaccess_fixup(uc))
+	if ((sig == SIGSEGV || sig == SIGBUS) && info->si_code > 0 &&
+	    !page_store_holds(info->si_addr) && uaccess_fixup(uc))
 		return;
 	sigemptyset(&dfl.sa_mask);
 	sigaction(sig, &dfl, NULL);
@@ -162,6 +164,8 @@ static int find_text(struct dl_phdr_info *obj, size_t size, void *self)
 /*
  * Test builds only: FOLIO_TEST_CRASH=1 faults here, in the constructor,
  * FOLIO_TEST_CRASH=libc in a libc function called from here;
+ * FOLIO_TEST_CRASH=arena makes the cache's memory read-only, so that the
+ * program's first write faults on folio's side of a buffer copy;
  * FOLIO_TEST_CRASH=PATH faults in a thread of folio's once PATH exists,
  * after the program has dirtied what the report should list.
  */
@@ -201,6 +205,8 @@ static void crash_test(void)
 		crash_test_fault();
 	else if (!strcmp(when, "libc"))
 		crash_test_fault_in_libc();
+	else if (!strcmp(when, "arena"))
+		page_store_test_protect();
 	else
 		pthread_create(&thread, NULL, crash_test_wait, (void *)when);
 }

@@ -10,7 +10,8 @@
  * SIG_DFL and returns, the instruction faults again and the process dies
  * exactly as it would natively (same signal, same siginfo, core dump).
  *
- * Calls unwind, writeback (writeback_crash_state) and real.
+ * Calls unwind, writeback (writeback_crash_state), page (page_store_holds:
+ * a fault in page memory is never a bad buffer) and real.
  */
 #ifndef FOLIO_CRASH_H
 #define FOLIO_CRASH_H

@@ -66,12 +66,19 @@ FOLIO_EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size, i
 /*
  * The kernel copies between @in and @out, at least one tracked: around the
  * copy, the cache writes back and lends the kernel its file positions.
+ * @cancel_point: whether libc's call is a cancellation point (splice and
+ * copy_file_range; not sendfile): a pending cancel acts first, as there.
  */
-#define TRACKED_COPY(in, out, real_call) \
+#define TRACKED_COPY(in, out, real_call, cancel_point) \
 	do { \
-		struct ofile *in_of = ofile_get(in), *out_of = ofile_get(out); \
+		struct ofile *in_of, *out_of; \
 		ssize_t ret = -1; \
-		int cancel_ = cancel_off(); \
+		int cancel_; \
+		if (cancel_point) \
+			pthread_testcancel(); \
+		in_of = ofile_get(in); \
+		out_of = ofile_get(out); \
+		cancel_ = cancel_off(); \
 		if (cache_copy_begin(in_of, in, out_of, out) == 0) { \
 			ret = real_call; \
 			cache_copy_end(in_of, in, out_of, out); \
@@ -88,14 +95,14 @@ FOLIO_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count
 {
 	if (likely(!fd_tracked(in_fd) && !fd_tracked(out_fd)))
 		return real_sendfile(out_fd, in_fd, offset, count);
-	TRACKED_COPY(in_fd, out_fd, real_sendfile(out_fd, in_fd, offset, count));
+	TRACKED_COPY(in_fd, out_fd, real_sendfile(out_fd, in_fd, offset, count), false);
 }
 
 FOLIO_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
 {
 	if (likely(!fd_tracked(in_fd) && !fd_tracked(out_fd)))
 		return real_sendfile64(out_fd, in_fd, offset, count);
-	TRACKED_COPY(in_fd, out_fd, real_sendfile64(out_fd, in_fd, offset, count));
+	TRACKED_COPY(in_fd, out_fd, real_sendfile64(out_fd, in_fd, offset, count), false);
 }
 
 FOLIO_EXPORT ssize_t copy_file_range(int in_fd, off64_t *in_off, int out_fd, off64_t *out_off,
@@ -104,7 +111,7 @@ FOLIO_EXPORT ssize_t copy_file_range(int in_fd, off64_t *in_off, int out_fd, off
 	if (likely(!fd_tracked(in_fd) && !fd_tracked(out_fd)))
 		return real_copy_file_range(in_fd, in_off, out_fd, out_off, length, flags);
 	TRACKED_COPY(in_fd, out_fd,
-		     real_copy_file_range(in_fd, in_off, out_fd, out_off, length, flags));
+		     real_copy_file_range(in_fd, in_off, out_fd, out_off, length, flags), true);
 }
 
 FOLIO_EXPORT ssize_t splice(int in_fd, off64_t *in_off, int out_fd, off64_t *out_off,
@@ -112,5 +119,6 @@ FOLIO_EXPORT ssize_t splice(int in_fd, off64_t *in_off, int out_fd, off64_t *out
 {
 	if (likely(!fd_tracked(in_fd) && !fd_tracked(out_fd)))
 		return real_splice(in_fd, in_off, out_fd, out_off, length, flags);
-	TRACKED_COPY(in_fd, out_fd, real_splice(in_fd, in_off, out_fd, out_off, length, flags));
+	TRACKED_COPY(in_fd, out_fd, real_splice(in_fd, in_off, out_fd, out_off, length, flags),
+		     true);
 }

@@ -142,6 +142,21 @@ bool page_store_ready(void)
 	return store.arena != NULL;
 }
 
+bool page_store_holds(const void *addr)
+{
+	uintptr_t start = (uintptr_t)store.arena;
+
+	return start && (uintptr_t)addr - start < store.nr_pages * FOLIO_PAGE_BYTES;
+}
+
+#ifdef FOLIO_TEST_FAULTS
+void page_store_test_protect(void)
+{
+	if (store.arena)
+		mprotect(store.arena, store.nr_pages * FOLIO_PAGE_BYTES, PROT_READ);
+}
+#endif
+
 size_t page_store_capacity(void)
 {
 	return store.nr_pages;

@@ -91,6 +91,17 @@ void page_store_forget(void);
 /* Has page_store_init() succeeded (and not been undone)? */
 bool page_store_ready(void);
 
+/*
+ * Whether @addr is page memory: a fault there is folio's own, never a bad
+ * buffer of the program's.  Async-signal-safe.
+ */
+bool page_store_holds(const void *addr);
+
+#ifdef FOLIO_TEST_FAULTS
+/* Test builds: make page memory read-only, so the next copy into it faults. */
+void page_store_test_protect(void);
+#endif
+
 /* Pages in the arena, pages not on the free list, pages reclaimed so far. */
 size_t page_store_capacity(void);
 size_t page_store_used(void);

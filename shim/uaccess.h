@@ -8,7 +8,8 @@
  * program's own address space, would take the fault itself.  These copies
  * first touch each page of the program's buffer with a probe, a leaf
  * function in assembly: when one faults, folio's SIGSEGV/SIGBUS handler
- * (crash.c) calls uaccess_fixup(), which makes the probe return 1, as the
+ * (crash.c) calls uaccess_fixup() (unless the address is folio's own page
+ * memory: that is a bug, reported), which makes the probe return 1, as the
  * kernel's exception table does for its user copies; the copy then goes
  * byte-exact to return the count the kernel would.
  *

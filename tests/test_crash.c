@@ -178,6 +178,32 @@ Test(crash, folio_fault_in_libc_is_reported, .timeout = 60)
 	remove_dir(d);
 }
 
+/*
+ * A fault on the cache's side of a copy of the program's buffer is a bug in
+ * folio, reported as one: not taken for a bad buffer and answered EFAULT.
+ */
+Test(crash, fault_in_page_memory_is_not_a_bad_buffer, .timeout = 60)
+{
+	char *d = new_dir(), *out, *err;
+	int status;
+
+	/* Without the fault, the copy stops at the bad page, as natively. */
+	status = run(d, FAULTS, "half-bad");
+	out = slurp("%s/out", d);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0 && !strcmp(out, "pwrite: 2048\n"),
+		  "status 0x%x: %s", status, out);
+	free(out);
+	status = run(d, FAULTS "FOLIO_TEST_CRASH=arena", "half-bad");
+	out = slurp("%s/out", d);
+	err = slurp("%s/err", d);
+	cr_expect(killed_by(status, SIGSEGV), "status 0x%x: %s%s", status, out, err);
+	cr_expect(strstr(err, "folio: crashed with signal 11 (SIGSEGV) at 0x"), "no report: %s",
+		  err);
+	free(out);
+	free(err);
+	remove_dir(d);
+}
+
 /* The report lists the files folio holds, with their dirty pages. */
 Test(crash, report_lists_dirty_files, .timeout = 60)
 {

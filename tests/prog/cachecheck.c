@@ -1505,8 +1505,9 @@ static void *cancelled_hits(void *arg)
 /*
  * With a cancellation pending, calls that reach folio's write-back or
  * truncation: dup2() onto the file's last writable fd (not a cancellation
- * point: the thread goes on), fopen("w") and open(O_TRUNC) (cancellation
- * points: they act before anything happens to the file).
+ * point: the thread goes on), fopen("w"), open(O_TRUNC) and an extending
+ * copy_file_range() (cancellation points: they act before anything happens
+ * to the file).
  */
 static int pending_dup2_onto;
 static volatile int pending_reached;
@@ -1525,6 +1526,10 @@ static void *cancel_pending(void *what)
 
 		if (f)
 			fclose(f);
+	} else if (!strcmp(what, "copy_file_range")) {
+		off64_t from = 0, to = 8192;
+
+		copy_file_range(pending_dup2_onto, &from, pending_dup2_onto, &to, 100, 0);
 	} else {
 		int fd = open(path("pending.dat"), O_WRONLY | O_TRUNC);
 
@@ -1538,11 +1543,11 @@ static void *cancel_pending(void *what)
 
 static void cancel_pending_calls(void)
 {
-	static const char *const calls[] = { "dup2", "fopen", "open" };
+	static const char *const calls[] = { "dup2", "fopen", "open", "copy_file_range" };
 	static char buf[8192];
 	struct stat st;
 
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
 		int fd = open(path("pending.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
 		int other = open(path("pending.dat"), O_RDWR);
 		pthread_t thread;
@@ -1555,8 +1560,8 @@ static void cancel_pending_calls(void)
 		pthread_join(thread, NULL);
 		CHECK(pending_reached == (i == 0), "%s with a cancellation pending: %s", calls[i],
 		      pending_reached ? "went on" : "was cancelled");
-		/* The file's locks are free, and an open(O_TRUNC) that was
-		 * cancelled truncated nothing. */
+		/* The file's locks are free, and an open(O_TRUNC) or a copy
+		 * that was cancelled changed nothing. */
 		CHECK(pwrite(other, "zz", 2, 100) == 2 && fsync(other) == 0 &&
 		      fstat(other, &st) == 0 && st.st_size == sizeof(buf),
 		      "after %s: size %lld", calls[i], (long long)st.st_size);

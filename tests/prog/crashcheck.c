@@ -13,6 +13,11 @@
  *					if that returns
  *	crashcheck disposition		print each crash signal's disposition at
  *					start, then again after writing crash.dat
+ *	crashcheck half-bad		write 4096 bytes to an empty crash.dat
+ *					from a buffer whose second half is
+ *					on a PROT_NONE page (not unmapped:
+ *					folio's first mmap could land there); print
+ *					what pwrite returned
  *	crashcheck dirty-wait FILE	write crash.dat and keep it open and dirty,
  *					create FILE, wait (folio's test build,
  *					FOLIO_TEST_CRASH=FILE, faults then); after
@@ -24,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "folio.h"
@@ -116,6 +122,18 @@ int main(int argc, char **argv)
 		close(write_dat());
 		printf("after a tracked open:\n");
 		print_dispositions();
+	} else if (!strcmp(mode, "half-bad")) {
+		int fd = open("crash.dat", O_CREAT | O_TRUNC | O_RDWR, 0644);
+		char *buf = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				 -1, 0);
+
+		if (fd < 0 || buf == MAP_FAILED || mprotect(buf + 4096, 4096, PROT_NONE)) {
+			perror("crashcheck: half-bad");
+			return 1;
+		}
+		memset(buf, 'y', 4096);
+		printf("pwrite: %zd\n", pwrite(fd, buf + 2048, 4096, 0));
+		close(fd);
 	} else if (!strcmp(mode, "dirty-wait") && argc > 2) {
 		int fd = write_dat();
 
@@ -129,7 +147,7 @@ int main(int argc, char **argv)
 		return 1;
 	} else {
 		fprintf(stderr, "usage: crashcheck plain|own-segv|own-segv-libc|own-handler|"
-			"kill-self|disposition|dirty-wait FILE\n");
+			"kill-self|disposition|half-bad|dirty-wait FILE\n");
 		return 2;
 	}
 	return 0;
