@@ -69,10 +69,12 @@ static size_t uio_copy_page(struct uio *u, struct page *page, size_t off, size_t
 
 /*
  * Copy from the cached pages of @m at @pos to @u, until @count bytes, the
- * first page that is not cached or a bad address in @u.  Inside a read-side
- * section.  Returns the bytes copied.
+ * first page that is not cached or a bad address in @u (then *@faulted is
+ * set: no fill can help).  Inside a read-side section.  Returns the bytes
+ * copied.
  */
-static size_t copy_hits(struct mapping *m, struct uio *u, size_t count, off_t pos)
+static size_t copy_hits(struct mapping *m, struct uio *u, size_t count, off_t pos,
+			bool *faulted)
 {
 	size_t done = 0;
 
@@ -88,8 +90,10 @@ static size_t copy_hits(struct mapping *m, struct uio *u, size_t count, off_t po
 			break;
 		n = uio_copy_page(u, page, off, len);
 		done += n;
-		if (n < len)
+		if (n < len) {
+			*faulted = true;
 			break;
+		}
 	}
 	return done;
 }
@@ -290,6 +294,7 @@ static ssize_t read_filled(struct ofile *of, struct mapping *m, struct uio *u, s
 {
 	size_t done = 0;
 	int tries = 0, err = 0;
+	bool faulted = false;
 
 	pthread_rwlock_rdlock(&m->lock);
 	while (done < count) {
@@ -317,8 +322,13 @@ static ssize_t read_filled(struct ofile *of, struct mapping *m, struct uio *u, s
 			break;
 		}
 		urcu_bp_read_lock();
-		n = copy_hits(m, u, want, at);
+		n = copy_hits(m, u, want, at, &faulted);
 		urcu_bp_read_unlock();
+		if (faulted) {
+			done += n;
+			err = EFAULT;
+			break;
+		}
 		if (!n && ++tries >= FILL_TRIES) {
 			ssize_t r = read_direct(m, u, want, at);
 
@@ -352,6 +362,7 @@ ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count
 	ssize_t n;
 	size_t done;
 	int cancel, saved_errno;
+	bool faulted = false;
 
 	if (pos >= size)
 		return read_counted(m, 0, false);
@@ -360,9 +371,11 @@ ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count
 	if ((n = copyable(u, count)) < 0)
 		return read_counted(m, -1, false);
 	count = n;
-	done = copy_hits(m, u, count, pos);
+	done = copy_hits(m, u, count, pos, &faulted);
 	if (done == count)
 		return read_counted(m, done, false);
+	if (faulted)		/* as the kernel's copy_to_user() stops there */
+		return read_counted(m, done ? (ssize_t)done : fail(EFAULT), false);
 	if (nowait)
 		return read_counted(m, done ? (ssize_t)done : fail(EAGAIN), true);
 	if (!ofile_tryget(of))		/* the fd is closing */
