@@ -27,6 +27,7 @@ UNIT_SHIM   := shim/config.c shim/pathmatch.c shim/log.c shim/real.c shim/page.c
 	       shim/rcu.c shim/uaccess.c
 UNIT_LIBS    = $(shell pkg-config --cflags --libs liburcu-bp) -lcriterion -ldl -lpthread
 UNIT_TESTS  := $(TESTS_DIR)/test_config $(TESTS_DIR)/test_pathmatch $(TESTS_DIR)/test_page \
+	       $(TESTS_DIR)/test_uaccess \
 	       $(TESTS_DIR)/test_ptree
 PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
 	       $(TESTS_DIR)/fdcheck $(TESTS_DIR)/fdcheck-fortify \
