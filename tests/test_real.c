@@ -1,7 +1,7 @@
 /*
  * Real programs, their data compared with a native run: the sqlite3 shell
- * (rollback-journal and WAL modes), RocksDB's db_bench and fio with
- * verification.  Each test runs the same job natively in one directory and
+ * (rollback-journal and WAL modes), RocksDB's db_bench, fio with
+ * verification and a C build.  Each test runs the same job natively in one directory and
  * under LD_PRELOAD=libfolio.so in another, then checks what is on disk with
  * tools run natively (without folio), so that what folio left in the
  * kernel is what is judged.
@@ -577,4 +577,46 @@ Test(real, fio_two_jobs_one_file, .timeout = 900)
 	free(job);
 	if (ok)
 		remove_dir(d);
+}
+
+/* ---- A C build ---------------------------------------------------------- */
+
+/*
+ * gcc (cc1, as, collect2, ld) and ar build two objects, an archive and a
+ * program from folio's own sources, natively and under folio tracking the
+ * whole build directory: the assembler writes its object with stdio and
+ * seeks, ar rewrites its archive, the linker reads the archive and writes
+ * the program.  Every output must equal the native build's, byte for byte.
+ */
+Test(real, c_build_is_identical, .timeout = 300)
+{
+	static const char *const outputs[] = { "pathmatch.o", "ptree.o", "libx.a", "crashcheck" };
+	char *d = new_dir(), *err;
+
+	need("cc", "gcc");
+	need("ar", "binutils");
+	for (int folio = 0; folio < 2; folio++) {
+		const char *side = folio ? "folio" : "native";
+
+		cr_assert_eq(sh("cd %s && mkdir %s && cd %s && "
+				"cp " SOURCE_DIR "/shim/pathmatch.c " SOURCE_DIR "/shim/ptree.c "
+				SOURCE_DIR "/tests/prog/crashcheck.c . && "
+				"export %s FOLIO_FILES='%s/%s/**' FOLIO_LOG=info && "
+				"{ cc -O2 -D_GNU_SOURCE -I" SOURCE_DIR "/shim -I" SOURCE_DIR "/include "
+				"-c pathmatch.c ptree.c && ar rcs libx.a pathmatch.o ptree.o && "
+				"cc -O2 -I" SOURCE_DIR "/include crashcheck.c libx.a -o crashcheck "
+				"-lpthread; } 2> ../%s.err", d, side, side,
+				folio ? PRELOAD : "FOLIO_DISABLE=1", d, side, side), 0,
+			     "the %s build failed: %s", side, slurp("%s/%s.err", d, side));
+	}
+	err = slurp("%s/folio.err", d);
+	cr_expect(strstr(err, "info: tracking pathmatch.o") && strstr(err, "info: tracking libx.a") &&
+		  strstr(err, "info: tracking crashcheck as"), "the build's files were not tracked: %s",
+		  err);
+	free(err);
+	for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++)
+		cr_expect_eq(sh("cmp %s/native/%s %s/folio/%s", d, outputs[i], d, outputs[i]), 0,
+			     "%s differs", outputs[i]);
+	cr_expect_eq(sh("cd %s/folio && ./crashcheck plain", d), 0, "the program built does not run");
+	remove_dir(d);
 }
