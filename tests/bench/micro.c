@@ -10,10 +10,12 @@
  *
  *   tiny-pread      100-byte random preads of a hot file            ops/s
  *   pread-4k        4 KiB random preads of a hot file                ops/s
+ *   mmap-tiny       100-byte memcpy from an mmap of it (the limit)   ops/s
  *   mmap-4k         4 KiB memcpy from an mmap of it (the limit)      ops/s
  *   pwrite-4k-1t    4 KiB in-place random pwrites, 1 thread          ops/s
  *   pwrite-4k-2t    the same from 2 threads on one file              ops/s
  *   read-p50/p99    100-byte pread latency while a thread overwrites ns
+ *   mmap-p99        the same of a memcpy from an mmap (the limit)    ns
  *   seq-write       64 KiB writes of 256 MiB, then fsync             MB/s
  *   append          4 threads appending 100-byte records (O_APPEND)  ops/s
  *   cold-seq        sequential 128 KiB reads of a file just dropped  MB/s
@@ -108,20 +110,36 @@ static double random_preads(size_t len, long size)
 	return ops / (t - t0);
 }
 
-static double mmap_copies(void)
+/* The file mapped and its pages in the mapping (mapped: folio passes it through). */
+static char *map_file(int fd)
+{
+	char *map = mmap(NULL, FILE_SIZE, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+
+	if (map == MAP_FAILED)
+		exit(1);
+	return map;
+}
+
+/*
+ * memcpy() of @len bytes from an mmap of the file at the offsets
+ * random_preads() reads: the physical limit of a cache in the process.
+ */
+static double mmap_copies(size_t len)
 {
 	static char buf[4096];
 	unsigned long long x = 88172645463325252ull;
 	int fd = open_or_die(O_RDONLY);
-	char *map = mmap(NULL, FILE_SIZE, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+	char *map = map_file(fd);
 	long ops = 0;
 	double t0 = now(), t;
 
-	if (map == MAP_FAILED)
-		exit(1);
 	do {
 		for (int i = 0; i < 1000; i++) {
-			memcpy(buf, map + (next(&x) % (FILE_SIZE / 4096)) * 4096, 4096);
+			off_t off = next(&x) % (FILE_SIZE - len);
+
+			if (len == 4096)
+				off &= ~4095L;
+			memcpy(buf, map + off, len);
 			__asm__ volatile("" : : "r"(buf) : "memory");
 		}
 		ops += 1000;
@@ -192,8 +210,11 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* p50 or p99 (@pct) of 100-byte pread latency under a nonstop overwriter. */
-static double latency_under_write(int pct)
+/*
+ * p50 or p99 (@pct) of 100-byte pread latency under a nonstop overwriter;
+ * with @mapped, of a memcpy() from an mmap of the file instead (the limit).
+ */
+static double latency_under_write(int pct, int mapped)
 {
 	enum { SAMPLES = 200000 };
 	static double lat[SAMPLES];
@@ -202,7 +223,7 @@ static double latency_under_write(int pct)
 	int fd = open_or_die(O_RDONLY);
 	pthread_t tid;
 	double t0;
-	char buf[100];
+	char buf[100], *map = mapped ? map_file(fd) : NULL;
 	long n = 0;
 
 	warm(fd);
@@ -210,14 +231,21 @@ static double latency_under_write(int pct)
 	stop = 0;
 	pthread_create(&tid, NULL, write_loop, &w);
 	while (n < SAMPLES && now() - t0 < seconds) {
+		off_t off = next(&x) % (FILE_SIZE - 100);
 		double a = now();
 
-		if (pread(fd, buf, sizeof(buf), next(&x) % (FILE_SIZE - 100)) != sizeof(buf))
+		if (map) {
+			memcpy(buf, map + off, sizeof(buf));
+			__asm__ volatile("" : : "r"(buf) : "memory");
+		} else if (pread(fd, buf, sizeof(buf), off) != sizeof(buf)) {
 			exit(1);
+		}
 		lat[n++] = (now() - a) * 1e9;
 	}
 	stop = 1;
 	pthread_join(tid, NULL);
+	if (map)
+		munmap(map, FILE_SIZE);
 	close(fd);
 	close(w.fd);
 	qsort(lat, n, sizeof(lat[0]), cmp_double);
@@ -297,15 +325,19 @@ int main(int argc, char **argv)
 	else if (!strcmp(w, "pread-4k"))
 		v = random_preads(4096, FILE_SIZE);
 	else if (!strcmp(w, "mmap-4k"))
-		v = mmap_copies();
+		v = mmap_copies(4096);
+	else if (!strcmp(w, "mmap-tiny"))
+		v = mmap_copies(100);
 	else if (!strcmp(w, "pwrite-4k-1t"))
 		v = writers(1, 4096, 0);
 	else if (!strcmp(w, "pwrite-4k-2t"))
 		v = writers(2, 4096, 0);
 	else if (!strcmp(w, "read-p50"))
-		v = latency_under_write(50), unit = "ns";
+		v = latency_under_write(50, 0), unit = "ns";
 	else if (!strcmp(w, "read-p99"))
-		v = latency_under_write(99), unit = "ns";
+		v = latency_under_write(99, 0), unit = "ns";
+	else if (!strcmp(w, "mmap-p99"))
+		v = latency_under_write(99, 1), unit = "ns";
 	else if (!strcmp(w, "seq-write"))
 		v = sequential_write(), unit = "MB/s";
 	else if (!strcmp(w, "append"))
