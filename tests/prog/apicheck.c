@@ -332,6 +332,8 @@ static void bad_buffer_calls(int fd)
 	CALL("pwrite unmapped", pwrite(fd, bad, 100, 3));
 	CALL("pwrite runs off the end", pwrite(fd, bad - 20, 100, 3));
 	CALL("pwrite page boundary at bad", pwrite(fd, bad - 96, 100, 4000));
+	CALL("pwrite 4k runs off the end", pwrite(fd, bad - 1000, 4096, 8192));
+	CALL("pwrite 200 runs off the end", pwrite(fd, bad - 150, 200, 5000));
 	CALL("write runs off the end", write(fd, bad - 5, 100));
 	show_pos(fd);
 	CALL("pwritev second bad",
