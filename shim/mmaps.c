@@ -15,6 +15,10 @@ struct mmap_range {
 
 static pthread_mutex_t mmaps_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mmap_range *ranges;
+/*
+ * Changed under mmaps_lock, and only by an atomic store: mmaps_any() reads
+ * it without the lock.
+ */
 static size_t nr_ranges, max_ranges;
 
 #ifdef __SANITIZE_THREAD__
@@ -101,10 +105,11 @@ void mmaps_remove(void *addr, size_t len, void (*unmapped)(dev_t dev, ino_t ino)
 {
 	uintptr_t start = (uintptr_t)addr, end = PAGE_ROUND_UP(start + len);
 	struct mmap_range gone[8];
-	size_t nr_gone = 0;
+	size_t nr_gone = 0, n;
 
 	mmaps_lock_take();
-	for (size_t i = 0; i < nr_ranges;) {
+	n = nr_ranges;
+	for (size_t i = 0; i < n;) {
 		struct mmap_range *r = &ranges[i];
 
 		if (end <= r->start || start >= r->end) {
@@ -114,7 +119,7 @@ void mmaps_remove(void *addr, size_t len, void (*unmapped)(dev_t dev, ino_t ino)
 		if (start <= r->start && end >= r->end) {	/* all of it */
 			if (nr_gone < sizeof(gone) / sizeof(gone[0]))
 				gone[nr_gone++] = *r;
-			*r = ranges[--nr_ranges];
+			*r = ranges[--n];
 			continue;
 		}
 		if (start <= r->start)				/* its head */
@@ -123,7 +128,7 @@ void mmaps_remove(void *addr, size_t len, void (*unmapped)(dev_t dev, ino_t ino)
 			r->end = start;
 		i++;						/* its middle: keep */
 	}
-	__atomic_store_n(&nr_ranges, nr_ranges, __ATOMIC_RELAXED);
+	__atomic_store_n(&nr_ranges, n, __ATOMIC_RELAXED);
 	for (size_t i = 0; i < nr_gone; i++)
 		if (has_locked(gone[i].dev, gone[i].ino))
 			gone[i].ino = 0;	/* still mapped elsewhere */
