@@ -317,10 +317,10 @@ static void pass_take_dirty(struct mapping *m)
 static void redirty(struct mapping *m, struct page *page, size_t lo, size_t hi)
 {
 	pthread_mutex_lock(&page->lock);
-	page->flags &= ~PAGE_WRITEBACK;
+	__atomic_store_n(&page->flags, page->flags & ~PAGE_WRITEBACK, __ATOMIC_RELAXED);
 	if (page->flags & PAGE_INDEXED) {
 		if (!(page->flags & PAGE_DIRTY)) {
-			page->flags |= PAGE_DIRTY;
+			__atomic_store_n(&page->flags, page->flags | PAGE_DIRTY, __ATOMIC_RELAXED);
 			page->dirty_lo = lo;
 			page->dirty_hi = hi;
 			mapping_account_dirty(m, page);
