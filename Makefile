@@ -12,7 +12,7 @@ DESTDIR   ?=
 # as libfolio.so's dependency).  liburcu's reader registry is less aligned
 # than its type says, so UBSan's alignment check is left out.  TSan does
 # not model the page store's seqlock fences (gcc warns, -Wtsan): they are
-# still emitted, and the copy they order is a known race (tests/tsan.supp).
+# still emitted, and the copy they order is hidden from TSan (shim/page.c).
 SANITIZE  ?=
 comma     := ,
 SAN_LIST  := $(subst $(comma), ,$(SANITIZE))

@@ -189,14 +189,13 @@ ssize_t kernel_pwrite(struct mapping *m, const void *buf, size_t len, off_t pos)
 
 /*
  * Pass @m through for @reason: everything it holds goes back to the kernel
- * first.  Returns false (and leaves @m cached) if that failed.
+ * first.  Returns false (and leaves @m cached) if that failed.  Under
+ * mapping_lock_all().
  */
-static bool start_bypass(struct mapping *m, enum bypass_reason reason)
+static bool start_bypass_locked(struct mapping *m, enum bypass_reason reason)
 {
-	int cancel = cancel_off();	/* reached from dup2, fork, ...: see cancel_off() */
 	bool ok = true;
 
-	mapping_lock_all(m);
 	if (!bypassed(m)) {
 		ok = mapping_writeback_kio_locked(m) == 0;
 		if (ok)
@@ -204,6 +203,16 @@ static bool start_bypass(struct mapping *m, enum bypass_reason reason)
 	}
 	if (ok)
 		__atomic_or_fetch(&m->bypass, reason, __ATOMIC_RELEASE);
+	return ok;
+}
+
+static bool start_bypass(struct mapping *m, enum bypass_reason reason)
+{
+	int cancel = cancel_off();	/* reached from dup2, fork, ...: see cancel_off() */
+	bool ok;
+
+	mapping_lock_all(m);
+	ok = start_bypass_locked(m, reason);
 	mapping_unlock_all(m);
 	cancel_restore(cancel);
 	return ok;
@@ -795,7 +804,7 @@ static void share_with_child(int fd, struct ofile *of, void *all_fds)
 
 	if (!all_fds && (real_fcntl(fd, F_GETFD, NULL) & FD_CLOEXEC))
 		return;
-	if (writable(of) && !(m->bypass & BYPASS_SHARED) && start_bypass(m, BYPASS_SHARED))
+	if (writable(of) && !bypassed_for(m, BYPASS_SHARED) && start_bypass(m, BYPASS_SHARED))
 		log_info("%s is open for writing in a child process: passing it through",
 			 m->name);
 	pthread_mutex_lock(&of->pos_lock);
@@ -893,14 +902,23 @@ void *cache_mmap(struct ofile *of, void *addr, size_t length, int prot, int flag
 		 off_t offset)
 {
 	struct mapping *m = mapping_of(of);
-	void *ret;
+	bool started = false;
+	void *ret = MAP_FAILED;
 
+	/*
+	 * The mapping is made and recorded under the locks that
+	 * inode_unmapped() takes: otherwise the munmap() of the inode's last
+	 * other mapping could find no mapping left, between this one's check
+	 * of BYPASS_MAPPED and its mmaps_add(), and cache the file again
+	 * while this mapping shows the kernel's pages.
+	 */
+	mapping_lock_all(m);
 	if (!(m->bypass & BYPASS_MAPPED)) {
 		/* A mapping must show what was written: if that cannot reach
 		 * the kernel, the mmap fails with the write-back's error. */
-		if (!start_bypass(m, BYPASS_MAPPED))
-			return MAP_FAILED;
-		log_info("%s is mapped: passing it through while it is", m->name);
+		if (!start_bypass_locked(m, BYPASS_MAPPED))
+			goto out;
+		started = true;
 	}
 	ret = real_mmap64(addr, length, prot, flags, fd, offset);
 	if (ret != MAP_FAILED) {
@@ -909,6 +927,10 @@ void *cache_mmap(struct ofile *of, void *addr, size_t length, int prot, int flag
 		mmaps_add(ret, length, of->inode->dev, of->inode->ino);
 		errno = saved_errno;
 	}
+out:
+	mapping_unlock_all(m);
+	if (started)
+		log_info("%s is mapped: passing it through while it is", m->name);
 	return ret;
 }
 
@@ -916,7 +938,7 @@ void cache_std_fd(struct ofile *of)
 {
 	struct mapping *m = mapping_of(of);
 
-	if (!(m->bypass & BYPASS_STDFD) && start_bypass(m, BYPASS_STDFD))
+	if (!bypassed_for(m, BYPASS_STDFD) && start_bypass(m, BYPASS_STDFD))
 		log_info("%s is a standard stream's fd: passing it through", m->name);
 }
 

@@ -123,6 +123,12 @@ static inline bool bypassed(const struct mapping *m)
 	return __atomic_load_n(&m->bypass, __ATOMIC_ACQUIRE) != 0;
 }
 
+/* Without the mapping's locks: start_bypass() may be setting another reason. */
+static inline bool bypassed_for(const struct mapping *m, enum bypass_reason reason)
+{
+	return __atomic_load_n(&m->bypass, __ATOMIC_ACQUIRE) & reason;
+}
+
 /* rw_verify_area(): @pos + @count must not overflow. */
 static inline bool range_overflows(off_t pos, size_t count)
 {

@@ -57,7 +57,8 @@ struct page {
 	uint64_t owner;			/* the inode state the page belongs to */
 	uint64_t index;			/* file offset >> FOLIO_PAGE_SHIFT */
 	uint64_t *evictions;		/* the owner's count of pages reclaimed */
-	unsigned int flags;		/* enum page_flags; under the page lock */
+	unsigned int flags;		/* enum page_flags; changed under the page lock, by
+					 * atomic stores: reclaim's hand reads it without */
 	/*
 	 * The bytes writes changed since the page was last written back,
 	 * [dirty_lo, dirty_hi) (empty: lo > hi); write-back writes only

@@ -40,6 +40,20 @@
 
 #include <urcu/rcuhlist.h>
 
+/*
+ * cds_hlist_del_rcu() with the unlinking store a release store, for the
+ * same reason: liburcu 0.13's is CMM_STORE_SHARED(), a volatile store,
+ * which raced with the lookups' rcu_dereference() (TSan: a close of a
+ * tracked file by db_bench's compaction thread beside an fopen()).
+ */
+static inline void folio_hlist_del_rcu(struct cds_hlist_node *elem)
+{
+	if (elem->next)
+		elem->next->prev = elem->prev;
+	__atomic_store_n(&elem->prev->next, elem->next, __ATOMIC_RELEASE);
+}
+#define cds_hlist_del_rcu	folio_hlist_del_rcu
+
 #ifdef __SANITIZE_THREAD__
 /*
  * make test SANITIZE=thread: ThreadSanitizer cannot see a grace period.

@@ -317,10 +317,10 @@ static void pass_take_dirty(struct mapping *m)
 static void redirty(struct mapping *m, struct page *page, size_t lo, size_t hi)
 {
 	pthread_mutex_lock(&page->lock);
-	page->flags &= ~PAGE_WRITEBACK;
+	__atomic_store_n(&page->flags, page->flags & ~PAGE_WRITEBACK, __ATOMIC_RELAXED);
 	if (page->flags & PAGE_INDEXED) {
 		if (!(page->flags & PAGE_DIRTY)) {
-			page->flags |= PAGE_DIRTY;
+			__atomic_store_n(&page->flags, page->flags | PAGE_DIRTY, __ATOMIC_RELAXED);
 			page->dirty_lo = lo;
 			page->dirty_hi = hi;
 			mapping_account_dirty(m, page);
@@ -1116,10 +1116,12 @@ void writeback_crash_state(int fd)
 	 * read; a mapping being unlinked at this moment may be missed. */
 	for (struct mapping *m = __atomic_load_n(&mappings, __ATOMIC_ACQUIRE); m && files < 64;
 	     m = __atomic_load_n(&m->next, __ATOMIC_ACQUIRE), files++) {
+		bool bypass = __atomic_load_n(&m->bypass, __ATOMIC_RELAXED);
+
 		n = snprintf(line, sizeof(line), "folio:   %s: size %lld, %lu dirty pages%s\n",
 			     m->name, (long long)mapping_size(m),
 			     __atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED),
-			     m->bypass ? ", passed through" : "");
+			     bypass ? ", passed through" : "");
 		if (!write_formatted(fd, line, sizeof(line), n))
 			return;
 	}

@@ -482,11 +482,14 @@ Test(real, rocksdb_db_bench, .timeout = 900)
 	       "the databases differ: diff %s/native.scan %s/folio.scan", d, d);
 	/* Reading back, natively and under folio (default settings). */
 	cr_assert_eq(sh("cd %s && " DB_BENCH "--num=%d --db=%s/native --use_existing_db=1 "
-			"--benchmarks=readrandom 2>&1 | grep -o '([0-9]* of [0-9]* found)' "
-			"> native.found", d, num, d), 0);
+			"--benchmarks=readrandom > native.readrandom 2>&1 && "
+			"grep -o '([0-9]* of [0-9]* found)' native.readrandom > native.found",
+			d, num, d), 0, "readrandom failed natively: %s/native.readrandom", d);
 	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='%s/folio/**' " DB_BENCH "--num=%d "
-			"--db=%s/folio --use_existing_db=1 --benchmarks=readrandom 2>&1 | "
-			"grep -o '([0-9]* of [0-9]* found)' > folio.found", d, d, num, d), 0);
+			"--db=%s/folio --use_existing_db=1 --benchmarks=readrandom "
+			"> folio.readrandom 2>&1 && "
+			"grep -o '([0-9]* of [0-9]* found)' folio.readrandom > folio.found",
+			d, d, num, d), 0, "readrandom failed under folio: %s/folio.readrandom", d);
 	a = slurp("%s/native.found", d);
 	b = slurp("%s/folio.found", d);
 	EXPECT(ok, a[0] && !strcmp(a, b), "readrandom found %s natively, %s under folio", a, b);
