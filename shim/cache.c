@@ -1073,13 +1073,35 @@ void cache_copy_end(struct ofile *in, int in_fd, struct ofile *out, int out_fd)
 	errno = saved_errno;
 }
 
+/*
+ * The file passes through, so the kernel's size is the size, but maybe not
+ * the one the caller got: start_bypass() may have written dirty data past
+ * it back between the caller's stat and here.  Ask the kernel again, through
+ * folio's own descriptor of the inode (checked to still be it).  Inside a
+ * read-side section; errno preserved.
+ */
+static void restat_bypassed(struct mapping *m, dev_t dev, ino_t ino, off_t *st_size,
+			    blkcnt_t *st_blocks)
+{
+	int kfd = __atomic_load_n(&m->kfd, __ATOMIC_RELAXED), saved_errno = errno;
+	struct stat st;
+
+	if (kfd >= 0 && real_fstat(kfd, &st) == 0 && st.st_dev == dev && st.st_ino == ino) {
+		*st_size = st.st_size;
+		*st_blocks = st.st_blocks;
+	}
+	errno = saved_errno;
+}
+
 void cache_stat_fixup(dev_t dev, ino_t ino, off_t *st_size, blkcnt_t *st_blocks)
 {
 	struct mapping *m;
 
 	urcu_bp_read_lock();
 	m = fdtable_inode_mapping(dev, ino);
-	if (m && !bypassed(m)) {
+	if (m && bypassed(m)) {
+		restat_bypassed(m, dev, ino, st_size, st_blocks);
+	} else if (m) {
 		off_t size = mapping_size(m);
 
 		if (size > *st_size) {	/* dirty data past the kernel's end */
@@ -1232,7 +1254,7 @@ void cache_mapping_reopened(struct mapping *m, int flags, const struct stat *st)
 void cache_set_kfd(struct mapping *m, int kfd, int kfd_accmode)
 {
 	mapping_lock_all(m);
-	m->kfd = kfd;
+	__atomic_store_n(&m->kfd, kfd, __ATOMIC_RELAXED);	/* restat_bypassed() reads it */
 	m->kfd_accmode = kfd_accmode;
 	mapping_unlock_all(m);
 }

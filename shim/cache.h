@@ -201,7 +201,8 @@ void cache_copy_end(struct ofile *in, int in_fd, struct ofile *out, int out_fd);
 
 /*
  * stat family: @st_size and @st_blocks as the kernel reported them for the
- * inode @dev/@ino; replace them with the logical values when tracked.
+ * inode @dev/@ino; replace them with the logical values when tracked (or
+ * the kernel's newer ones, when the file started passing through since).
  */
 void cache_stat_fixup(dev_t dev, ino_t ino, off_t *st_size, blkcnt_t *st_blocks);
 

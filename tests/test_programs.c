@@ -528,6 +528,15 @@ Test(cache, cancelled_threads_leave_no_lock_held, .timeout = 120)
 }
 
 /*
+ * fstat() beside mmap()/munmap() of the file always sees the size just
+ * written (7 old sizes in 200000 before the fix).
+ */
+Test(cache, size_stays_right_while_the_file_starts_passing_through, .timeout = 120)
+{
+	remove_dir(cachecheck("restat", "", true));
+}
+
+/*
  * No data of one file is served for another: a cached file replaced by
  * rename(2) (by another process, and through folio), then checked on disk.
  */

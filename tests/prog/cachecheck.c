@@ -50,6 +50,9 @@
  *	                         closes files (run like errors)
  *	cachecheck execlost DIR  execs true(1) with 3000 bytes that cannot be written
  *	                         (run like errors: folio says so before the exec)
+ *	cachecheck restat DIR    one byte appended, then fstat(), 200000 times, while
+ *	                         another thread maps and unmaps the file: the size
+ *	                         is always the one just written
  *	cachecheck syncwrite DIR a thread appends 1 MiB writes at a small dirty limit
  *	                         while another calls sync(), then the process exits
  *	                         with the writer still writing
@@ -1847,6 +1850,49 @@ static void expect_data(int fd, const char *want, const char *what)
 }
 
 /*
+ * The stat family's size while the file starts and stops passing through:
+ * each mmap() writes back the dirty bytes past the kernel's end and passes
+ * the file through, so a size the kernel gave before that is old by the
+ * time folio looks at the file (found by test_stress under TSan).
+ */
+static int restat_fd;
+static volatile int restat_stop;
+
+static void *restat_mapper(void *arg)
+{
+	(void)arg;
+	while (!restat_stop) {
+		void *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, restat_fd, 0);
+
+		if (p != MAP_FAILED)
+			munmap(p, 4096);
+	}
+	return NULL;
+}
+
+static int restat(void)
+{
+	pthread_t mapper;
+	long wrong = 0;
+	struct stat st;
+
+	restat_fd = open(path("restat.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(restat_fd >= 0 && pwrite(restat_fd, "x", 1, 0) == 1, "restat.dat");
+	pthread_create(&mapper, NULL, restat_mapper, NULL);
+	for (long i = 1; i < 200000; i++) {
+		CHECK(pwrite(restat_fd, "y", 1, i) == 1 && fstat(restat_fd, &st) == 0, "round %ld", i);
+		if (st.st_size != i + 1 && !wrong++)
+			fprintf(stderr, "cachecheck: restat: size %lld after writing byte %ld\n",
+				(long long)st.st_size, i);
+	}
+	restat_stop = 1;
+	pthread_join(mapper, NULL);
+	CHECK(!wrong, "%ld of 200000 sizes were old", wrong);
+	close(restat_fd);
+	return 0;
+}
+
+/*
  * A cached file replaced by rename(2), by another process and by this one:
  * the new file's data under the name, the old one's through the fds open
  * on it, and writes through those never reach the new file.
@@ -1905,7 +1951,7 @@ int main(int argc, char **argv)
 		{ "fdnumbers", fdnumbers }, { "sigopen", sigopen }, { "fdlimit", fdlimit },
 		{ "sigalloc", sigalloc }, { "cancel", cancel },
 		{ "unmapwrite", unmapwrite }, { "unmapcopy", unmapcopy }, { "renamed", renamed },
-		{ "quota", quota }, { "ownfds", ownfds },
+		{ "quota", quota }, { "ownfds", ownfds }, { "restat", restat },
 	};
 
 	if (argc != 3)
