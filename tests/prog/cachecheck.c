@@ -1867,12 +1867,12 @@ static void expect_data(int fd, const char *want, const char *what)
  * time folio looks at the file (found by test_stress under TSan).
  */
 static int restat_fd;
-static volatile int restat_stop;
+static int restat_stop;	/* atomic */
 
 static void *restat_mapper(void *arg)
 {
 	(void)arg;
-	while (!restat_stop) {
+	while (!__atomic_load_n(&restat_stop, __ATOMIC_RELAXED)) {
 		void *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, restat_fd, 0);
 
 		if (p != MAP_FAILED)
@@ -1896,7 +1896,7 @@ static int restat(void)
 			fprintf(stderr, "cachecheck: restat: size %lld after writing byte %ld\n",
 				(long long)st.st_size, i);
 	}
-	restat_stop = 1;
+	__atomic_store_n(&restat_stop, 1, __ATOMIC_RELAXED);
 	pthread_join(mapper, NULL);
 	CHECK(!wrong, "%ld of 200000 sizes were old", wrong);
 	close(restat_fd);
