@@ -14,28 +14,6 @@
 /* Pages reclaimed at once: one grace period is paid for a whole batch. */
 #define RECLAIM_BATCH	64
 
-#ifdef __SANITIZE_THREAD__
-/*
- * make test SANITIZE=thread: page_copy_out() is a seqlock reader.  It
- * copies a page while a writer may be changing it under the page lock,
- * then re-reads the page's sequence count and throws the copy away if the
- * count changed: a copy that overlapped a write is never used, which
- * ThreadSanitizer cannot see.  Its copy is hidden from TSan instead of
- * suppressed by name: the writer that meets the copy's reads in the shadow
- * may come long after it, when TSan can no longer restore the reader's
- * stack to match a suppression with ("failed to restore the stack"; most
- * test_stress runs under folio failed so).  This hides what the
- * suppression hid, the copy's accesses, and nothing else.
- */
-void __tsan_ignore_thread_begin(void);
-void __tsan_ignore_thread_end(void);
-#define seqlock_copy_begin()	__tsan_ignore_thread_begin()
-#define seqlock_copy_end()	__tsan_ignore_thread_end()
-#else
-#define seqlock_copy_begin()	do { } while (0)
-#define seqlock_copy_end()	do { } while (0)
-#endif
-
 static struct {
 	struct page *pages;
 	unsigned int *seqs;		/* per page: odd while a writer changes it */
@@ -270,9 +248,10 @@ size_t page_copy_out(struct page *page, size_t off, size_t len, void *dst)
 			caa_cpu_relax();
 			continue;
 		}
-		seqlock_copy_begin();
+		/* Racy by design, and unseen by ThreadSanitizer: the copy is
+		 * in assembly (uaccess.c), and one that overlapped a write is
+		 * thrown away below. */
 		left = uaccess_copy_to(dst, src, len);
-		seqlock_copy_end();
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(seqp, __ATOMIC_RELAXED) == seq)
 			break;

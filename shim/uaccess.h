@@ -8,9 +8,10 @@
  * program's own address space, would take the fault itself.  These copies
  * are leaf functions in assembly, string instructions (rep movsb, rep
  * stosb) as the kernel's own user copies on CPUs with fast strings, or
- * vector moves for short copies.  When one faults, folio's SIGSEGV/SIGBUS handler (crash.c) calls
- * uaccess_fixup() (unless the address is folio's own page memory: that is a
- * bug, reported), which makes the copy return what it had left, as the
+ * vector moves for short copies.  When one faults, folio's SIGSEGV/SIGBUS
+ * handler (crash.c) calls uaccess_fixup() (unless the address is folio's
+ * own page memory: that is a bug, reported), which makes the copy return
+ * what it had left, as the
  * kernel's exception table does: a string instruction stops at the first
  * byte it cannot access, %rcx counting the bytes from there on, so the
  * count is the kernel's to the byte (a step retries as one).
