@@ -165,8 +165,8 @@ void refresh_locked(struct mapping *m);
 
 /*
  * Read @count bytes at @pos into @u, inside the caller's read-side section
- * (a miss leaves it and comes back); @nowait: a miss ends the read (EAGAIN
- * if nothing was copied).
+ * (a miss leaves it and comes back); @nowait (RWF_NOWAIT): a miss takes only
+ * what the kernel's page cache has, EAGAIN if that is nothing.
  */
 ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count, off_t pos,
 		bool nowait);

@@ -286,6 +286,81 @@ static ssize_t read_streaming(struct mapping *m, struct uio *u, size_t want, off
 }
 
 /*
+ * The miss of an RWF_NOWAIT read: what the kernel's page cache holds of
+ * [@pos, @pos + @count), asked for with RWF_NOWAIT too, with what folio
+ * caches copied over it, page by page through a bounce buffer; no fill, no
+ * wait for a lock.  @lock and @kio_lock shared, as for read_streaming().
+ * Returns the bytes copied, or -1 with errno: EAGAIN where the kernel would
+ * wait for I/O or folio for a lock before the first byte.
+ */
+static __attribute__((noinline, cold)) ssize_t read_nowait(struct mapping *m, struct uio *u,
+							   size_t count, off_t pos)
+{
+	unsigned char bounce[FOLIO_PAGE_BYTES];
+	size_t done = 0;
+	int err = 0;
+
+	if (pthread_rwlock_tryrdlock(&m->lock))
+		return fail(EAGAIN);
+	if (pthread_rwlock_tryrdlock(&m->kio_lock)) {
+		pthread_rwlock_unlock(&m->lock);
+		return fail(EAGAIN);
+	}
+	while (done < count) {
+		off_t at = pos + done, size = mapping_size(m), ksize = mapping_ksize(m);
+		size_t len = FOLIO_PAGE_BYTES - (at & (FOLIO_PAGE_BYTES - 1)), got = 0, copied;
+		bool kernel_short = false;	/* the rest is not in the kernel's cache */
+
+		if (at >= size)
+			break;
+		if (len > count - done)
+			len = count - done;
+		if ((off_t)len > size - at)
+			len = size - at;
+		if (at < ksize) {
+			size_t kwant = (off_t)len < ksize - at ? len : (size_t)(ksize - at);
+			struct iovec iov = { bounce, kwant };
+			ssize_t r;
+
+			if (m->kfd < 0 || m->kfd_accmode == O_WRONLY)
+				r = fail(EBADF);
+			else
+				do
+					r = real_preadv64v2(m->kfd, &iov, 1, at, RWF_NOWAIT);
+				while (r < 0 && errno == EINTR);
+			if (r < 0) {
+				err = errno;
+				break;
+			}
+			got = r;
+			if (got < kwant) {
+				len = got;
+				kernel_short = true;
+			}
+		}
+		if (!len)
+			break;
+		memset(bounce + got, 0, len - got);	/* past the kernel's end */
+		urcu_bp_read_lock();
+		overlay_cached(m, bounce, len, at);
+		urcu_bp_read_unlock();
+		copied = uio_copy_to(u, bounce, len);
+		done += copied;
+		if (copied < len) {
+			err = EFAULT;
+			break;
+		}
+		if (kernel_short)
+			break;
+	}
+	pthread_rwlock_unlock(&m->kio_lock);
+	pthread_rwlock_unlock(&m->lock);
+	if (!done)
+		return fail(err ? err : EAGAIN);
+	return done;
+}
+
+/*
  * The slow half of a read: fill and copy, holding @lock shared.  @of is
  * referenced; outside any read-side section.
  */
@@ -352,8 +427,8 @@ static ssize_t read_filled(struct ofile *of, struct mapping *m, struct uio *u, s
  * Read @count bytes at @pos into @u: what is cached is copied in the
  * caller's read-side section; a miss takes a reference on @of, leaves the
  * section for the I/O and comes back.  With @nowait (RWF_NOWAIT) a miss
- * ends the read instead, with EAGAIN if nothing was copied: the caller
- * retries where it may block, as with the kernel's page cache.
+ * takes what the kernel's page cache has without I/O (read_nowait()), and
+ * says EAGAIN if that is nothing: the caller retries where it may block.
  */
 ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count,
 		       off_t pos, bool nowait)
@@ -376,15 +451,14 @@ ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count
 		return read_counted(m, done, false);
 	if (faulted)		/* as the kernel's copy_to_user() stops there */
 		return read_counted(m, done ? (ssize_t)done : fail(EFAULT), false);
-	if (nowait)
-		return read_counted(m, done ? (ssize_t)done : fail(EAGAIN), true);
 	if (!ofile_tryget(of))		/* the fd is closing */
 		return read_counted(m, done ? (ssize_t)done : fail(EBADF), true);
 	cancel = cancel_off();
 	saved_errno = errno;
 	urcu_bp_read_unlock();
 	folio_call_depth++;	/* holding locks a handler's write-back needs */
-	n = read_filled(of, m, u, count - done, pos + done);
+	n = nowait ? read_nowait(m, u, count - done, pos + done) :
+		     read_filled(of, m, u, count - done, pos + done);
 	folio_call_depth--;
 	if (n >= 0 || done) {
 		n = done + (n > 0 ? n : 0);

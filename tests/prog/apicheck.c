@@ -643,6 +643,32 @@ static void process_calls(int fd, const char *name)
 }
 
 /*
+ * RWF_NOWAIT reads of pages in the kernel's page cache (just written) that
+ * folio has not cached (the file was closed): the kernel's data, with what
+ * folio has newer copied over it, not EAGAIN.
+ */
+static void nowait_calls(void)
+{
+	int fd = CALL("open nowait", open(path("nowait.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644));
+	char buf[3 * 4096], small[100];
+	struct iovec iov[2] = { { buf, 5000 }, { small, sizeof(small) } };
+
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = 'a' + i % 23;
+	CALL("pwrite 12k", pwrite(fd, buf, sizeof(buf), 0));
+	CALL("close nowait", close(fd));
+	fd = CALL("reopen nowait", open(path("nowait.dat"), O_RDWR));
+	CALL("pwrite over page 1", pwrite(fd, "newer", 5, 4096 + 900));
+	memset(buf, 0, sizeof(buf));
+	CALL("preadv2 nowait cold", preadv2(fd, iov, 2, 10, RWF_NOWAIT));
+	show_data("  its first 5000", buf, 5000);
+	show_data("  then", small, sizeof(small));
+	CALL("preadv2 nowait across the end", preadv2(fd, iov, 1, 3 * 4096 - 50, RWF_NOWAIT));
+	CALL("preadv2 nowait at the end", preadv2(fd, iov, 1, 3 * 4096, RWF_NOWAIT));
+	CALL("close nowait again", close(fd));
+}
+
+/*
  * The edges of the kernel's rules for regular files: RWF_NOWAIT, the size
  * limits (RLIMIT_FSIZE and its SIGXFSZ, the file system's largest file),
  * offsets that overflow, DONTNEED.
@@ -677,6 +703,7 @@ static void limit_calls(void)
 	signal(SIGXFSZ, old_handler);
 	CALL("close limits", close(fd));
 	file_sum("limits.dat");
+	nowait_calls();
 }
 
 int main(int argc, char **argv)
