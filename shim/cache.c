@@ -1117,8 +1117,6 @@ void cache_stat_fixup(dev_t dev, ino_t ino, off_t *st_size, blkcnt_t *st_blocks)
 
 /* ---- Mappings: life cycle (fdtable's hooks) ---- */
 
-#define OFF_T_MAX	((off_t)INT64_MAX)
-
 /*
  * The largest file the file system of @fd takes (the kernel's s_maxbytes):
  * ext4 with extents stops at 2^32 - 1 blocks of 4 KiB; the other file
@@ -1153,7 +1151,6 @@ struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *s
 {
 	static bool store_failed;
 	struct mapping *m;
-	struct rlimit rl;
 
 	if (!page_store_ready() && page_store_init(folio_config.cache_size) < 0) {
 		if (!store_failed)
@@ -1185,8 +1182,6 @@ struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *s
 	m->size = m->ksize = st->st_size;
 	m->kctime = st->st_ctim;
 	m->max_bytes = max_file_size(fd);
-	m->fsize_limit = getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur < (rlim_t)OFF_T_MAX ?
-			 (off_t)rl.rlim_cur : OFF_T_MAX;
 	m->kfd = kfd;
 	m->kfd_accmode = kfd_accmode;
 	if (mmaps_has(st->st_dev, st->st_ino))		/* mapped before this open */

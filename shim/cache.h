@@ -25,6 +25,7 @@
 #define FOLIO_CACHE_H
 
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -138,6 +139,16 @@ int cache_sync_file_range(struct ofile *of, int fd, off64_t offset, off64_t nbyt
  * -1 with errno.
  */
 int cache_writeback_all(void);
+
+/*
+ * The program sets its own RLIMIT_FSIZE to @new_limit (setrlimit, prlimit):
+ * begin writes back every tracked file first if the limit goes down, so that
+ * data the old limit accepted reaches the kernel under it; end, after the
+ * call, takes the limit the kernel now has for the checks of later writes.
+ * Both keep errno.
+ */
+void cache_fsize_limit_begin(rlim_t new_limit);
+void cache_fsize_limit_end(void);
 
 /*
  * Another process is about to share this one's open files: write back every

@@ -27,6 +27,8 @@
 #include "uaccess.h"
 #include "writeback.h"
 
+#define OFF_T_MAX	((off_t)INT64_MAX)
+
 /* What the kernel clamps one read or write to (MAX_RW_COUNT). */
 #define MAX_RW_COUNT	((size_t)INT_MAX & ~(size_t)(FOLIO_PAGE_BYTES - 1))
 /*

@@ -342,18 +342,53 @@ static ssize_t write_privileged(struct mapping *m, struct uio *u, size_t count, 
 }
 
 /*
+ * RLIMIT_FSIZE as the last write that needed it found it (OFF_T_MAX: none;
+ * -1: not read yet).  Read again before a write is cut short by it (the
+ * program or another process may have raised it) and after the program
+ * sets it (cache_fsize_limit_end()).
+ */
+static off_t fsize_limit = -1;
+
+static off_t fsize_limit_read(void)
+{
+	struct rlimit rl;
+	off_t limit = getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur < (rlim_t)OFF_T_MAX ?
+		      (off_t)rl.rlim_cur : OFF_T_MAX;
+
+	__atomic_store_n(&fsize_limit, limit, __ATOMIC_RELAXED);
+	return limit;
+}
+
+void cache_fsize_limit_begin(rlim_t new_limit)
+{
+	struct rlimit rl;
+	int saved_errno = errno;
+
+	if (getrlimit(RLIMIT_FSIZE, &rl) || new_limit < rl.rlim_cur)
+		cache_writeback_all();
+	errno = saved_errno;
+}
+
+void cache_fsize_limit_end(void)
+{
+	fsize_limit_read();
+}
+
+/*
  * How much of @count bytes at @pos the file may take, as the kernel's
  * generic_write_check_limits() decides: RLIMIT_FSIZE (reaching it sends
  * SIGXFSZ), then the file system's largest file.  0 means EFBIG.
  */
 static size_t write_limit(struct mapping *m, off_t pos, size_t count)
 {
-	if (pos + (off_t)count > m->fsize_limit) {
-		if (pos >= m->fsize_limit) {
+	off_t limit = __atomic_load_n(&fsize_limit, __ATOMIC_RELAXED);
+
+	if (pos + (off_t)count > limit && pos + (off_t)count > (limit = fsize_limit_read())) {
+		if (pos >= limit) {
 			kill(getpid(), SIGXFSZ);
 			return 0;
 		}
-		count = m->fsize_limit - pos;
+		count = limit - pos;
 	}
 	if (pos >= m->max_bytes)
 		return 0;

@@ -3,7 +3,9 @@
  * process can look at a tracked file (fork, vfork, posix_spawn, system,
  * popen, every exec) and before this one ends, folio writes back everything
  * it holds (DESIGN.md §4).  The fork handlers that keep folio's own state
- * consistent in the child are in interpose.c.
+ * consistent in the child are in interpose.c.  Also the process's file size
+ * limit, which writes are checked against when folio accepts them: lowering
+ * it first writes back what the old limit accepted.
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -267,4 +269,45 @@ FOLIO_EXPORT void _Exit(int status)
 	cache_writeback_all();
 	real__Exit(status);
 	__builtin_unreachable();
+}
+
+/* ---- RLIMIT_FSIZE ---- */
+
+static bool sets_own_fsize_limit(pid_t pid, int resource, const void *new_limit)
+{
+	return resource == RLIMIT_FSIZE && new_limit && (pid == 0 || pid == getpid());
+}
+
+/* @real_call sets @resource of @pid to @new_limit: see cache_fsize_limit_begin(). */
+#define SET_LIMIT(pid, resource, new_limit, real_call) \
+	do { \
+		int ret_; \
+		if (!sets_own_fsize_limit(pid, resource, new_limit)) \
+			return real_call; \
+		cache_fsize_limit_begin((new_limit)->rlim_cur); \
+		ret_ = real_call; \
+		cache_fsize_limit_end(); \
+		return ret_; \
+	} while (0)
+
+FOLIO_EXPORT int setrlimit(__rlimit_resource_t resource, const struct rlimit *rlim)
+{
+	SET_LIMIT(0, resource, rlim, real_setrlimit(resource, rlim));
+}
+
+FOLIO_EXPORT int setrlimit64(__rlimit_resource_t resource, const struct rlimit64 *rlim)
+{
+	SET_LIMIT(0, resource, rlim, real_setrlimit64(resource, rlim));
+}
+
+FOLIO_EXPORT int prlimit(pid_t pid, __rlimit_resource_t resource, const struct rlimit *new_limit,
+			 struct rlimit *old_limit)
+{
+	SET_LIMIT(pid, resource, new_limit, real_prlimit(pid, resource, new_limit, old_limit));
+}
+
+FOLIO_EXPORT int prlimit64(pid_t pid, __rlimit_resource_t resource,
+			   const struct rlimit64 *new_limit, struct rlimit64 *old_limit)
+{
+	SET_LIMIT(pid, resource, new_limit, real_prlimit64(pid, resource, new_limit, old_limit));
 }

@@ -97,7 +97,6 @@ struct mapping {
 	 */
 	struct timespec kctime;
 	off_t max_bytes;		/* the file system's largest file (s_maxbytes) */
-	off_t fsize_limit;		/* RLIMIT_FSIZE when the file was opened */
 	int kfd;			/* folio's own fd, -1 if none */
 	int kfd_accmode;
 	bool privileged;		/* set-id bits or file capabilities: writes go through

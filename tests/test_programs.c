@@ -933,7 +933,8 @@ static const char *const required_symbols[] = {
 	"posix_spawnp", "system", "popen", "execve", "execv", "execvp", "execvpe", "execl",
 	"execlp", "execle", "fexecve", "exit", "_exit", "_Exit", "rename", "renameat",
 	"renameat2", "unlink", "unlinkat", "chmod", "fchmod", "fchmodat", "chown", "lchown",
-	"fchown", "fchownat", "flock", "lockf", "lockf64",
+	"fchown", "fchownat", "flock", "lockf", "lockf64", "setrlimit", "setrlimit64", "prlimit",
+	"prlimit64",
 };
 
 /* "name@VER" or "name@@VER" lines for the defined dynamic symbols of @lib. */

@@ -669,6 +669,50 @@ static void nowait_calls(void)
 }
 
 /*
+ * RLIMIT_FSIZE changed while files are open: a write accepted before the
+ * limit went down stays accepted (close says nothing), a limit raised after
+ * the open lets writes through, through each of the four calls.
+ */
+static void fsize_calls(void)
+{
+	int fd = CALL("open fsize", open(path("fsize.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644));
+	struct rlimit old, low;
+	struct rlimit64 low64, old64;
+	void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+	char buf[4096];
+
+	memset(buf, 'f', sizeof(buf));
+	getrlimit(RLIMIT_FSIZE, &old);
+	low = (struct rlimit){ 1 << 20, old.rlim_max };
+	low64 = (struct rlimit64){ 1 << 20, old.rlim_max };
+	old64 = (struct rlimit64){ old.rlim_cur, old.rlim_max };
+	/* Inside the file as the kernel has it: folio caches the writes. */
+	CALL("ftruncate 6M", ftruncate(fd, 6 << 20));
+	CALL("fsync 6M", fsync(fd));
+	CALL("pwrite at 2M", pwrite(fd, buf, sizeof(buf), 2 << 20));
+	CALL("setrlimit 1M", setrlimit(RLIMIT_FSIZE, &low));
+	CALL("close after setrlimit", close(fd));
+	fd = CALL("open under 1M", open(path("fsize.dat"), O_RDWR));
+	CALL("pwrite at 1M", pwrite(fd, buf, 10, 1 << 20));
+	CALL("setrlimit back", setrlimit(RLIMIT_FSIZE, &old));
+	CALL("pwrite at 3M", pwrite(fd, buf, sizeof(buf), 3 << 20));
+	CALL("setrlimit64 1M", setrlimit64(RLIMIT_FSIZE, &low64));
+	CALL("fsync after setrlimit64", fsync(fd));
+	CALL("pwrite across 1M", pwrite(fd, buf, sizeof(buf), (1 << 20) - 100));
+	CALL("setrlimit64 back", setrlimit64(RLIMIT_FSIZE, &old64));
+	CALL("pwrite at 4M", pwrite(fd, buf, sizeof(buf), 4 << 20));
+	CALL("prlimit 1M", prlimit(getpid(), RLIMIT_FSIZE, &low, NULL));
+	CALL("fdatasync after prlimit", fdatasync(fd));
+	CALL("prlimit back", prlimit(0, RLIMIT_FSIZE, &old, NULL));
+	CALL("pwrite at 5M", pwrite(fd, buf, sizeof(buf), 5 << 20));
+	CALL("prlimit64 1M", prlimit64(0, RLIMIT_FSIZE, &low64, NULL));
+	CALL("prlimit64 back", prlimit64(0, RLIMIT_FSIZE, &old64, NULL));
+	CALL("close fsize", close(fd));
+	signal(SIGXFSZ, old_handler);
+	file_sum("fsize.dat");
+}
+
+/*
  * The edges of the kernel's rules for regular files: RWF_NOWAIT, the size
  * limits (RLIMIT_FSIZE and its SIGXFSZ, the file system's largest file),
  * offsets that overflow, DONTNEED.
@@ -728,6 +772,7 @@ int main(int argc, char **argv)
 	open_calls();
 	name_calls();
 	process_calls(fd, "t1.dat");
+	fsize_calls();		/* before limit_calls() lowers the hard limit */
 	limit_calls();
 	file_sum("t1.dat");
 	file_sum("creat.dat");
