@@ -341,6 +341,30 @@ ssize_t cache_pread(struct ofile *of, int fd, void *buf, size_t count, off_t off
 	return cache_readv(of, fd, &iov, 1, offset, 0);
 }
 
+/*
+ * Whether the file system refuses RWF_NOWAIT reads (EOPNOTSUPP, as ramfs
+ * does): then so must folio, hits too.  Asked once a file, with a one-byte
+ * RWF_NOWAIT read of the program's @fd (a read of nothing would not be
+ * checked).  Inside the caller's read-side section; keeps errno.
+ */
+static __attribute__((noinline, cold)) bool nowait_refused(struct mapping *m, int fd)
+{
+	int known = __atomic_load_n(&m->nowait_reads, __ATOMIC_RELAXED);
+
+	if (!known) {
+		int saved_errno = errno, cancel = cancel_off();
+		char byte;
+		struct iovec iov = { &byte, 1 };
+
+		known = real_preadv64v2(fd, &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EOPNOTSUPP ?
+			-1 : 1;
+		cancel_restore(cancel);
+		errno = saved_errno;
+		__atomic_store_n(&m->nowait_reads, known, __ATOMIC_RELAXED);
+	}
+	return known < 0;
+}
+
 /* read_at() counts the calls it serves; the others are counted here. */
 ssize_t cache_readv(struct ofile *of, int fd, const struct iovec *iov, int iovcnt,
 		    off_t offset, int rwf_flags)
@@ -351,6 +375,8 @@ ssize_t cache_readv(struct ofile *of, int fd, const struct iovec *iov, int iovcn
 
 	if (count < 0)
 		return read_counted(m, -1, false);
+	if (unlikely(rwf_flags & RWF_NOWAIT) && nowait_refused(m, fd))
+		return read_counted(m, fail(EOPNOTSUPP), false);
 	if (offset >= 0) {	/* inside the caller's read-side section */
 		if (range_overflows(offset, count))
 			return read_counted(m, fail(EINVAL), false);

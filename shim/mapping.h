@@ -122,6 +122,9 @@ struct mapping {
 	 * writes that need new space fail at once. */
 	int nospace;
 	bool no_dontcache;		/* the file system refused RWF_DONTCACHE */
+	/* Whether the file system takes RWF_NOWAIT reads: 0 not asked yet,
+	 * 1 yes, -1 no (EOPNOTSUPP).  See nowait_refused(). */
+	int8_t nowait_reads;
 	/* After a failed write-back the flusher retries no sooner (ms). */
 	uint64_t retry_at;
 	unsigned int retry_ms;

@@ -100,6 +100,38 @@ Test(api, every_call_is_invisible_fortified, .timeout = 120)
 	check_apicheck(PROG("apicheck-fortify"));
 }
 
+/*
+ * On ramfs, which refuses RWF_NOWAIT reads (EOPNOTSUPP, also for what folio
+ * has cached) and takes a write at 2^62 (that page then reaches the kernel
+ * when the program lowers RLIMIT_FSIZE, not at a close under the lower
+ * limit).  Transcripts only: reading the holes of a 2^62-byte ramfs file
+ * whole, as diff -r would, fills memory.
+ */
+Test(api, every_call_is_invisible_on_ramfs, .timeout = 120)
+{
+	char *d;
+	bool ok = true;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to mount ramfs");
+	d = new_dir();
+	if (sh("cd %s && mkdir r && mount -t ramfs ramfs r 2> mount.err", d)) {
+		char *why = slurp("%s/mount.err", d);
+
+		remove_dir(d);
+		cr_skip_test("cannot mount ramfs here: %s", why);
+	}
+	EXPECT(ok, sh("cd %s/r && mkdir native tracked && %s native > ../native.out 2>&1", d,
+		      PROG("apicheck")) == 0, "apicheck failed natively");
+	EXPECT(ok, sh("cd %s/r && " PRELOAD "FOLIO_FILES='*.dat:*.txt' %s tracked > ../tracked.out "
+		      "2>&1", d, PROG("apicheck")) == 0, "apicheck failed under folio");
+	EXPECT(ok, sh("cd %s && diff -u native.out tracked.out > tracked.diff", d) == 0,
+	       "transcript differs from native: %s/tracked.diff", d);
+	sh("umount %s/r", d);
+	if (ok)
+		remove_dir(d);
+}
+
 Test(fdtable, follows_the_kernel, .timeout = 120)
 {
 	char *d = new_dir();
