@@ -1143,18 +1143,46 @@ void cache_stat_fixup(dev_t dev, ino_t ino, off_t *st_size, blkcnt_t *st_blocks)
 
 /* ---- Mappings: life cycle (fdtable's hooks) ---- */
 
-/*
- * The largest file the file system of @fd takes (the kernel's s_maxbytes):
- * ext4 with extents stops at 2^32 - 1 blocks of 4 KiB; the other file
- * systems folio caches go to the largest offset.
- */
-static off_t max_file_size(int fd)
-{
-	struct statfs sfs;
+/* ext4 with extents and 4 KiB blocks: 2^32 - 1 blocks. */
+#define EXT4_MAX_BYTES	((off_t)0xFFFFFFFFull << 12)
 
-	if (fstatfs(fd, &sfs) == 0 && sfs.f_type == 0xEF53)
-		return (off_t)0xFFFFFFFFull << 12;
-	return OFF_T_MAX;
+static bool seek_allowed(int kfd, off_t pos)
+{
+	return real_lseek64(kfd, pos, SEEK_SET) == pos;
+}
+
+/*
+ * The largest file the kernel lets @kfd's file reach (s_maxbytes; on ext4 a
+ * file without extents has a smaller limit of its own; FAT stops at 4 GiB):
+ * the largest position lseek(2) may set, which is the same limit.  Asked on
+ * folio's own descriptor, whose position folio never uses: the common
+ * answers first, else a binary search.  Without one (or if it cannot seek
+ * at all), a guess from @fd's file system.  Keeps errno.
+ */
+static off_t max_file_size(int kfd, int fd)
+{
+	int saved_errno = errno;
+	struct statfs sfs;
+	off_t ok = 0, refused = OFF_T_MAX;
+
+	if (kfd < 0 || !seek_allowed(kfd, 0)) {
+		ok = fstatfs(fd, &sfs) == 0 && sfs.f_type == 0xEF53 ? EXT4_MAX_BYTES : OFF_T_MAX;
+	} else if (seek_allowed(kfd, OFF_T_MAX)) {
+		ok = OFF_T_MAX;
+	} else if (seek_allowed(kfd, EXT4_MAX_BYTES) && !seek_allowed(kfd, EXT4_MAX_BYTES + 1)) {
+		ok = EXT4_MAX_BYTES;
+	} else {
+		while (refused - ok > 1) {
+			off_t mid = ok + (refused - ok) / 2;
+
+			if (seek_allowed(kfd, mid))
+				ok = mid;
+			else
+				refused = mid;
+		}
+	}
+	errno = saved_errno;
+	return ok;
 }
 
 /*
@@ -1207,7 +1235,7 @@ struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *s
 	mapping_rwlock_init(&m->kio_lock);
 	m->size = m->ksize = st->st_size;
 	m->kctime = st->st_ctim;
-	m->max_bytes = max_file_size(fd);
+	m->max_bytes = max_file_size(kfd, fd);
 	m->kfd = kfd;
 	m->kfd_accmode = kfd_accmode;
 	if (mmaps_has(st->st_dev, st->st_ino))		/* mapped before this open */
