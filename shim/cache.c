@@ -1143,6 +1143,20 @@ void cache_stat_fixup(dev_t dev, ino_t ino, off_t *st_size, blkcnt_t *st_blocks)
 
 /* ---- Mappings: life cycle (fdtable's hooks) ---- */
 
+#define EXT4_SUPER_MAGIC	0xEF53
+#define BTRFS_SUPER_MAGIC	0x9123683E
+
+/* The f_type statfs(2) gives @fd's file system (0: unknown).  Keeps errno. */
+static long fs_type(int fd)
+{
+	int saved_errno = errno;
+	struct statfs sfs;
+	long type = fstatfs(fd, &sfs) == 0 ? (long)sfs.f_type : 0;
+
+	errno = saved_errno;
+	return type;
+}
+
 /* ext4 with extents and 4 KiB blocks: 2^32 - 1 blocks. */
 #define EXT4_MAX_BYTES	((off_t)0xFFFFFFFFull << 12)
 
@@ -1162,11 +1176,10 @@ static bool seek_allowed(int kfd, off_t pos)
 static off_t max_file_size(int kfd, int fd)
 {
 	int saved_errno = errno;
-	struct statfs sfs;
 	off_t ok = 0, refused = OFF_T_MAX;
 
 	if (kfd < 0 || !seek_allowed(kfd, 0)) {
-		ok = fstatfs(fd, &sfs) == 0 && sfs.f_type == 0xEF53 ? EXT4_MAX_BYTES : OFF_T_MAX;
+		ok = fs_type(fd) == EXT4_SUPER_MAGIC ? EXT4_MAX_BYTES : OFF_T_MAX;
 	} else if (seek_allowed(kfd, OFF_T_MAX)) {
 		ok = OFF_T_MAX;
 	} else if (seek_allowed(kfd, EXT4_MAX_BYTES) && !seek_allowed(kfd, EXT4_MAX_BYTES + 1)) {
@@ -1236,6 +1249,7 @@ struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *s
 	m->size = m->ksize = st->st_size;
 	m->kctime = st->st_ctim;
 	m->max_bytes = max_file_size(kfd, fd);
+	m->whole_page_writes = fs_type(fd) == BTRFS_SUPER_MAGIC;
 	m->kfd = kfd;
 	m->kfd_accmode = kfd_accmode;
 	if (mmaps_has(st->st_dev, st->st_ino))		/* mapped before this open */

@@ -33,6 +33,35 @@ static size_t uio_copy_from(struct uio *u, void *dst, size_t len)
 }
 
 /*
+ * Whether all @len bytes at @u's position can be read, for a file system
+ * that writes a page's worth only if it can fault in all of the program's
+ * bytes for it first (btrfs: fault_in_iov_readable()): one load per page of
+ * the buffer, as that makes.
+ */
+static bool uio_readable(const struct uio *u, size_t len)
+{
+	struct uio at = *u;
+	unsigned char byte;
+
+	while (len) {
+		size_t n;
+		const char *p;
+
+		uio_advance(&at, 0);
+		n = uio_room(&at) < len ? uio_room(&at) : len;
+		if (!n)
+			break;
+		for (p = uio_base(&at); p < uio_base(&at) + n;
+		     p = (const char *)(((uintptr_t)p | (FOLIO_PAGE_BYTES - 1)) + 1))
+			if (uaccess_copy_from(&byte, p, 1))
+				return false;
+		uio_advance(&at, n);
+		len -= n;
+	}
+	return true;
+}
+
+/*
  * Bytes [@lo, @hi) of @page were just written (dirty_range_joins() said they
  * may be).  Under the page lock.
  */
@@ -254,6 +283,17 @@ static ssize_t write_page(struct mapping *m, struct uio *u, size_t len, off_t po
 }
 
 /*
+ * Write one page's worth, @len bytes from @u at @pos, to the cache or the
+ * kernel (@direct), as the file system would with the program's buffer.
+ */
+static ssize_t write_chunk(struct mapping *m, struct uio *u, size_t len, off_t pos, bool direct)
+{
+	if (unlikely(m->whole_page_writes) && !uio_readable(u, len))
+		return fail(EFAULT);
+	return direct ? write_direct(m, u, len, pos) : write_page(m, u, len, pos);
+}
+
+/*
  * Write @count bytes from @u at @pos into the cache.  With @lock exclusive,
  * the size grows page by page as the data lands (as the kernel's write_end
  * does), so a write-back this write triggers for want of pages sees it.
@@ -279,7 +319,7 @@ static ssize_t write_pages(struct mapping *m, struct uio *u, size_t count, off_t
 				return done;
 			}
 		}
-		n = write_page(m, u, len, pos + done);
+		n = write_chunk(m, u, len, pos + done, false);
 		if (n < 0) {
 			if (!done)
 				return -1;
@@ -324,7 +364,7 @@ static ssize_t write_privileged(struct mapping *m, struct uio *u, size_t count, 
 	pthread_rwlock_unlock(&m->kio_lock);
 	while (done < count) {
 		size_t len = FOLIO_PAGE_BYTES < count - done ? FOLIO_PAGE_BYTES : count - done;
-		ssize_t n = write_direct(m, u, len, pos + done);
+		ssize_t n = write_chunk(m, u, len, pos + done, true);
 
 		if (n < 0) {
 			if (!done)

@@ -122,6 +122,9 @@ struct mapping {
 	 * writes that need new space fail at once. */
 	int nospace;
 	bool no_dontcache;		/* the file system refused RWF_DONTCACHE */
+	/* The file system writes page by page, each page whole or not at all
+	 * when the program's buffer faults (btrfs): see uio_readable(). */
+	bool whole_page_writes;
 	/* Whether the file system takes RWF_NOWAIT reads: 0 not asked yet,
 	 * 1 yes, -1 no (EOPNOTSUPP).  See nowait_refused(). */
 	int8_t nowait_reads;

@@ -132,6 +132,16 @@ Test(api, every_call_is_invisible_on_ext2, .timeout = 120)
 	check_apicheck_on("mkfs.ext2 -q -F", "ext2");
 }
 
+/*
+ * btrfs writes a page's worth of the program's buffer only if all of it can
+ * be read: a buffer that runs off into an unmapped page makes EFAULT or a
+ * count that stops at a page of the file, not at the bad byte.
+ */
+Test(api, every_call_is_invisible_on_btrfs, .timeout = 120)
+{
+	check_apicheck_on("mkfs.btrfs -q -f", "btrfs");
+}
+
 
 Test(api, every_call_is_invisible_plain, .timeout = 120)
 {
