@@ -79,7 +79,7 @@ $(BUILD)/shim $(BUILD)/tests:
 # Missing Debian packages (libraries or the tools the tests run) are
 # installed before anything is compiled against them.
 TEST_TOOLS := pkg-config readelf man groff tar sha256sum strace setpriv sqlite3 jq fio db_bench ldb \
-	      mkfs.ext2 mkfs.btrfs
+	      mkfs.ext2 mkfs.btrfs bindfs
 deps:
 	@missing=; \
 	for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null || missing=yes; done; \

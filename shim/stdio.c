@@ -222,7 +222,16 @@ static FILE *open_stream(const char *path, const char *mode, int flags)
 	if (fd < 0)
 		return NULL;
 	opened(fd, AT_FDCWD, path, flags);
-	stream = fd_tracked(fd) ? tracked_stream(fd, flags) : real_fdopen(fd, mode);
+	if (fd_tracked(fd)) {
+		stream = tracked_stream(fd, flags);
+	} else {
+		/* Not cached after all (its file system, say).  fopen() puts a
+		 * write-only append stream at the end, fdopen() of an O_APPEND
+		 * fd does not. */
+		stream = real_fdopen(fd, mode);
+		if (stream && (flags & O_APPEND) && (flags & O_ACCMODE) == O_WRONLY)
+			real_lseek64(fd, 0, SEEK_END);
+	}
 	if (!stream) {
 		int saved_errno = errno;
 
