@@ -273,41 +273,55 @@ FOLIO_EXPORT void _Exit(int status)
 
 /* ---- RLIMIT_FSIZE ---- */
 
+/*
+ * The four calls are glibc's system call prlimit64 on x86_64 (struct rlimit
+ * is struct rlimit64 there), made here directly: a sanitizer's runtime sets
+ * RLIMIT_CORE in its constructor, before folio could look up libc's.
+ */
+static int sys_prlimit(pid_t pid, int resource, const void *new_limit, void *old_limit)
+{
+	return syscall(SYS_prlimit64, pid, resource, new_limit, old_limit);
+}
+
+/* (A NULL @new_limit, which glibc declares impossible, gets EFAULT.) */
 static bool sets_own_fsize_limit(pid_t pid, int resource, const void *new_limit)
 {
 	return resource == RLIMIT_FSIZE && new_limit && (pid == 0 || pid == getpid());
 }
 
-/* @real_call sets @resource of @pid to @new_limit: see cache_fsize_limit_begin(). */
-#define SET_LIMIT(pid, resource, new_limit, real_call) \
+/*
+ * Set @resource of @pid to @new_limit (an rlimit or rlimit64), @old_limit
+ * out; see cache_fsize_limit_begin() for this process's RLIMIT_FSIZE.
+ */
+#define SET_LIMIT(pid, resource, new_limit, old_limit) \
 	do { \
 		int ret_; \
 		if (!sets_own_fsize_limit(pid, resource, new_limit)) \
-			return real_call; \
+			return sys_prlimit(pid, resource, new_limit, old_limit); \
 		cache_fsize_limit_begin((new_limit)->rlim_cur); \
-		ret_ = real_call; \
+		ret_ = sys_prlimit(pid, resource, new_limit, old_limit); \
 		cache_fsize_limit_end(); \
 		return ret_; \
 	} while (0)
 
 FOLIO_EXPORT int setrlimit(__rlimit_resource_t resource, const struct rlimit *rlim)
 {
-	SET_LIMIT(0, resource, rlim, real_setrlimit(resource, rlim));
+	SET_LIMIT(0, resource, rlim, NULL);
 }
 
 FOLIO_EXPORT int setrlimit64(__rlimit_resource_t resource, const struct rlimit64 *rlim)
 {
-	SET_LIMIT(0, resource, rlim, real_setrlimit64(resource, rlim));
+	SET_LIMIT(0, resource, rlim, NULL);
 }
 
 FOLIO_EXPORT int prlimit(pid_t pid, __rlimit_resource_t resource, const struct rlimit *new_limit,
 			 struct rlimit *old_limit)
 {
-	SET_LIMIT(pid, resource, new_limit, real_prlimit(pid, resource, new_limit, old_limit));
+	SET_LIMIT(pid, resource, new_limit, old_limit);
 }
 
 FOLIO_EXPORT int prlimit64(pid_t pid, __rlimit_resource_t resource,
 			   const struct rlimit64 *new_limit, struct rlimit64 *old_limit)
 {
-	SET_LIMIT(pid, resource, new_limit, real_prlimit64(pid, resource, new_limit, old_limit));
+	SET_LIMIT(pid, resource, new_limit, old_limit);
 }

@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -171,16 +170,6 @@ X(int, sync_file_range, (int, off64_t, off64_t, unsigned int), \
 X(void, sync, (void), (void), (), syscall(SYS_sync)) \
 X(int, syncfs, (int), (int fd), (fd), syscall(SYS_syncfs, fd)) \
 X(int, msync, (void *, size_t, int), (void *a, size_t n, int f), (a, n, f), syscall(SYS_msync, a, n, f)) \
-X(int, setrlimit, (__rlimit_resource_t, const struct rlimit *), \
-  (__rlimit_resource_t r, const struct rlimit *l), (r, l), syscall(SYS_prlimit64, 0, r, l, NULL)) \
-X(int, setrlimit64, (__rlimit_resource_t, const struct rlimit64 *), \
-  (__rlimit_resource_t r, const struct rlimit64 *l), (r, l), syscall(SYS_prlimit64, 0, r, l, NULL)) \
-X(int, prlimit, (pid_t, __rlimit_resource_t, const struct rlimit *, struct rlimit *), \
-  (pid_t p, __rlimit_resource_t r, const struct rlimit *n, struct rlimit *o), (p, r, n, o), \
-  syscall(SYS_prlimit64, p, r, n, o)) \
-X(int, prlimit64, (pid_t, __rlimit_resource_t, const struct rlimit64 *, struct rlimit64 *), \
-  (pid_t p, __rlimit_resource_t r, const struct rlimit64 *n, struct rlimit64 *o), (p, r, n, o), \
-  syscall(SYS_prlimit64, p, r, n, o)) \
 X(int, stat, (const char *, struct stat *), (const char *p, struct stat *s), (p, s), \
   syscall(SYS_newfstatat, AT_FDCWD, p, s, 0)) \
 X(int, stat64, (const char *, struct stat64 *), (const char *p, struct stat64 *s), (p, s), \
