@@ -113,9 +113,9 @@ static void check_apicheck_on(const char *mkfs, const char *what)
 	if (geteuid() != 0)
 		cr_skip_test("needs root to mount an %s image", what);
 	d = new_dir();
-	if (sh("cd %s && truncate -s 300M fs.img && %s fs.img > mkfs.err 2>&1 && mkdir m && "
-	       "mount -o loop fs.img m 2> mount.err", d, mkfs)) {
-		char *why = slurp("%s/mount.err", d);
+	if (sh("cd %s && truncate -s 300M fs.img && %s fs.img > why 2>&1 && mkdir m && "
+	       "mount -o loop fs.img m 2>> why", d, mkfs)) {
+		char *why = slurp("%s/why", d);
 
 		remove_dir(d);
 		cr_skip_test("cannot make and mount an %s image here (no loop device?): %s", what,
