@@ -16,6 +16,13 @@
 #define FOLIO_STR_(x)	#x
 #define FOLIO_STR(x)	FOLIO_STR_(x)
 
+/*
+ * No sanitizer instrumentation, in sanitizer builds, for a function that a
+ * sanitizer's runtime calls before it is ready (ThreadSanitizer crashed
+ * entering an instrumented setrlimit() from its constructor).
+ */
+#define FOLIO_NO_SANITIZE	__attribute__((no_sanitize("address", "thread", "undefined")))
+
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -276,9 +276,13 @@ FOLIO_EXPORT void _Exit(int status)
 /*
  * The four calls are glibc's system call prlimit64 on x86_64 (struct rlimit
  * is struct rlimit64 there), made here directly: a sanitizer's runtime sets
- * RLIMIT_CORE in its constructor, before folio could look up libc's.
+ * RLIMIT_CORE in its constructor, before folio could look up libc's, and
+ * before it could run instrumented code (FOLIO_NO_SANITIZE), which the path
+ * of every other limit avoids.
  */
-static int sys_prlimit(pid_t pid, int resource, const void *new_limit, void *old_limit)
+static inline __attribute__((always_inline)) int sys_prlimit(pid_t pid, int resource,
+							     const void *new_limit,
+							     void *old_limit)
 {
 	return syscall(SYS_prlimit64, pid, resource, new_limit, old_limit);
 }
@@ -296,7 +300,8 @@ static bool sets_own_fsize_limit(pid_t pid, int resource, const void *new_limit)
 #define SET_LIMIT(pid, resource, new_limit, old_limit) \
 	do { \
 		int ret_; \
-		if (!sets_own_fsize_limit(pid, resource, new_limit)) \
+		if ((resource) != RLIMIT_FSIZE || \
+		    !sets_own_fsize_limit(pid, resource, new_limit)) \
 			return sys_prlimit(pid, resource, new_limit, old_limit); \
 		cache_fsize_limit_begin((new_limit)->rlim_cur); \
 		ret_ = sys_prlimit(pid, resource, new_limit, old_limit); \
@@ -304,24 +309,27 @@ static bool sets_own_fsize_limit(pid_t pid, int resource, const void *new_limit)
 		return ret_; \
 	} while (0)
 
-FOLIO_EXPORT int setrlimit(__rlimit_resource_t resource, const struct rlimit *rlim)
+FOLIO_EXPORT FOLIO_NO_SANITIZE int setrlimit(__rlimit_resource_t resource,
+					      const struct rlimit *rlim)
 {
 	SET_LIMIT(0, resource, rlim, NULL);
 }
 
-FOLIO_EXPORT int setrlimit64(__rlimit_resource_t resource, const struct rlimit64 *rlim)
+FOLIO_EXPORT FOLIO_NO_SANITIZE int setrlimit64(__rlimit_resource_t resource,
+						const struct rlimit64 *rlim)
 {
 	SET_LIMIT(0, resource, rlim, NULL);
 }
 
-FOLIO_EXPORT int prlimit(pid_t pid, __rlimit_resource_t resource, const struct rlimit *new_limit,
-			 struct rlimit *old_limit)
+FOLIO_EXPORT FOLIO_NO_SANITIZE int prlimit(pid_t pid, __rlimit_resource_t resource,
+					    const struct rlimit *new_limit, struct rlimit *old_limit)
 {
 	SET_LIMIT(pid, resource, new_limit, old_limit);
 }
 
-FOLIO_EXPORT int prlimit64(pid_t pid, __rlimit_resource_t resource,
-			   const struct rlimit64 *new_limit, struct rlimit64 *old_limit)
+FOLIO_EXPORT FOLIO_NO_SANITIZE int prlimit64(pid_t pid, __rlimit_resource_t resource,
+					      const struct rlimit64 *new_limit,
+					      struct rlimit64 *old_limit)
 {
 	SET_LIMIT(pid, resource, new_limit, old_limit);
 }
