@@ -1867,7 +1867,8 @@ static int check_other_fds(const char *name, int mine, int accmode)
 /* folio's own descriptors never widen the program's access, nor leak to exec. */
 static int ownfds(void)
 {
-	bool folio = getenv("LD_PRELOAD") != NULL;
+	/* (valgrind sets LD_PRELOAD for its own libraries) */
+	bool folio = getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "libfolio");
 	char buf[100];
 	int fd = open(path("own.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
 
