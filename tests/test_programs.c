@@ -682,7 +682,8 @@ Test(cache, a_file_renamed_over_a_cached_one_is_read_as_itself, .timeout = 60)
  */
 Test(cache, signal_handlers_write_beside_a_writer, .timeout = 120)
 {
-	int runs = strstr(SANITIZER_RUNTIME, "libtsan") ? 3 : 10;
+	/* valgrind (TEST_WRAPPER): 17 s a run measured */
+	int runs = strstr(SANITIZER_RUNTIME, "libtsan") || getenv("TEST_WRAPPER") ? 3 : 10;
 
 	for (int i = 0; i < runs; i++)
 		remove_dir(cachecheck("sigalloc", "FOLIO_CACHE_SIZE=256K", i == 0));
