@@ -968,6 +968,26 @@ void cache_std_fd(struct ofile *of)
 		log_info("%s is a standard stream's fd: passing it through", m->name);
 }
 
+#ifdef FOLIO_TEST_FAULTS
+/*
+ * Test builds only: FOLIO_TEST_DELAY=unmapped holds inode_unmapped() for
+ * 500 us between its refresh and the end of the bypass, where a copy that
+ * ended used to leave the file cached with the size from before it.
+ */
+static void test_delay(const char *where)
+{
+	const char *want = getenv("FOLIO_TEST_DELAY");
+
+	if (want && !strcmp(want, where))
+		usleep(500);
+}
+#else
+static inline void test_delay(const char *where)
+{
+	(void)where;
+}
+#endif
+
 /* The last mapping of the inode @dev/@ino is gone: cache it again. */
 static void inode_unmapped(dev_t dev, ino_t ino)
 {
@@ -982,6 +1002,7 @@ static void inode_unmapped(dev_t dev, ino_t ino)
 		if (m->bypass == BYPASS_MAPPED) {
 			refresh_locked(m);
 			log_info("%s is no longer mapped: caching it again", m->name);
+			test_delay("unmapped");
 		}
 		__atomic_and_fetch(&m->bypass, ~BYPASS_MAPPED, __ATOMIC_RELEASE);
 	}
@@ -1090,10 +1111,14 @@ void cache_copy_end(struct ofile *in, int in_fd, struct ofile *out, int out_fd)
 	 * through at begin and its last mapping went meanwhile: unlike a write
 	 * (write_through()), a copy holds no lock against that, and this,
 	 * after the copy is in the kernel, drops what a miss cached before.
+	 * Checked under the locks: inode_unmapped() clears the bypass only
+	 * after its refresh, under them, and that refresh may have asked the
+	 * kernel for the size before this copy extended the file.
 	 */
-	if (m && !bypassed(m)) {
+	if (m) {
 		mapping_lock_all(m);
-		refresh_locked(m);
+		if (!bypassed(m))
+			refresh_locked(m);
 		mapping_unlock_all(m);
 	}
 	errno = saved_errno;

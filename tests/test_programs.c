@@ -365,6 +365,27 @@ Test(cache, copies_passing_through_survive_the_unmap, .timeout = 60)
 	remove_dir(cachecheck("unmapcopy", "FOLIO_CACHE_SIZE=1M FOLIO_DIRTY_LIMIT=64K", true));
 }
 
+/*
+ * A copy that ends while the last unmap caches the file again (seen once
+ * under valgrind): the test build holds that moment open 500 us each time.
+ * cache_copy_end() looked at the bypass without the lock, and skipped its
+ * refresh: about one 2-second run in two then read a size from before the
+ * copy.  Three runs.
+ */
+Test(cache, copies_ending_as_the_file_is_cached_again, .timeout = 60)
+{
+	for (int i = 0; i < 3; i++) {
+		char *d = new_dir();
+
+		cr_assert_eq(sh("cd %s && LD_PRELOAD='" SANITIZER_RUNTIME " "
+				PROG_PATH("libfolio-faults.so") "' FOLIO_FILES='*.dat' "
+				"FOLIO_CACHE_SIZE=1M FOLIO_DIRTY_LIMIT=64K FOLIO_TEST_DELAY=unmapped "
+				"%s unmapcopy . > out 2>&1", d, PROG("cachecheck")), 0, "run %d: %s", i,
+			     slurp("%s/out", d));
+		remove_dir(d);
+	}
+}
+
 Test(cache, large_reads_see_dirty_pages_and_holes, .timeout = 60)
 {
 	remove_dir(cachecheck("bigread", "", false));
@@ -509,14 +530,16 @@ Test(writeback, sequential_writes_are_batched, .timeout = 60)
 {
 	char *d = new_dir();
 
-	cr_assert_eq(sh("cd %s && strace -f -c -o trace -e trace=write,pwrite64,pwritev,pwritev2 "
+	/* The calls on seq.dat (-y names each fd's file): a TEST_WRAPPER such
+	 * as valgrind makes writes of its own. */
+	cr_assert_eq(sh("cd %s && strace -f -y -o trace -e trace=write,pwrite64,pwritev,pwritev2 "
 			"env " PRELOAD "FOLIO_FILES='*.dat' %s seqwrite . > out", d,
 			PROG("cachecheck")), 0, "%s", slurp("%s/out", d));
 	cr_assert_eq(sh("cd %s && test $(stat -c %%s seq.dat) -eq 67108864 && "
 			"test $(tr -d s < seq.dat | wc -c) -eq 0", d), 0, "seq.dat is not 64 MiB of s");
-	cr_expect_eq(sh("cd %s && awk '$NF ~ /^(write|pwrite64|pwritev|pwritev2)$/ { n += $4 } "
-			"END { exit !(n > 0 && n <= 300) }' trace", d), 0,
-		     "write calls: %s", slurp("%s/trace", d));
+	cr_expect_eq(sh("cd %s && grep -c 'seq\\.dat>' trace > count && "
+			"test $(cat count) -gt 0 && test $(cat count) -le 300", d), 0,
+		     "%s write calls on seq.dat", slurp("%s/count", d));
 	remove_dir(d);
 }
 

@@ -151,6 +151,14 @@ static char *path(const char *name)
 	return buf;
 }
 
+/* Whether folio is preloaded (valgrind sets LD_PRELOAD for its own libraries). */
+static bool under_folio(void)
+{
+	const char *preload = getenv("LD_PRELOAD");
+
+	return preload && strstr(preload, "libfolio");
+}
+
 /* ---- hits ---- */
 
 #define HOT_SIZE	(1 << 20)
@@ -1013,7 +1021,7 @@ static void start_sanitizer_threads(void)
 static int idle(void)
 {
 	static unsigned char buf[4096];
-	bool cached = getenv("LD_PRELOAD") != NULL;
+	bool cached = under_folio();
 	int base, fd;
 
 	/* A sanitizer's or valgrind's own threads count too. */
@@ -1867,8 +1875,7 @@ static int check_other_fds(const char *name, int mine, int accmode)
 /* folio's own descriptors never widen the program's access, nor leak to exec. */
 static int ownfds(void)
 {
-	/* (valgrind sets LD_PRELOAD for its own libraries) */
-	bool folio = getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "libfolio");
+	bool folio = under_folio();
 	char buf[100];
 	int fd = open(path("own.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
 
