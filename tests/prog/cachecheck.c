@@ -1018,6 +1018,19 @@ static void start_sanitizer_threads(void)
 		pthread_join(thread, NULL);
 }
 
+/*
+ * threads_now() once it stops moving: a thread that pthread_join() saw end
+ * still counts in /proc a moment later (make test failed once so).
+ */
+static int settled_threads(void)
+{
+	int n = threads_now(), again;
+
+	while (usleep(10000), (again = threads_now()) != n)
+		n = again;
+	return n;
+}
+
 static int idle(void)
 {
 	static unsigned char buf[4096];
@@ -1026,7 +1039,7 @@ static int idle(void)
 
 	/* A sanitizer's or valgrind's own threads count too. */
 	start_sanitizer_threads();
-	base = threads_now();
+	base = settled_threads();
 	fd = open(path("idle.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
 
 	CHECK(fd >= 0, "open");
