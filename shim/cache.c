@@ -163,14 +163,16 @@ struct page *alloc_page(struct mapping *m)
 	return page;
 }
 
-ssize_t kernel_pread(struct mapping *m, void *buf, size_t len, off_t pos)
+ssize_t kernel_pread_flags(struct mapping *m, void *buf, size_t len, off_t pos, int rwf_flags)
 {
+	struct iovec iov = { buf, len };
 	ssize_t n;
 
 	if (m->kfd < 0 || m->kfd_accmode == O_WRONLY)
 		return fail(EBADF);
 	do
-		n = real_pread64(m->kfd, buf, len, pos);
+		n = rwf_flags ? real_preadv64v2(m->kfd, &iov, 1, pos, rwf_flags) :
+				real_pread64(m->kfd, buf, len, pos);
 	while (n < 0 && errno == EINTR);
 	return n;
 }

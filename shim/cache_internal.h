@@ -144,9 +144,15 @@ static inline bool range_overflows(off_t pos, size_t count)
 /*
  * pread/pwrite on folio's own descriptor of @m, retried on EINTR; EBADF if
  * there is none (or, to read, it is write-only).  With @lock held.
+ * kernel_pread_flags() reads with preadv2(2)'s @rwf_flags (RWF_NOWAIT).
  */
-ssize_t kernel_pread(struct mapping *m, void *buf, size_t len, off_t pos);
+ssize_t kernel_pread_flags(struct mapping *m, void *buf, size_t len, off_t pos, int rwf_flags);
 ssize_t kernel_pwrite(struct mapping *m, const void *buf, size_t len, off_t pos);
+
+static inline ssize_t kernel_pread(struct mapping *m, void *buf, size_t len, off_t pos)
+{
+	return kernel_pread_flags(m, buf, len, pos, 0);
+}
 
 /*
  * The page of @m at @index with its data locked (page_write_begin), or NULL

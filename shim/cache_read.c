@@ -319,15 +319,8 @@ static __attribute__((noinline, cold)) ssize_t read_nowait(struct mapping *m, st
 			len = size - at;
 		if (at < ksize) {
 			size_t kwant = (off_t)len < ksize - at ? len : (size_t)(ksize - at);
-			struct iovec iov = { bounce, kwant };
-			ssize_t r;
+			ssize_t r = kernel_pread_flags(m, bounce, kwant, at, RWF_NOWAIT);
 
-			if (m->kfd < 0 || m->kfd_accmode == O_WRONLY)
-				r = fail(EBADF);
-			else
-				do
-					r = real_preadv64v2(m->kfd, &iov, 1, at, RWF_NOWAIT);
-				while (r < 0 && errno == EINTR);
 			if (r < 0) {
 				err = errno;
 				break;

@@ -288,9 +288,9 @@ static inline __attribute__((always_inline)) int sys_prlimit(pid_t pid, int reso
 }
 
 /* (A NULL @new_limit, which glibc declares impossible, gets EFAULT.) */
-static bool sets_own_fsize_limit(pid_t pid, int resource, const void *new_limit)
+static bool sets_own_limit(pid_t pid, const void *new_limit)
 {
-	return resource == RLIMIT_FSIZE && new_limit && (pid == 0 || pid == getpid());
+	return new_limit && (pid == 0 || pid == getpid());
 }
 
 /*
@@ -300,8 +300,7 @@ static bool sets_own_fsize_limit(pid_t pid, int resource, const void *new_limit)
 #define SET_LIMIT(pid, resource, new_limit, old_limit) \
 	do { \
 		int ret_; \
-		if ((resource) != RLIMIT_FSIZE || \
-		    !sets_own_fsize_limit(pid, resource, new_limit)) \
+		if ((resource) != RLIMIT_FSIZE || !sets_own_limit(pid, new_limit)) \
 			return sys_prlimit(pid, resource, new_limit, old_limit); \
 		cache_fsize_limit_begin((new_limit)->rlim_cur); \
 		ret_ = sys_prlimit(pid, resource, new_limit, old_limit); \

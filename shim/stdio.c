@@ -113,6 +113,13 @@ static int open_truncating(const char *path, int flags)
 	return fd;
 }
 
+/* As glibc's fopen() does (its fdopen() of an O_APPEND fd does not). */
+static void append_stream_to_end(int fd, int flags)
+{
+	if ((flags & O_APPEND) && (flags & O_ACCMODE) == O_WRONLY)
+		tracked_lseek(fd, 0, SEEK_END);
+}
+
 static FILE *tracked_stream(int fd, int flags)
 {
 	struct folio_stream *fs = malloc(sizeof(*fs));
@@ -132,9 +139,7 @@ static FILE *tracked_stream(int fd, int flags)
 	fs->next = streams;
 	streams = fs;
 	pthread_mutex_unlock(&streams_lock);
-	/* Like glibc, a write-only append stream starts at the end. */
-	if ((flags & O_APPEND) && (flags & O_ACCMODE) == O_WRONLY)
-		tracked_lseek(fd, 0, SEEK_END);
+	append_stream_to_end(fd, flags);
 	return stream;
 }
 
@@ -224,13 +229,8 @@ static FILE *open_stream(const char *path, const char *mode, int flags)
 	opened(fd, AT_FDCWD, path, flags);
 	if (fd_tracked(fd)) {
 		stream = tracked_stream(fd, flags);
-	} else {
-		/* Not cached after all (its file system, say).  fopen() puts a
-		 * write-only append stream at the end, fdopen() of an O_APPEND
-		 * fd does not. */
-		stream = real_fdopen(fd, mode);
-		if (stream && (flags & O_APPEND) && (flags & O_ACCMODE) == O_WRONLY)
-			real_lseek64(fd, 0, SEEK_END);
+	} else if ((stream = real_fdopen(fd, mode))) {	/* not cached after all */
+		append_stream_to_end(fd, flags);
 	}
 	if (!stream) {
 		int saved_errno = errno;
@@ -397,8 +397,7 @@ static FILE *reopen_folio_stream(struct folio_stream *fs, const char *path, cons
 		io |= LIBIO_IS_APPENDING;
 	fs->stream->_flags = (fs->stream->_flags &
 			      ~(LIBIO_NO_READS | LIBIO_NO_WRITES | LIBIO_IS_APPENDING)) | io;
-	if ((flags & O_APPEND) && (flags & O_ACCMODE) == O_WRONLY)
-		tracked_lseek(fs->fd, 0, SEEK_END);
+	append_stream_to_end(fs->fd, flags);
 	return fs->stream;
 }
 
