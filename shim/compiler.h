@@ -25,4 +25,18 @@
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
+/*
+ * Whether the process runs under valgrind, for the two places where its
+ * signal delivery differs from the kernel's (uaccess.c, crash.c).  Its
+ * client request is a few no-op instructions natively; the header comes
+ * with Debian's valgrind package (scripts/install-deps), and a build
+ * without it takes the kernel's behaviour everywhere.
+ */
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define folio_on_valgrind()	(RUNNING_ON_VALGRIND != 0)
+#else
+#define folio_on_valgrind()	0
+#endif
+
 #endif

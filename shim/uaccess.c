@@ -16,9 +16,14 @@
  * again, the same).  Other copies, and the retry after such a fault, are
  * one rep movsb, which stops exactly at the bad byte.
  */
+#include <errno.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/uio.h>
 #include <ucontext.h>
+#include <unistd.h>
 
+#include "compiler.h"
 #include "uaccess.h"
 
 extern const char uaccess_text_start[], uaccess_text_end[], uaccess_fault_return[];
@@ -112,17 +117,17 @@ __asm__(
 	"	.size	uaccess_copy_string, .-uaccess_copy_string\n"
 	"\n"
 	"	.p2align 4\n"
-	"	.globl	uaccess_clear\n"
-	"	.hidden	uaccess_clear\n"
-	"	.type	uaccess_clear, @function\n"
-	"uaccess_clear:\n"
+	"	.globl	uaccess_clear_string\n"
+	"	.hidden	uaccess_clear_string\n"
+	"	.type	uaccess_clear_string, @function\n"
+	"uaccess_clear_string:\n"
 	"	.cfi_startproc\n"
 	"	mov	%rsi, %rcx\n"
 	"	xor	%eax, %eax\n"
 	"	rep stosb\n"
 	"	ret\n"
 	"	.cfi_endproc\n"
-	"	.size	uaccess_clear, .-uaccess_clear\n"
+	"	.size	uaccess_clear_string, .-uaccess_clear_string\n"
 	"\n"
 	"	.type	uaccess_fault_return, @function\n"
 	"uaccess_fault_return:\n"
@@ -143,4 +148,94 @@ bool uaccess_fixup(void *uc)
 		return false;
 	regs[REG_RIP] = (greg_t)(uintptr_t)uaccess_fault_return;
 	return true;
+}
+
+bool uaccess_recount_faults;
+
+/*
+ * Whether %rcx at a fault was exact.  Not under valgrind: its JIT writes
+ * the guest's registers back lazily, and only the stack and instruction
+ * pointers are exact at a memory access (--vex-iropt-register-updates), so
+ * the count there is a byte or two off (a read into an unmapped buffer
+ * returned 1, a write from one put a byte of garbage in the file).
+ */
+static bool fault_count_exact(void)
+{
+	return !uaccess_recount_faults && !folio_on_valgrind();
+}
+
+/*
+ * Copy @len bytes from @src to @dst by process_vm_writev() (@dst the
+ * program's) or process_vm_readv() (@src the program's) on this process:
+ * the kernel stops at the first page of the program's buffer it cannot
+ * access (at the first byte on folio's side, which is good), and says how
+ * far it got.  Then copy those bytes again with memcpy(), which valgrind
+ * sees: its memcheck does not know that a process_vm_writev() to oneself
+ * defined them, and would take a process_vm_readv()'s as defined.
+ *
+ * Return the bytes copied, or -1 if the kernel refused the call (a seccomp
+ * filter, say), errno kept.
+ */
+static ssize_t copy_by_kernel(void *dst, const void *src, size_t len, bool to_program)
+{
+	struct iovec to = { .iov_base = dst, .iov_len = len };
+	struct iovec from = { .iov_base = (void *)src, .iov_len = len };
+	int saved_errno = errno;
+	ssize_t done;
+
+	if (to_program)
+		done = process_vm_writev(getpid(), &from, 1, &to, 1, 0);
+	else
+		done = process_vm_readv(getpid(), &to, 1, &from, 1, 0);
+	if (done < 0 && errno == EFAULT)
+		done = 0;
+	errno = saved_errno;
+	if (done > 0)
+		memcpy(dst, src, (size_t)done);
+	return done;
+}
+
+static size_t copy_faulted(void *dst, const void *src, size_t len, size_t left,
+			   bool to_program)
+{
+	if (!fault_count_exact()) {
+		ssize_t done = copy_by_kernel(dst, src, len, to_program);
+
+		if (done >= 0)
+			return len - (size_t)done;
+		if (left > len)		/* the retry below must stay inside */
+			left = len;
+	}
+	/* A step retried as one string copy, which stops at the bad byte. */
+	return uaccess_copy_string((char *)dst + len - left, (const char *)src + len - left, left);
+}
+
+size_t uaccess_copy_to_faulted(void *dst, const void *src, size_t len, size_t left)
+{
+	return copy_faulted(dst, src, len, left, true);
+}
+
+size_t uaccess_copy_from_faulted(void *dst, const void *src, size_t len, size_t left)
+{
+	return copy_faulted(dst, src, len, left, false);
+}
+
+size_t uaccess_clear_faulted(void *dst, size_t len, size_t left)
+{
+	static const char zeros[4096];
+	size_t done = 0;
+
+	if (fault_count_exact())
+		return left;
+	while (done < len) {
+		size_t chunk = len - done < sizeof(zeros) ? len - done : sizeof(zeros);
+		ssize_t n = copy_by_kernel((char *)dst + done, zeros, chunk, true);
+
+		if (n < 0)
+			return left < len ? left : len;
+		done += (size_t)n;
+		if ((size_t)n < chunk)
+			break;
+	}
+	return len - done;
 }

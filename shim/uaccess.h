@@ -30,36 +30,61 @@
 #include <stddef.h>
 
 /*
- * Copy @len bytes from @src to @dst / zero @len bytes at @dst.  Return the
- * bytes NOT copied or zeroed: 0, or the bytes from the first bad address
- * on.  uaccess_copy_steps() may stop up to 63 bytes early: see
- * uaccess_copy().
+ * The copies themselves: copy @len bytes from @src to @dst / zero @len
+ * bytes at @dst.  Return the bytes NOT copied or zeroed: 0, or after a
+ * fault what %rcx said was left.  uaccess_copy_steps() may stop up to 63
+ * bytes early, and under valgrind no count is exact: the functions below
+ * take these results only through the *_faulted() ones.
  */
 size_t uaccess_copy_steps(void *dst, const void *src, size_t len);
 size_t uaccess_copy_string(void *dst, const void *src, size_t len);
-size_t uaccess_clear(void *dst, size_t len);
+size_t uaccess_clear_string(void *dst, size_t len);
 
-static inline size_t uaccess_copy(void *dst, const void *src, size_t len)
+/*
+ * After a fault, the bytes of the copy or clear that are left to the byte,
+ * the bytes before them copied.  Out of line: only a bad buffer gets here.
+ */
+size_t uaccess_copy_to_faulted(void *dst, const void *src, size_t len, size_t left);
+size_t uaccess_copy_from_faulted(void *dst, const void *src, size_t len, size_t left);
+size_t uaccess_clear_faulted(void *dst, size_t len, size_t left);
+
+/*
+ * Copy @len bytes to the program's @dst from folio's @src, or from the
+ * program's @src to folio's @dst, or zero @len bytes at the program's @dst.
+ * Return the bytes not done: 0, or the bytes from the first bad address on.
+ */
+static inline size_t uaccess_copy_to(void *dst, const void *src, size_t len)
 {
 	size_t left = uaccess_copy_steps(dst, src, len);
 
-	if (__builtin_expect(left != 0, 0))	/* to the byte */
-		left = uaccess_copy_string((char *)dst + len - left,
-					   (const char *)src + len - left, left);
+	if (__builtin_expect(left != 0, 0))
+		left = uaccess_copy_to_faulted(dst, src, len, left);
 	return left;
 }
 
-/* Copy to the program's @dst from folio's @src. */
-static inline size_t uaccess_copy_to(void *dst, const void *src, size_t len)
-{
-	return uaccess_copy(dst, src, len);
-}
-
-/* Copy from the program's @src to folio's @dst. */
 static inline size_t uaccess_copy_from(void *dst, const void *src, size_t len)
 {
-	return uaccess_copy(dst, src, len);
+	size_t left = uaccess_copy_steps(dst, src, len);
+
+	if (__builtin_expect(left != 0, 0))
+		left = uaccess_copy_from_faulted(dst, src, len, left);
+	return left;
 }
+
+static inline size_t uaccess_clear(void *dst, size_t len)
+{
+	size_t left = uaccess_clear_string(dst, len);
+
+	if (__builtin_expect(left != 0, 0))
+		left = uaccess_clear_faulted(dst, len, left);
+	return left;
+}
+
+/*
+ * Test switch: count every fault's bytes as under valgrind (see
+ * uaccess.c), so that the unit tests run that path natively.
+ */
+extern bool uaccess_recount_faults;
 
 /*
  * From the handler of a SIGSEGV or SIGBUS the kernel raised for a fault
