@@ -5,7 +5,7 @@
  * known exactly: no stack frame (the return address is at the stack
  * pointer), nothing saved, and from the first instruction that may fault
  * to the last, %rcx holds the bytes still to do.  Resuming at
- * uaccess_fault_return returns them.
+ * uaccess_fault_return returns them, with UACCESS_FAULTED set.
  *
  * Copies of 8 to 255 bytes, where a string instruction's start-up costs
  * more than the copy (make bench, tiny-pread), move 8 or 16 bytes at a
@@ -133,6 +133,7 @@ __asm__(
 	"uaccess_fault_return:\n"
 	"	.cfi_startproc\n"
 	"	mov	%rcx, %rax\n"
+	"	bts	$63, %rax\n"	/* UACCESS_FAULTED */
 	"	ret\n"
 	"uaccess_text_end:\n"
 	"	.cfi_endproc\n"
@@ -150,14 +151,17 @@ bool uaccess_fixup(void *uc)
 	return true;
 }
 
+_Static_assert(UACCESS_FAULTED == 1ull << 63, "uaccess_fault_return sets bit 63");
+
 bool uaccess_recount_faults;
 
 /*
  * Whether %rcx at a fault was exact.  Not under valgrind: its JIT writes
  * the guest's registers back lazily, and only the stack and instruction
- * pointers are exact at a memory access (--vex-iropt-register-updates), so
- * the count there is a byte or two off (a read into an unmapped buffer
- * returned 1, a write from one put a byte of garbage in the file).
+ * pointers are exact at a memory access (--vex-iropt-register-updates).
+ * There rep movsb has taken the byte off %rcx before its access faults:
+ * a read into an unmapped buffer returned 1, a write from one put a byte
+ * of garbage in the file.
  */
 static bool fault_count_exact(void)
 {
@@ -195,19 +199,22 @@ static ssize_t copy_by_kernel(void *dst, const void *src, size_t len, bool to_pr
 	return done;
 }
 
+/*
+ * Without an exact count and without the kernel's, say that nothing was
+ * copied: never more than was.
+ */
 static size_t copy_faulted(void *dst, const void *src, size_t len, size_t left,
 			   bool to_program)
 {
 	if (!fault_count_exact()) {
 		ssize_t done = copy_by_kernel(dst, src, len, to_program);
 
-		if (done >= 0)
-			return len - (size_t)done;
-		if (left > len)		/* the retry below must stay inside */
-			left = len;
+		return done >= 0 ? len - (size_t)done : len;
 	}
 	/* A step retried as one string copy, which stops at the bad byte. */
-	return uaccess_copy_string((char *)dst + len - left, (const char *)src + len - left, left);
+	left &= ~UACCESS_FAULTED;
+	return uaccess_copy_string((char *)dst + len - left, (const char *)src + len - left,
+				   left) & ~UACCESS_FAULTED;
 }
 
 size_t uaccess_copy_to_faulted(void *dst, const void *src, size_t len, size_t left)
@@ -226,13 +233,13 @@ size_t uaccess_clear_faulted(void *dst, size_t len, size_t left)
 	size_t done = 0;
 
 	if (fault_count_exact())
-		return left;
+		return left & ~UACCESS_FAULTED;
 	while (done < len) {
 		size_t chunk = len - done < sizeof(zeros) ? len - done : sizeof(zeros);
 		ssize_t n = copy_by_kernel((char *)dst + done, zeros, chunk, true);
 
 		if (n < 0)
-			return left < len ? left : len;
+			return len;
 		done += (size_t)n;
 		if ((size_t)n < chunk)
 			break;

@@ -31,11 +31,13 @@
 
 /*
  * The copies themselves: copy @len bytes from @src to @dst / zero @len
- * bytes at @dst.  Return the bytes NOT copied or zeroed: 0, or after a
- * fault what %rcx said was left.  uaccess_copy_steps() may stop up to 63
- * bytes early, and under valgrind no count is exact: the functions below
- * take these results only through the *_faulted() ones.
+ * bytes at @dst.  Return 0, or after a fault UACCESS_FAULTED with what
+ * %rcx said was left.  uaccess_copy_steps() may stop up to 63 bytes early,
+ * and under valgrind no count is exact: the functions below take these
+ * results only through the *_faulted() ones.
  */
+#define UACCESS_FAULTED		(1ull << 63)
+
 size_t uaccess_copy_steps(void *dst, const void *src, size_t len);
 size_t uaccess_copy_string(void *dst, const void *src, size_t len);
 size_t uaccess_clear_string(void *dst, size_t len);
