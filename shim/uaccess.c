@@ -200,8 +200,9 @@ static ssize_t copy_by_kernel(void *dst, const void *src, size_t len, bool to_pr
 }
 
 /*
- * Without an exact count and without the kernel's, say that nothing was
- * copied: never more than was.
+ * The copy faulted with @left bytes to do, as far as %rcx knew.  Without an
+ * exact count and without the kernel's, say that nothing was copied: never
+ * more than was.
  */
 static size_t copy_faulted(void *dst, const void *src, size_t len, size_t left,
 			   bool to_program)

@@ -11,17 +11,19 @@
  * vector moves for short copies.  When one faults, folio's SIGSEGV/SIGBUS
  * handler (crash.c) calls uaccess_fixup() (unless the address is folio's
  * own page memory: that is a bug, reported), which makes the copy return
- * what it had left, as the
- * kernel's exception table does: a string instruction stops at the first
- * byte it cannot access, %rcx counting the bytes from there on, so the
- * count is the kernel's to the byte (a step retries as one).
+ * what it had left, as the kernel's exception table does: a string
+ * instruction stops at the first byte it cannot access, %rcx counting the
+ * bytes from there on, so the count is the kernel's to the byte (a step
+ * retries as one).  Under valgrind, whose %rcx at a fault is not exact,
+ * the kernel counts instead (process_vm_writev/readv of the copy).
  *
  * That needs folio's handler to be the process's: it is installed at the
  * first tracked open, and only over the default action.  In a program with
  * its own handler for those signals (or under a sanitizer, which has one),
  * a bad buffer reaches that handler as the fault it is.
  *
- * Callable anywhere, also in a read-side section or a signal handler.
+ * Callable anywhere, also in a read-side section or a signal handler; a
+ * fault's path may make a system call, with errno kept.
  */
 #ifndef FOLIO_UACCESS_H
 #define FOLIO_UACCESS_H

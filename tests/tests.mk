@@ -83,7 +83,8 @@ check-quick: all $(UNIT_TESTS) $(PROGRAMS) $(PROGRAM_TESTS)
 # programs under memcheck (TEST_WRAPPER, read by tests/test_programs.c),
 # in the plain build; a memcheck error makes the program exit 99 and its
 # test fail.  Then the copies of bad buffers (test_uaccess), whose counts
-# valgrind makes folio take from the kernel (shim/uaccess.c).  Suppressions, each with its reason: tests/valgrind.supp.
+# valgrind makes folio take from the kernel (shim/uaccess.c).
+# Suppressions, each with its reason: tests/valgrind.supp.
 # The suites that run folio's test programs; config/* counts the lines each
 # process prints, and the valgrind launcher loads folio too.
 VALGRIND_TESTS := @(api|fdtable|cache|writeback|fsx|stats|limits)/*
@@ -99,7 +100,7 @@ valgrind-run: all $(PROGRAMS) $(PROGRAM_TESTS) $(TESTS_DIR)/test_uaccess
 		--filter '$(VALGRIND_TESTS)'
 	@echo "== $(TESTS_DIR)/test_uaccess under valgrind"
 	@$(subst --trace-children=no,--trace-children=yes,$(VALGRIND)) \
-		$(TESTS_DIR)/test_uaccess --jobs=2
+		$(TESTS_DIR)/test_uaccess
 	@echo "make check-valgrind: all tests passed"
 
 # make check-all: every check there is, with TEST_LONG=1 for the suites
