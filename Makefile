@@ -60,8 +60,19 @@ SHIM_OBJS := $(SHIM_SRCS:shim/%.c=$(BUILD)/shim/%.o)
 .PHONY: all test install uninstall clean deps rcu-flavour
 all: $(BUILD)/libfolio.so
 
-$(BUILD)/shim/%.o: shim/%.c $(wildcard shim/*.h) include/folio.h | $(BUILD)/shim need-libs
+$(BUILD)/shim/%.o: shim/%.c $(wildcard shim/*.h) include/folio.h $(BUILD)/valgrind-h \
+		   | $(BUILD)/shim need-libs
 	$(CC) $(SHIM_CFLAGS) -MMD -c $< -o $@
+
+# Whether <valgrind/valgrind.h> is there (shim/compiler.h: folio tells that
+# it runs under valgrind by it).  Rewritten only when that changes, so that
+# everything is built again then, e.g. once make check-valgrind installed it
+# (make records no dependency on a system header, let alone a missing one).
+HAVE_VALGRIND_H := $(shell echo '\#include <valgrind/valgrind.h>' | \
+		     $(CC) -E -x c - >/dev/null 2>&1 && echo yes || echo no)
+.PHONY: FORCE
+$(BUILD)/valgrind-h: FORCE | $(BUILD)/shim
+	@[ "$$(cat $@ 2>/dev/null)" = $(HAVE_VALGRIND_H) ] || echo $(HAVE_VALGRIND_H) > $@
 
 $(BUILD)/libfolio.so: $(SHIM_OBJS) shim/folio.map
 	$(CC) $(LDFLAGS) -shared -o $@ $(SHIM_OBJS) -Wl,--version-script=shim/folio.map \
@@ -79,7 +90,7 @@ $(BUILD)/shim $(BUILD)/tests:
 # Missing Debian packages (libraries or the tools the tests run) are
 # installed before anything is compiled against them.
 TEST_TOOLS := pkg-config readelf man groff tar sha256sum strace setpriv sqlite3 jq fio db_bench ldb \
-	      mkfs.ext2 mkfs.btrfs bindfs
+	      mkfs.ext2 mkfs.btrfs bindfs valgrind
 deps:
 	@missing=; \
 	for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null || missing=yes; done; \

@@ -18,7 +18,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
-#include <string.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -170,12 +170,16 @@ static bool fault_count_exact(void)
 
 /*
  * Copy @len bytes from @src to @dst by process_vm_writev() (@dst the
- * program's) or process_vm_readv() (@src the program's) on this process:
+ * program's) or process_vm_readv() (@src the program's) on this thread:
  * the kernel stops at the first page of the program's buffer it cannot
  * access (at the first byte on folio's side, which is good), and says how
- * far it got.  Then copy those bytes again with memcpy(), which valgrind
- * sees: its memcheck does not know that a process_vm_writev() to oneself
- * defined them, and would take a process_vm_readv()'s as defined.
+ * far it got.  (The thread's id, not getpid(): once the main thread has
+ * exited, the process's id names a task without memory, and the call says
+ * ESRCH.)  Then copy those bytes again with an instruction valgrind sees:
+ * its memcheck does not know that a process_vm_writev() to oneself defined
+ * them, and would take a process_vm_readv()'s as defined.  That copy stops
+ * at a fault too, if another thread unmapped the buffer in between; the
+ * count stays the kernel's.
  *
  * Return the bytes copied, or -1 if the kernel refused the call (a seccomp
  * filter, say), errno kept.
@@ -185,17 +189,18 @@ static ssize_t copy_by_kernel(void *dst, const void *src, size_t len, bool to_pr
 	struct iovec to = { .iov_base = dst, .iov_len = len };
 	struct iovec from = { .iov_base = (void *)src, .iov_len = len };
 	int saved_errno = errno;
+	pid_t tid = (pid_t)syscall(SYS_gettid);
 	ssize_t done;
 
 	if (to_program)
-		done = process_vm_writev(getpid(), &from, 1, &to, 1, 0);
+		done = process_vm_writev(tid, &from, 1, &to, 1, 0);
 	else
-		done = process_vm_readv(getpid(), &to, 1, &from, 1, 0);
+		done = process_vm_readv(tid, &to, 1, &from, 1, 0);
 	if (done < 0 && errno == EFAULT)
 		done = 0;
 	errno = saved_errno;
 	if (done > 0)
-		memcpy(dst, src, (size_t)done);
+		(void)uaccess_copy_string(dst, src, (size_t)done);
 	return done;
 }
 

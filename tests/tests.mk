@@ -99,7 +99,7 @@ valgrind-run: all $(PROGRAMS) $(PROGRAM_TESTS) $(TESTS_DIR)/test_uaccess
 	@TEST_WRAPPER='$(VALGRIND)' $(TESTS_DIR)/test_programs --jobs=2 \
 		--filter '$(VALGRIND_TESTS)'
 	@echo "== $(TESTS_DIR)/test_uaccess under valgrind"
-	@$(subst --trace-children=no,--trace-children=yes,$(VALGRIND)) \
+	@TEST_UNDER_VALGRIND=1 $(subst --trace-children=no,--trace-children=yes,$(VALGRIND)) \
 		$(TESTS_DIR)/test_uaccess
 	@echo "make check-valgrind: all tests passed"
 
@@ -115,7 +115,7 @@ check-all: deps
 	@echo "make check-all: all checks passed"
 
 $(TESTS_DIR)/test_%: tests/unit/test_%.c $(UNIT_SHIM) $(wildcard shim/*.h) $(CRITERION_TSAN) \
-		     | $(TESTS_DIR)
+		     $(BUILD)/valgrind-h | $(TESTS_DIR)
 	$(CC) $(TEST_CFLAGS) $< $(UNIT_SHIM) $(CRITERION_TSAN) -o $@ $(UNIT_LIBS)
 
 $(TESTS_DIR)/test_programs: tests/test_programs.c tests/harness.h $(CRITERION_TSAN) | $(TESTS_DIR)

@@ -9,19 +9,23 @@
  * handler would be, for the fixup.
  *
  * make check-valgrind runs this under memcheck too, where the counts come
- * from the kernel instead (uaccess.c); memcheck's reports of the bad
- * addresses, made on purpose here, are turned off.
+ * from the kernel instead (uaccess.c), and the bytes copied must be
+ * defined for memcheck, or not, as their source was; memcheck's reports of the bad addresses, made on purpose here, are
+ * turned off.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
 #else
+#define RUNNING_ON_VALGRIND			0
 #define VALGRIND_DISABLE_ERROR_REPORTING
 #define VALGRIND_ENABLE_ERROR_REPORTING
+#define VALGRIND_MAKE_MEM_UNDEFINED(p, n)	0
+#define VALGRIND_CHECK_MEM_IS_DEFINED(p, n)	0
 #endif
 
 #include "uaccess.h"
@@ -76,6 +80,10 @@ static void check_bad_source(void)
 {
 	cr_assert_eq(mprotect(area + PAGE, PAGE, PROT_NONE), 0);
 	memcpy(area, pattern, PAGE);
+	/* As a program's buffer it never wrote: memcheck must still see
+	 * folio's copy of it as undefined (and report it at write-back, as it
+	 * reports such a write natively). */
+	(void)VALGRIND_MAKE_MEM_UNDEFINED(area, PAGE);
 	for (size_t i = 0; i < NR_LENGTHS; i++) {
 		size_t len = length(i);
 
@@ -86,6 +94,10 @@ static void check_bad_source(void)
 			memset(other, 0xee, sizeof(other));
 			left = uaccess_copy_from(other, src, len);
 			cr_assert_eq(left, want, "len %zu, %zu good bytes: %zu left", len, good, left);
+			cr_assert(!RUNNING_ON_VALGRIND || len == want ||
+				  VALGRIND_CHECK_MEM_IS_DEFINED(other, len - want) != 0,
+				  "len %zu, %zu good: undefined bytes became defined for memcheck",
+				  len, good);
 			cr_assert(!memcmp(other, src, len - want), "len %zu, %zu good: data", len, good);
 			for (size_t b = len - want; b < sizeof(other); b++)
 				cr_assert_eq(other[b], 0xee, "len %zu, %zu good: byte %zu touched", len,
@@ -105,8 +117,11 @@ static void check_bad_destination(void)
 			size_t want = len > good ? len - good : 0, left;
 
 			memset(area, 0xee, PAGE);
+			(void)VALGRIND_MAKE_MEM_UNDEFINED(area, PAGE);
 			left = uaccess_copy_to(dst, pattern + i, len);
 			cr_assert_eq(left, want, "len %zu, %zu good bytes: %zu left", len, good, left);
+			cr_assert_eq(VALGRIND_CHECK_MEM_IS_DEFINED(dst, len - want), 0,
+				     "len %zu, %zu good: bytes copied undefined for memcheck", len, good);
 			cr_assert(!memcmp(dst, pattern + i, len - want), "len %zu, %zu good: data", len,
 				  good);
 			for (unsigned char *b = area; b < dst; b++)
@@ -165,6 +180,13 @@ Test(uaccess, faults_counted_by_the_kernel_stop_at_the_first_bad_byte, .init = s
 	check_bad_destination();
 	check_clearing();
 	uaccess_recount_faults = false;
+}
+
+/* make check-valgrind sets TEST_UNDER_VALGRIND: the tests above did run there. */
+Test(uaccess, runs_under_valgrind_when_asked)
+{
+	if (getenv("TEST_UNDER_VALGRIND"))
+		cr_assert(RUNNING_ON_VALGRIND, "TEST_UNDER_VALGRIND set, but not under valgrind");
 }
 
 /* Whole copies in both directions, at every alignment: the bytes arrive. */
