@@ -679,6 +679,19 @@ Test(cache, size_stays_right_while_the_file_starts_passing_through, .timeout = 1
  * No data of one file is served for another: a cached file replaced by
  * rename(2) (by another process, and through folio), then checked on disk.
  */
+/* Under check-valgrind this is where folio's counts of bad buffers must
+ * name the thread (shim/uaccess.c). */
+Test(cache, bad_buffers_after_the_main_thread_exited, .timeout = 60)
+{
+	char *d = cachecheck("mainexit", "", true);
+
+	cr_expect_eq(count_in(d, "native.out", "mainexit: all checked"), 1, "natively");
+	cr_expect_eq(count_in(d, "folio.out", "mainexit: all checked"), 1, "%s",
+		     slurp("%s/folio.out", d));
+	cr_expect_eq(count_in(d, "fortify.out", "mainexit: all checked"), 1, "fortified");
+	remove_dir(d);
+}
+
 Test(cache, a_file_renamed_over_a_cached_one_is_read_as_itself, .timeout = 60)
 {
 	char *d = cachecheck("renamed", "", true), *data;

@@ -117,6 +117,12 @@
 
 #include "folio.h"
 
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define VALGRIND_DISABLE_ERROR_REPORTING
+#endif
+
 extern char **environ;
 
 #define FAIL(...) \
@@ -2053,6 +2059,62 @@ static int renamed(void)
 	return 0;
 }
 
+/*
+ * Bad buffers in a thread after the main thread has exited (pthread_exit()
+ * from main): the counts are the kernel's.  Under valgrind folio counts a
+ * faulted copy with process_vm_*(), which must name the thread: the
+ * process's id then names a task without memory (ESRCH), and every such
+ * read failed with EFAULT.
+ */
+static int mainexit_fd;
+
+static bool main_thread_exited(void)
+{
+	char name[64], stat[256] = "";
+	FILE *f;
+
+	snprintf(name, sizeof(name), "/proc/self/task/%d/stat", (int)getpid());
+	if (!(f = fopen(name, "r")))
+		return true;
+	CHECK(fgets(stat, sizeof(stat), f), "read %s", name);
+	fclose(f);
+	return strstr(stat, ") Z ") != NULL;
+}
+
+static void *mainexit_thread(void *arg)
+{
+	char *good = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0), *bad = good + 4096;
+
+	(void)arg;
+	CHECK(good != MAP_FAILED && munmap(bad, 4096) == 0, "mmap");
+	for (int i = 0; i < 10000 && !main_thread_exited(); i++)
+		usleep(1000);
+	CHECK(main_thread_exited(), "the main thread is still there after 10 s");
+	VALGRIND_DISABLE_ERROR_REPORTING;	/* memcheck reports the bad buffers */
+	CHECK(pread(mainexit_fd, bad - 3, 10, 0) == 3, "pread running off a buffer");
+	CHECK(pwrite(mainexit_fd, bad - 5, 10, 100) == 5, "pwrite running off a buffer");
+	errno = 0;
+	CHECK(pread(mainexit_fd, bad, 10, 0) == -1 && errno == EFAULT, "pread into unmapped");
+	CHECK(close(mainexit_fd) == 0, "close");
+	puts("mainexit: all checked");	/* the process exits 0 also if no thread ran */
+	exit(0);
+}
+
+static int mainexit(void)
+{
+	char data[4096];
+	pthread_t thread;
+
+	memset(data, 'm', sizeof(data));
+	mainexit_fd = open(path("m.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(mainexit_fd >= 0 && write(mainexit_fd, data, sizeof(data)) == sizeof(data),
+	      "write m.dat");
+	CHECK(pthread_create(&thread, NULL, mainexit_thread, NULL) == 0, "pthread_create");
+	fflush(stdout);
+	pthread_exit(NULL);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -2072,6 +2134,7 @@ int main(int argc, char **argv)
 		{ "sigalloc", sigalloc }, { "cancel", cancel },
 		{ "unmapwrite", unmapwrite }, { "unmapcopy", unmapcopy }, { "renamed", renamed },
 		{ "quota", quota }, { "ownfds", ownfds }, { "restat", restat },
+		{ "mainexit", mainexit },
 	};
 
 	if (argc != 3)
