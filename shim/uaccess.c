@@ -209,8 +209,8 @@ static ssize_t copy_by_kernel(void *dst, const void *src, size_t len, bool to_pr
  * exact count and without the kernel's, say that nothing was copied: never
  * more than was.
  */
-static size_t copy_faulted(void *dst, const void *src, size_t len, size_t left,
-			   bool to_program)
+size_t uaccess_copy_faulted(void *dst, const void *src, size_t len, size_t left,
+			    bool to_program)
 {
 	if (!fault_count_exact()) {
 		ssize_t done = copy_by_kernel(dst, src, len, to_program);
@@ -221,16 +221,6 @@ static size_t copy_faulted(void *dst, const void *src, size_t len, size_t left,
 	left &= ~UACCESS_FAULTED;
 	return uaccess_copy_string((char *)dst + len - left, (const char *)src + len - left,
 				   left) & ~UACCESS_FAULTED;
-}
-
-size_t uaccess_copy_to_faulted(void *dst, const void *src, size_t len, size_t left)
-{
-	return copy_faulted(dst, src, len, left, true);
-}
-
-size_t uaccess_copy_from_faulted(void *dst, const void *src, size_t len, size_t left)
-{
-	return copy_faulted(dst, src, len, left, false);
 }
 
 size_t uaccess_clear_faulted(void *dst, size_t len, size_t left)

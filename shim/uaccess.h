@@ -46,11 +46,21 @@ size_t uaccess_clear_string(void *dst, size_t len);
 
 /*
  * After a fault, the bytes of the copy or clear that are left to the byte,
- * the bytes before them copied.  Out of line: only a bad buffer gets here.
+ * the bytes before them copied; @to_program: @dst is the program's (else
+ * @src is).  Out of line: only a bad buffer gets here.
  */
-size_t uaccess_copy_to_faulted(void *dst, const void *src, size_t len, size_t left);
-size_t uaccess_copy_from_faulted(void *dst, const void *src, size_t len, size_t left);
+size_t uaccess_copy_faulted(void *dst, const void *src, size_t len, size_t left,
+			    bool to_program);
 size_t uaccess_clear_faulted(void *dst, size_t len, size_t left);
+
+static inline size_t uaccess_copy(void *dst, const void *src, size_t len, bool to_program)
+{
+	size_t left = uaccess_copy_steps(dst, src, len);
+
+	if (__builtin_expect(left != 0, 0))
+		left = uaccess_copy_faulted(dst, src, len, left, to_program);
+	return left;
+}
 
 /*
  * Copy @len bytes to the program's @dst from folio's @src, or from the
@@ -59,20 +69,12 @@ size_t uaccess_clear_faulted(void *dst, size_t len, size_t left);
  */
 static inline size_t uaccess_copy_to(void *dst, const void *src, size_t len)
 {
-	size_t left = uaccess_copy_steps(dst, src, len);
-
-	if (__builtin_expect(left != 0, 0))
-		left = uaccess_copy_to_faulted(dst, src, len, left);
-	return left;
+	return uaccess_copy(dst, src, len, true);
 }
 
 static inline size_t uaccess_copy_from(void *dst, const void *src, size_t len)
 {
-	size_t left = uaccess_copy_steps(dst, src, len);
-
-	if (__builtin_expect(left != 0, 0))
-		left = uaccess_copy_from_faulted(dst, src, len, left);
-	return left;
+	return uaccess_copy(dst, src, len, false);
 }
 
 static inline size_t uaccess_clear(void *dst, size_t len)

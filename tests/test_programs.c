@@ -675,10 +675,6 @@ Test(cache, size_stays_right_while_the_file_starts_passing_through, .timeout = 1
 	remove_dir(cachecheck("restat", "", true));
 }
 
-/*
- * No data of one file is served for another: a cached file replaced by
- * rename(2) (by another process, and through folio), then checked on disk.
- */
 /* Under check-valgrind this is where folio's counts of bad buffers must
  * name the thread (shim/uaccess.c). */
 Test(cache, bad_buffers_after_the_main_thread_exited, .timeout = 60)
@@ -692,6 +688,10 @@ Test(cache, bad_buffers_after_the_main_thread_exited, .timeout = 60)
 	remove_dir(d);
 }
 
+/*
+ * No data of one file is served for another: a cached file replaced by
+ * rename(2) (by another process, and through folio), then checked on disk.
+ */
 Test(cache, a_file_renamed_over_a_cached_one_is_read_as_itself, .timeout = 60)
 {
 	char *d = cachecheck("renamed", "", true), *data;
