@@ -409,11 +409,10 @@ static bool is_adopted(int fd)
  */
 static int open_own_fd(int app_fd, int accmode)
 {
-	char link[32];
+	char link[FD_PROC_PATH_MAX];
 	int fd;
 
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", app_fd);
-	fd = real_open(link, accmode | O_CLOEXEC | O_NOCTTY, 0);
+	fd = real_open(fd_proc_path(link, app_fd), accmode | O_CLOEXEC | O_NOCTTY, 0);
 	if (fd < 0)
 		return -1;
 	fd = move_high(fd);
@@ -639,11 +638,10 @@ static __attribute__((noinline)) bool full_path_selected(int dirfd, const char *
 				return false;
 			len = strlen(full);
 		} else {
-			char link[32];
+			char link[FD_PROC_PATH_MAX];
 			ssize_t got;
 
-			snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
-			got = readlink(link, full, sizeof(full) - 1);
+			got = readlink(fd_proc_path(link, dirfd), full, sizeof(full) - 1);
 			if (got <= 0)
 				return false;
 			len = got;

@@ -237,4 +237,31 @@ void fdtable_before_fork(void);
 void fdtable_after_fork_parent(void);
 void fdtable_after_fork_child(void);
 
+/*
+ * "/proc/self/fd/@fd" in @buf: the path that reopens an fd's file, formatted
+ * by hand.  It runs in open() and so in signal handlers, on alternate stacks
+ * the size of the kernel's minimum plus a little (folio.7, "Signal
+ * handlers"), where a printf-style formatter costs kilobytes of stack under
+ * a sanitizer's interceptor.
+ */
+#define FD_PROC_PATH_MAX	sizeof("/proc/self/fd/-2147483648")
+static inline const char *fd_proc_path(char buf[FD_PROC_PATH_MAX], int fd)
+{
+	static const char prefix[] = "/proc/self/fd/";
+	char digits[11];
+	unsigned int n = fd < 0 ? -(unsigned int)fd : (unsigned int)fd;
+	size_t len = 0, i = sizeof(prefix) - 1;
+
+	do
+		digits[len++] = '0' + n % 10;
+	while ((n /= 10) != 0);
+	__builtin_memcpy(buf, prefix, i);
+	if (fd < 0)
+		buf[i++] = '-';
+	while (len)
+		buf[i++] = digits[--len];
+	buf[i] = '\0';
+	return buf;
+}
+
 #endif

@@ -340,7 +340,7 @@ FOLIO_EXPORT int fclose(FILE *stream)
 static FILE *reopen_folio_stream(struct folio_stream *fs, const char *path, const char *mode)
 {
 	int flags = mode_flags(mode), fd, io;
-	char self[64];
+	char self[FD_PROC_PATH_MAX];
 
 	if (flags < 0) {
 		errno = EINVAL;
@@ -348,8 +348,7 @@ static FILE *reopen_folio_stream(struct folio_stream *fs, const char *path, cons
 	}
 	fflush(fs->stream);
 	if (!path) {
-		snprintf(self, sizeof(self), "/proc/self/fd/%d", fs->fd);
-		path = self;
+		path = fd_proc_path(self, fs->fd);
 		flags &= ~O_EXCL;
 	}
 	fd = open_truncating(path, flags);

@@ -8,6 +8,9 @@
  *
  *	fdcheck DIR
  *	fdcheck --probe FILE	print 1 if opening FILE gives a tracked fd, else 0
+ *	fdcheck --sigstack DIR	print how much of a signal stack a handler uses
+ *				for nothing, and for an open, write, pread,
+ *				read and close of an untracked and a tracked file
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -17,6 +20,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,49 +402,120 @@ static void check_threads_and_signals(void)
 	close(signal_fd);
 }
 
-/* Crash handlers open files on small alternate stacks: folio must fit. */
-static volatile int altstack_result = -1;
+/*
+ * Crash handlers open files on small alternate stacks: folio must fit in
+ * what the kernel's own signal frame needs (sysconf(_SC_MINSIGSTKSZ), which
+ * differs from CPU to CPU: ~1.8 KiB on AMD EPYC, ~12 KiB with AMX) plus the
+ * budget folio.7 states for a tracked open, read, write and close
+ * ("Signal handlers").  ThreadSanitizer gets 256 KiB more: when the
+ * handler's close frees (folio's deferred frees, every 32nd object), TSan
+ * matches the free in a handler against tests/tsan.supp on this stack, and
+ * symbolizing the stack (libbacktrace's recursive DWARF reader) takes more
+ * than that.  ASan's interceptors and redzones take more too.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define SIGSTACK_BUDGET	(256 * 1024)
+#elif defined(__SANITIZE_ADDRESS__)
+#define SIGSTACK_BUDGET	(16 * 1024)
+#else
+#define SIGSTACK_BUDGET	(4 * 1024)
+#endif
+#define STACK_PAINT	0xa5
 
-static void altstack_handler(int sig)
+enum sigstack_work { SIGSTACK_NOTHING, SIGSTACK_UNTRACKED, SIGSTACK_TRACKED };
+static volatile enum sigstack_work sigstack_work;
+static volatile int sigstack_result = -1;
+
+static int file_round_trip(const char *name)
 {
-	int plain = open(path("alt.txt"), O_RDWR | O_CREAT, 0600);
-	int fd = open(path("alt.dat"), O_RDWR | O_CREAT, 0600);
+	char buf[64] = "written on a signal stack";
+	int fd = open(path(name), O_RDWR | O_CREAT | O_TRUNC, 0600);
+	int ok = fd >= 0 && write(fd, buf, sizeof(buf)) == sizeof(buf) &&
+		 pread(fd, buf, sizeof(buf), 0) == sizeof(buf) &&
+		 read(fd, buf, 1) == 0 && !strcmp(buf, "written on a signal stack") &&
+		 tracked(fd) == (strstr(name, ".dat") != NULL);
 
+	return close(fd) == 0 && ok;
+}
+
+static void sigstack_handler(int sig)
+{
 	(void)sig;
-	altstack_result = plain >= 0 && fd >= 0 && !tracked(plain) && tracked(fd);
-	close(plain);
-	close(fd);
+	switch (sigstack_work) {
+	case SIGSTACK_NOTHING:
+		sigstack_result = 1;
+		break;
+	case SIGSTACK_UNTRACKED:
+		sigstack_result = file_round_trip("alt.txt");
+		break;
+	case SIGSTACK_TRACKED:
+		sigstack_result = file_round_trip("alt.dat");
+		break;
+	}
 }
 
 /*
- * 8 KiB, but 256 KiB under ThreadSanitizer: when the handler's close frees
- * (folio's deferred frees, every 32nd object), TSan matches the free in a
- * handler against tests/tsan.supp on this stack, and symbolizing the stack
- * (libbacktrace's recursive DWARF reader) overflowed 8 KiB.
+ * Run the handler on a fresh alternate stack of @size bytes (with an
+ * inaccessible page below: an overflow faults) doing @work, and return how
+ * many bytes of it were used, signal frame included.
  */
-#ifdef __SANITIZE_THREAD__
-#define ALTSTACK_SIZE	(256 * 1024)
-#else
-#define ALTSTACK_SIZE	8192
-#endif
-
-static void check_small_signal_stack(void)
+static size_t sigstack_used(size_t size, enum sigstack_work work)
 {
-	/* With an inaccessible page below: an overflow faults. */
-	char *area = mmap(NULL, 4096 + ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
+	long page = sysconf(_SC_PAGESIZE);
+	size_t mapped = (size + page - 1) / page * page;
+	char *area = mmap(NULL, page + mapped, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	stack_t ss = { .ss_sp = area + 4096, .ss_size = ALTSTACK_SIZE };
-	struct sigaction sa = { .sa_handler = altstack_handler, .sa_flags = SA_ONSTACK };
+	char *base = area + page + mapped - size;
+	stack_t ss = { .ss_sp = base, .ss_size = size }, off = { .ss_flags = SS_DISABLE };
+	struct sigaction sa = { .sa_handler = sigstack_handler, .sa_flags = SA_ONSTACK };
+	size_t untouched = 0;
 
-	CHECK(area != MAP_FAILED && mprotect(area, 4096, PROT_NONE) == 0);
+	CHECK(area != MAP_FAILED && mprotect(area, page, PROT_NONE) == 0);
+	memset(base, STACK_PAINT, size);
 	CHECK(sigaltstack(&ss, NULL) == 0);
 	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	sigstack_work = work;
+	sigstack_result = -1;
 	raise(SIGUSR1);
-	CHECK(altstack_result == 1);
+	CHECK(sigstack_result == 1);
+	CHECK(sigaltstack(&off, NULL) == 0);
+	while (untouched < size && (unsigned char)base[untouched] == STACK_PAINT)
+		untouched++;
+	munmap(area, page + mapped);
+	return size - untouched;
+}
+
+/*
+ * What each handler uses is measured on a large stack; then the tracked
+ * calls run again on a stack of exactly the kernel's minimum plus the
+ * budget, where going past it faults.  @verbose: print the figures (for
+ * folio.7's "Signal handlers").
+ */
+static void check_small_signal_stack(bool verbose)
+{
+	size_t minimum = sysconf(_SC_MINSIGSTKSZ), large = minimum + 1024 * 1024;
+	size_t frame = sigstack_used(large, SIGSTACK_NOTHING);
+	size_t untracked = sigstack_used(large, SIGSTACK_UNTRACKED);
+	size_t tracked = sigstack_used(large, SIGSTACK_TRACKED);
+
+	if (verbose)
+		printf("_SC_MINSIGSTKSZ %zu, budget %d: signal frame %zu bytes; beyond it, "
+		       "untracked calls %zu, tracked calls %zu\n", minimum, SIGSTACK_BUDGET,
+		       frame, untracked - frame, tracked - frame);
+	CHECK(frame <= minimum);
+	CHECK(tracked - frame <= SIGSTACK_BUDGET);
+	sigstack_used(minimum + SIGSTACK_BUDGET, SIGSTACK_TRACKED);
 }
 
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "--sigstack") && realpath(argv[2], dir)) {
+		/* As in the whole run: not the process's first tracked open,
+		 * which also loads libunwind (folio.7). */
+		close(open(path("first.dat"), O_RDWR | O_CREAT, 0600));
+		check_small_signal_stack(true);
+		return 0;
+	}
 	if (argc == 3 && !strcmp(argv[1], "--probe")) {
 		int fd = open(argv[2], O_RDWR | O_CREAT, 0600);
 
@@ -465,7 +540,7 @@ int main(int argc, char **argv)
 	check_errno();
 	check_fork();
 	check_threads_and_signals();
-	check_small_signal_stack();
+	check_small_signal_stack(false);
 	printf("ok\n");
 	return 0;
 }
