@@ -1,10 +1,12 @@
 /*
  * real.c - resolving libc's own implementations of the interposed functions.
  *
- * Owns folio_real (see real.h).  Calls only dlsym/dlvsym and raw system calls.
+ * Owns folio_real (see real.h).  Calls bind (first: folio's other calls to
+ * libc land in libc from then on), dlsym/dlvsym and raw system calls.
  */
 #include <dlfcn.h>
 
+#include "bind.h"
 #include "real.h"
 
 struct folio_real folio_real;
@@ -40,6 +42,7 @@ void real_resolve(void)
 	if (resolving || __atomic_load_n(&resolved, __ATOMIC_ACQUIRE))
 		return;
 	resolving = 1;
+	bind_to_libc();
 #define RESOLVE(ret, name, proto, params, args, fallback) \
 	STORE(name, (ret (*) proto)lookup(#name));
 	FOLIO_REAL_FUNCS(RESOLVE)

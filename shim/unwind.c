@@ -1,5 +1,5 @@
 /*
- * unwind.c - see unwind.h.  Calls log, real and libc only.
+ * unwind.c - see unwind.h.  Calls bind, log, real and libc only.
  */
 #include <dlfcn.h>
 #include <elf.h>
@@ -17,6 +17,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
+#include "bind.h"
 #include "compiler.h"
 #include "log.h"
 #include "real.h"
@@ -62,6 +63,7 @@ static int load_state;
 
 static void load(void)
 {
+	void *last = bind_last_loaded();
 	void *lib = dlopen(UNWIND_LIBRARY, RTLD_NOW | RTLD_LOCAL);
 
 	if (!lib) {
@@ -79,6 +81,7 @@ static void load(void)
 		dlclose(lib);
 		return;
 	}
+	bind_loaded_after(last);
 	__atomic_store_n(&loaded, true, __ATOMIC_RELEASE);
 }
 

@@ -1175,6 +1175,118 @@ Test(symbols, library_never_calls_its_own_wrappers, .timeout = 60)
 	remove_dir(d);
 }
 
+/*
+ * Everything libfolio.so imports, reviewed for how it binds (shim/bind.h):
+ * functions go to libc's definition when the program's executable exports
+ * the same name (the allocator excepted), data and the C runtime's weak
+ * hooks as the dynamic linker binds them.  An import not on the list fails
+ * here until someone has looked at how it binds and added it.
+ */
+static const char *const reviewed_imports[] = {
+	/* the C runtime's weak hooks, undefined in practice */
+	"_ITM_deregisterTMCloneTable", "_ITM_registerTMCloneTable", "__cxa_finalize",
+	"__gmon_start__",
+	/* data: one object per process, wherever it lives */
+	"__environ", "environ",
+	/* the allocator: whoever the program or a preload puts in front */
+	"aligned_alloc", "calloc", "free", "malloc", "realloc",
+	/* liburcu-bp's (its data, and functions named urcu_bp_*) */
+	"urcu_bp_after_fork_child", "urcu_bp_after_fork_parent", "urcu_bp_before_fork",
+	"urcu_bp_gp", "urcu_bp_has_sys_membarrier", "urcu_bp_reader", "urcu_bp_register",
+	"urcu_bp_synchronize_rcu",
+	/* libc's functions: rebound to libc if the executable has its own */
+	"__chk_fail", "__errno_location", "__fpurge", "__register_atfork", "clearerr",
+	"clock_gettime", "dl_iterate_phdr", "dladdr", "dladdr1", "dlclose", "dlerror",
+	"dlopen", "dlsym", "dlvsym", "fflush", "fflush_unlocked", "fgetxattr",
+	"fopencookie", "fstatfs", "getcwd", "getenv", "getpid", "getrlimit", "kill",
+	"madvise", "memchr", "memcpy", "memmove", "memset", "process_vm_readv",
+	"process_vm_writev", "pthread_attr_destroy", "pthread_attr_init",
+	"pthread_attr_setdetachstate", "pthread_attr_setstacksize",
+	"pthread_cond_broadcast", "pthread_cond_clockwait", "pthread_cond_init",
+	"pthread_cond_signal", "pthread_cond_wait", "pthread_create", "pthread_key_create",
+	"pthread_mutex_destroy", "pthread_mutex_init", "pthread_mutex_lock",
+	"pthread_mutex_trylock", "pthread_mutex_unlock", "pthread_rwlock_destroy",
+	"pthread_rwlock_init", "pthread_rwlock_rdlock", "pthread_rwlock_tryrdlock",
+	"pthread_rwlock_trywrlock", "pthread_rwlock_unlock", "pthread_rwlock_wrlock",
+	"pthread_rwlockattr_destroy", "pthread_rwlockattr_init",
+	"pthread_rwlockattr_setkind_np", "pthread_setcancelstate", "pthread_setname_np",
+	"pthread_setspecific", "pthread_sigmask", "pthread_testcancel", "qsort", "raise",
+	"readlink", "sched_yield", "sigaction", "sigaddset", "sigdelset", "sigemptyset",
+	"sigfillset", "snprintf", "strcasecmp", "strchr", "strcmp", "strcpy", "strcspn",
+	"strdup", "strerror", "strlen", "strncmp", "strrchr", "strspn", "syscall",
+	"vsnprintf",
+};
+
+Test(symbols, every_import_is_reviewed, .timeout = 60)
+{
+	char *d = new_dir(), *imports, *line;
+	size_t n = sizeof(reviewed_imports) / sizeof(reviewed_imports[0]), read = 0;
+
+	/* A sanitizer build adds its runtime's entry points. */
+	cr_assert_eq(sh("readelf --dyn-syms -W %s | awk '$7 == \"UND\" && $8 != \"\" "
+			"{sub(/@.*/, \"\", $8); print $8}' | "
+			"grep -v -E '^__(asan|ubsan|tsan|lsan|sanitizer)_' | sort -u > %s/imports",
+			LIB, d), 0);
+	imports = slurp("%s/imports", d);
+	for (line = strtok(imports, "\n"); line; line = strtok(NULL, "\n")) {
+		bool known = false;
+
+		for (size_t i = 0; i < n && !known; i++)
+			known = !strcmp(line, reviewed_imports[i]);
+		cr_expect(known, "libfolio.so imports %s, which is not reviewed: see shim/bind.h "
+			  "and add it to reviewed_imports", line);
+		read++;
+	}
+	cr_expect_gt(read, n / 2, "only %zu imports read", read);
+	free(imports);
+	remove_dir(d);
+}
+
+/*
+ * tests/prog/ownlibc exports its own strlen, memcpy, snprintf, qsort and
+ * more, each aborting when called from outside the program (dbench exports
+ * its own snprintf).  Under folio it runs exactly as natively, whatever
+ * folio logs, counts or reports: no call of folio's, nor of the libraries
+ * folio loads, lands in it.
+ */
+Test(symbols, calls_never_land_in_the_programs_own_functions, .timeout = 120)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	char *d = new_dir(), *native, *out, *err;
+	int status;
+
+	cr_assert_eq(sh("cd %s && %s %s > native", d, PROG("ownlibc"), d), 0);
+	native = slurp("%s/native", d);
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		status = sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' FOLIO_LOG=%s FOLIO_STATS=1 "
+			    "FOLIO_CALLERS=5 %s %s > out 2> err", d, levels[i], PROG("ownlibc"), d);
+		out = slurp("%s/out", d);
+		err = slurp("%s/err", d);
+		cr_expect_eq(status, 0, "FOLIO_LOG=%s: status %d: %s", levels[i], status, err);
+		cr_expect_str_eq(out, native, "FOLIO_LOG=%s", levels[i]);
+		cr_expect(strstr(err, "folio: stats of pid "), "no statistics: %s", err);
+		cr_expect(strstr(err, "folio:   call sites ("), "no call sites: %s", err);
+		cr_expect(!strstr(err, "ownlibc: "), "FOLIO_LOG=%s: %s", levels[i], err);
+		free(out);
+		free(err);
+	}
+	/* A crash report, and libunwind behind it: folio's test build faults
+	 * in a thread of its own once "go" exists. */
+	status = sh("cd %s && ulimit -c 0 && exec env ASAN_OPTIONS=detect_leaks=0:handle_segv=0 "
+		    "UBSAN_OPTIONS=handle_segv=0 TSAN_OPTIONS=\"$TSAN_OPTIONS:handle_segv=0\" "
+		    "LD_PRELOAD='" SANITIZER_RUNTIME " " PROG_PATH("libfolio-faults.so") "' "
+		    "FOLIO_FILES='*.dat' FOLIO_TEST_CRASH=%s/go %s %s wait %s/go > out 2> err",
+		    d, d, PROG("ownlibc"), d, d);
+	err = slurp("%s/err", d);
+	cr_expect_eq(status, 128 + SIGSEGV, "status %d: %s", status, err);
+	cr_expect(strstr(err, "folio: crashed with signal 11 (SIGSEGV)") &&
+		  strstr(err, " crash_test_fault+0x"), "no report: %s", err);
+	cr_expect(!strstr(err, "ownlibc: "), "%s", err);
+	free(err);
+	free(native);
+	remove_dir(d);
+}
+
 Test(man, pages_render_cleanly, .timeout = 60)
 {
 	const char *pages[] = { SOURCE_DIR "/man/folio.1", SOURCE_DIR "/man/folio.3",

@@ -599,6 +599,37 @@ Test(real, fio_two_jobs_one_file, .timeout = 900)
 /* ---- A C build ---------------------------------------------------------- */
 
 /*
+ * dbench exports its own snprintf and vsnprintf, which format otherwise:
+ * folio's log lines must not be formatted by them (it crashed at once with
+ * FOLIO_LOG=info).  Every level, its help text and a short run.
+ */
+Test(real, dbench_with_its_own_snprintf, .timeout = 300)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	char *d = new_dir(), *native, *out;
+
+	need("dbench", "dbench");
+	sh("cd %s && dbench --help > native 2>&1", d);
+	native = slurp("%s/native", d);
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		cr_expect_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*' FOLIO_LOG=%s dbench --help "
+				"> out 2> err", d, levels[i]),
+			     sh("cd %s && dbench --help > /dev/null 2>&1", d), "FOLIO_LOG=%s", levels[i]);
+		out = slurp("%s/out", d);
+		cr_expect(!strncmp(out, native, strlen(native)), "FOLIO_LOG=%s: %s", levels[i], out);
+		free(out);
+	}
+	cr_expect_eq(sh("cd %s && mkdir run && " PRELOAD "FOLIO_FILES='%s/run/**' FOLIO_LOG=debug "
+			"FOLIO_STATS=1 dbench -t 3 -D %s/run 2 > out 2> err", d, d, d), 0,
+		     "dbench under folio: %s", slurp("%s/err", d));
+	out = slurp("%s/out", d);
+	cr_expect(strstr(out, "Throughput "), "%s", out);
+	free(out);
+	free(native);
+	remove_dir(d);
+}
+
+/*
  * gcc (cc1, as, collect2, ld) and ar build two objects, an archive and a
  * program from folio's own sources, natively and under folio tracking the
  * whole build directory: the assembler writes its object with stdio and

@@ -23,7 +23,7 @@ SAN_ENV     := $(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_
 FORTIFY     := -D_FORTIFY_SOURCE=2 -D_FILE_OFFSET_BITS=64
 
 # Unit tests link the pure shim modules directly.
-UNIT_SHIM   := shim/config.c shim/pathmatch.c shim/log.c shim/real.c shim/page.c shim/ptree.c \
+UNIT_SHIM   := shim/bind.c shim/config.c shim/pathmatch.c shim/log.c shim/real.c shim/page.c shim/ptree.c \
 	       shim/rcu.c shim/uaccess.c
 UNIT_LIBS    = $(shell pkg-config --cflags --libs liburcu-bp) -lcriterion -ldl -lpthread
 UNIT_TESTS  := $(TESTS_DIR)/test_config $(TESTS_DIR)/test_pathmatch $(TESTS_DIR)/test_page \
@@ -35,7 +35,8 @@ PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
 	       $(TESTS_DIR)/stress $(TESTS_DIR)/stress-fortify \
 	       $(TESTS_DIR)/cachecheck $(TESTS_DIR)/cachecheck-fortify \
 	       $(TESTS_DIR)/crashcheck
-PROGRAMS    += $(TESTS_DIR)/allocator.so $(TESTS_DIR)/libfolio-faults.so $(TESTS_DIR)/callsites
+PROGRAMS    += $(TESTS_DIR)/allocator.so $(TESTS_DIR)/libfolio-faults.so $(TESTS_DIR)/callsites \
+	       $(TESTS_DIR)/ownlibc
 PROGRAM_TESTS := $(TESTS_DIR)/test_programs $(TESTS_DIR)/test_crash $(TESTS_DIR)/test_stress \
 		 $(TESTS_DIR)/test_real
 # Criterion's sandbox needs an address ThreadSanitizer leaves free (see the file).
@@ -66,7 +67,8 @@ check: all $(UNIT_TESTS) $(PROGRAMS) $(PROGRAM_TESTS)
 # QUICK_SANITIZE).  The full runs are make test SANITIZE=... and check-all.
 QUICK_LIST  := api/* fdtable/follows_the_kernel cache/pages_are_never_torn \
 	       cache/large_reads_see_dirty_pages_and_holes fsx/model_checker_with_a_tiny_* \
-	       writeback/errors_reach_each_open_file_once stats/json_report_parses_and_adds_up
+	       writeback/errors_reach_each_open_file_once stats/json_report_parses_and_adds_up \
+	       symbols/calls_never_land_in_the_programs_own_functions
 empty       :=
 space       := $(empty) $(empty)
 QUICK_TESTS := @($(subst $(space),|,$(strip $(QUICK_LIST))))
@@ -179,6 +181,11 @@ $(TESTS_DIR)/libfolio-faults.so: $(SHIM_SRCS) $(wildcard shim/*.h) shim/folio.ma
 # -rdynamic: the call-site statistics name its functions.
 $(TESTS_DIR)/callsites: tests/prog/callsites.c | $(TESTS_DIR)
 	$(CC) $(PROG_CFLAGS) -rdynamic $< -o $@
+
+# -rdynamic: it exports its own strlen, snprintf and the rest; -fno-builtin
+# and no loop-to-memcpy conversion, so that they do not call themselves.
+$(TESTS_DIR)/ownlibc: tests/prog/ownlibc.c | $(TESTS_DIR)
+	$(CC) $(PROG_CFLAGS) -rdynamic -fno-builtin -fno-tree-loop-distribute-patterns $< -o $@
 
 $(TESTS_DIR)/allocator.so: tests/prog/allocator.c | $(TESTS_DIR)
 	$(CC) $(PROG_CFLAGS) -fPIC -shared $< -o $@

@@ -1,0 +1,53 @@
+/*
+ * bind.h - folio's calls to the C library land in the C library.
+ *
+ * The dynamic linker binds each function a library imports to the first
+ * definition in the global scope, and the program's executable comes
+ * first.  A program that exports its own snprintf, strlen or memcpy (dbench,
+ * any program linked with -rdynamic) would receive folio's calls, with
+ * folio's arguments, where natively no library of the process but its own
+ * code calls them.  So every import of libfolio.so, of the libraries it
+ * needs (liburcu's) and of those it loads later (libunwind and its
+ * dependencies) that the dynamic linker bound to a function the executable
+ * defines is pointed at the next definition of that name and version after
+ * libfolio.so in the lookup order, as real.h's entries are: libc's, or a
+ * library preloaded after folio.  Left as the dynamic linker bound them:
+ *   - the allocator (malloc, calloc, realloc, free, aligned_alloc, ...):
+ *     a program or preload that replaces it replaces it for every library,
+ *     and memory goes back to the allocator that gave it;
+ *   - data (environ): one object for the whole process, wherever it lives;
+ *   - names the executable does not define: what the dynamic linker chose
+ *     is then what it chooses for every library of the process (a
+ *     sanitizer's interceptor, say);
+ *   - libraries the program itself needs as well (listed in the
+ *     executable's DT_NEEDED, or loaded before folio loaded them): the
+ *     program's own bindings stay its own.
+ * A shared library of the program's own that defines a libc name is not
+ * the executable, and keeps folio's calls like any other library's.
+ * Each import costs a lookup in the executable's hash table, once.
+ *
+ * Calls only the dynamic linker's interface (dladdr1, dlsym, dlvsym) and
+ * mprotect, looked up as the imports are;
+ * called by real (before anything else folio does) and unwind.
+ */
+#ifndef FOLIO_BIND_H
+#define FOLIO_BIND_H
+
+/*
+ * Rebind libfolio.so and the libraries it needs, once; a call while another
+ * thread (or this one, further up) is at it returns at once.  Preserves
+ * errno.  Async-signal-safe as far as dlsym() is: it is run first by the
+ * constructor or by the first wrapper that runs, whichever comes first.
+ */
+void bind_to_libc(void);
+
+/*
+ * After folio's own dlopen(): rebind the objects it brought in, those after
+ * @last in the dynamic linker's list, which bind_last_loaded() gave before
+ * the dlopen().  (A dlopen() by another thread at the same moment would
+ * have its objects rebound too.)  Preserves errno.
+ */
+void *bind_last_loaded(void);
+void bind_loaded_after(void *last);
+
+#endif
