@@ -57,7 +57,7 @@ static void *map_anonymous(size_t bytes)
 
 	/*
 	 * No MADV_HUGEPAGE: huge pages made hits ~20% faster before the data
-	 * prefetch (session 1), but each first touch then zeroes 2 MiB of
+	 * prefetch was added (2026-11-25), but each first touch then zeroes 2 MiB of
 	 * memory the machine may never have touched, and that dominated every
 	 * run that fills a fresh cache: cold sequential reads 250 MB/s with
 	 * huge pages, ~1000 MB/s without, hits unchanged (make bench,
