@@ -295,7 +295,9 @@ static struct link_map *setup(void)
 	struct link_map *self, *exe;
 	Dl_info info;
 
-	if (!dladdr1((void *)bind_to_libc, &info, (void **)&self, RTLD_DL_LINKMAP) || !self)
+	/* Linked into a program (the unit tests), folio's calls are its own. */
+	if (!dladdr1((void *)bind_to_libc, &info, (void **)&self, RTLD_DL_LINKMAP) || !self ||
+	    !self->l_prev)
 		return NULL;
 	for (exe = self; exe->l_prev; exe = exe->l_prev)
 		;

@@ -252,7 +252,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 300
 FUZZ_SHORT   ?= 10
 FUZZ_DIR     := $(BUILD)/fuzz
-FUZZ_SHIM    := shim/config.c shim/pathmatch.c shim/log.c shim/real.c
+FUZZ_SHIM    := shim/bind.c shim/config.c shim/pathmatch.c shim/log.c shim/real.c
 FUZZ_RUN      = $(FUZZ_DIR)/fuzz_config -artifact_prefix=$(FUZZ_DIR)/ -timeout=10 \
 		-print_final_stats=1 $(FUZZ_DIR)/corpus tests/fuzz/corpus
 
