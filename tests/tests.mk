@@ -226,7 +226,7 @@ bench-untracked: all $(TESTS_DIR)/untracked
 	scripts/bench-untracked $(BUILD) 9
 
 # The page store's hit path alone (lookup + untorn copy), as folio builds it.
-$(TESTS_DIR)/pagehit: tests/bench/pagehit.c shim/page.c shim/ptree.c shim/rcu.c shim/real.c shim/uaccess.c \
+$(TESTS_DIR)/pagehit: tests/bench/pagehit.c shim/bind.c shim/page.c shim/ptree.c shim/rcu.c shim/real.c shim/uaccess.c \
 		       | $(TESTS_DIR)
 	$(CC) $(SHIM_CFLAGS) -fPIE $^ -o $@ $(UNIT_LIBS)
 
