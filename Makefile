@@ -60,9 +60,10 @@ SHIM_OBJS := $(SHIM_SRCS:shim/%.c=$(BUILD)/shim/%.o)
 .PHONY: all test install uninstall clean deps rcu-flavour
 all: $(BUILD)/libfolio.so
 
-$(BUILD)/shim/%.o: shim/%.c $(wildcard shim/*.h) include/folio.h $(BUILD)/valgrind-h \
-		   | $(BUILD)/shim need-libs
-	$(CC) $(SHIM_CFLAGS) -MMD -c $< -o $@
+# Each object's headers come from its .d file (-MMD; -MP: a header removed
+# later is no error), so a header change rebuilds only what includes it.
+$(BUILD)/shim/%.o: shim/%.c $(BUILD)/valgrind-h | $(BUILD)/shim need-libs
+	$(CC) $(SHIM_CFLAGS) -MMD -MP -c $< -o $@
 
 # Whether <valgrind/valgrind.h> is there (shim/compiler.h: folio tells that
 # it runs under valgrind by it).  Rewritten only when that changes, so that

@@ -35,7 +35,13 @@ struct stat;
 struct mapping;
 
 /*
- * fdtable's hooks, each under fdtable_lock.  A new mapping for the file
+ * Register the hooks below with fdtable (struct fdtable_cache_ops): once,
+ * before the first tracked open.
+ */
+void cache_init(void);
+
+/*
+ * fdtable's hooks, the first six under fdtable_lock.  A new mapping for the file
  * @name open as @fd with status @st, folio's own descriptor @kfd open with
  * @kfd_accmode: NULL, with errno and a message, if the cache cannot take it.
  */

@@ -1,9 +1,11 @@
 /*
- * cache_internal.h - what the page cache's three files share: cache.c (entry
- * points, sizes, positions, sync points, pass-through cases, mapping life
- * cycle), cache_read.c (hits, misses, readahead) and cache_write.c (the
- * write lock rule, dirtying pages, writes that go to the kernel).  Not for
- * anything outside the cache.
+ * cache_internal.h - what the page cache's files share: cache_page.c
+ * (finding and changing pages), cache_read.c (the read entry points, hits,
+ * misses, readahead), cache_write.c (the write entry points, the write lock
+ * rule, dirtying pages, writes that go to the kernel), cache_size.c
+ * (positions and sizes), cache_sync.c (sync points), cache_passthru.c
+ * (where a file passes through) and cache_mapping.c (a mapping's life).
+ * Not for anything outside the cache.
  */
 #ifndef FOLIO_CACHE_INTERNAL_H
 #define FOLIO_CACHE_INTERNAL_H
@@ -139,7 +141,117 @@ static inline bool range_overflows(off_t pos, size_t count)
 	return __builtin_add_overflow(pos, (off_t)count, &end);
 }
 
-/* cache.c */
+/* What the read and write entry points share (cache_read.c, cache_write.c). */
+
+/*
+ * Check an iovec array as import_iovec() does and set up @u.  Returns the
+ * bytes it holds (clamped to MAX_RW_COUNT) or -1 with errno.
+ */
+static inline ssize_t uio_init(struct uio *u, const struct iovec *iov, int cnt)
+{
+	size_t total = 0;
+
+	bool faults = false;
+
+	if (cnt < 0 || cnt > IOV_MAX)
+		return fail(EINVAL);
+	if (cnt && (beyond_user_space(iov, cnt * sizeof(*iov)) ||
+		    in_low_page(iov, cnt * sizeof(*iov))))
+		return fail(EFAULT);
+	u->valid = 0;
+	for (int i = 0; i < cnt; i++) {
+		if ((ssize_t)iov[i].iov_len < 0)
+			return fail(EINVAL);
+		if (beyond_user_space(iov[i].iov_base, iov[i].iov_len))
+			return fail(EFAULT);
+		faults |= in_low_page(iov[i].iov_base, iov[i].iov_len);
+		total += iov[i].iov_len;
+		if (total > MAX_RW_COUNT)
+			total = MAX_RW_COUNT;
+		if (!faults)
+			u->valid = total;
+	}
+	u->iov = iov;
+	u->cnt = cnt;
+	u->skip = 0;
+	return total;
+}
+
+/* From now on the kernel keeps the position of @of.  Under its pos_lock. */
+static inline void pos_to_kernel(struct ofile *of, int fd)
+{
+	if (!of->pos_in_kernel && real_lseek64(fd, of->pos, SEEK_SET) >= 0)
+		of->pos_in_kernel = true;
+}
+
+/* From now on folio keeps the position of @of, taken from the kernel. */
+static inline void pos_from_kernel(struct ofile *of, int fd)
+{
+	off_t pos = real_lseek64(fd, 0, SEEK_CUR);
+
+	if (pos >= 0) {
+		of->pos = pos;
+		of->pos_in_kernel = false;
+	}
+}
+
+/*
+ * Under the pos_lock of @of: whether folio keeps its position (false: the
+ * kernel's is the one to use, the file is mapped).  The position moves to
+ * the kernel when the file gets mapped and back when the last mapping is
+ * gone.  Out of line, as rw_check().
+ */
+static __attribute__((noinline, unused)) bool pos_follow(struct ofile *of, int fd)
+{
+	bool mapped = bypassed(mapping_of(of));
+
+	if (!of->pos_in_kernel && mapped) {
+		pos_to_kernel(of, fd);
+	} else if ((of->pos_in_kernel && !mapped) || of->pos_shared) {
+		pos_from_kernel(of, fd);
+	}
+	return !of->pos_in_kernel;
+}
+
+/* Lock the file position of @of; false if the kernel's is the one to use. */
+static inline bool pos_lock(struct ofile *of, int fd)
+{
+	pthread_mutex_lock(&of->pos_lock);
+	return pos_follow(of, fd);
+}
+
+/* Unlock the position of @of; a shared one goes back to the kernel first. */
+static inline void pos_unlock(struct ofile *of, int fd)
+{
+	if (of->pos_shared && !of->pos_in_kernel)
+		real_lseek64(fd, of->pos, SEEK_SET);
+	pthread_mutex_unlock(&of->pos_lock);
+}
+
+/*
+ * The checks of preadv2/pwritev2 before any data moves, in the kernel's
+ * order: offset, access mode, the iovecs, the flags.  Returns the byte
+ * count with @u set up, or -1 with errno.  Out of line, as it was when the
+ * read and write entry points shared one file: one copy in each of their
+ * files now.
+ */
+static __attribute__((noinline, unused)) ssize_t rw_check(bool allowed, struct uio *u,
+							 const struct iovec *iov, int iovcnt,
+							 off_t offset, int rwf_flags)
+{
+	ssize_t count;
+
+	if (offset < -1)
+		return fail(EINVAL);
+	if (!allowed)
+		return fail(EBADF);
+	count = uio_init(u, iov, iovcnt);
+	if (count >= 0 && ((rwf_flags & ~RWF_KNOWN) || (rwf_flags & RWF_ATOMIC_)))
+		return fail(EOPNOTSUPP);
+	return count;
+}
+
+/* cache_page.c */
 
 /*
  * pread/pwrite on folio's own descriptor of @m, retried on EINTR; EBADF if
@@ -166,8 +278,33 @@ struct page *alloc_page(struct mapping *m);
  * unless @keep_dirty (that needs @kio_lock exclusive).  @lock exclusive.
  */
 void drop_pages(struct mapping *m, uint64_t first, bool keep_dirty);
+/* The same for the pages @first to @last. */
+void drop_range(struct mapping *m, uint64_t first, uint64_t last, bool keep_dirty);
+/*
+ * The file is now @size long in the kernel and for the program (truncate,
+ * or an fallocate that may move data): cached pages past it go, the tail of
+ * the last one is zeroed.  With both locks exclusive.
+ */
+void resize_locked(struct mapping *m, off_t size);
+/*
+ * Pass @m through for @reason: everything it holds goes back to the kernel
+ * first.  Returns false (and leaves @m cached) if that failed.
+ * start_bypass_locked(): under mapping_lock_all(); start_bypass() takes it.
+ */
+bool start_bypass_locked(struct mapping *m, enum bypass_reason reason);
+bool start_bypass(struct mapping *m, enum bypass_reason reason);
 /* Forget clean pages, take the sizes from the kernel.  Both locks exclusive. */
 void refresh_locked(struct mapping *m);
+
+/* cache_passthru.c */
+
+/*
+ * The kernel's size of @m, which passes through, into *@st_size and
+ * *@st_blocks, asked again through folio's own descriptor of @dev/@ino.
+ * Inside a read-side section; errno preserved.
+ */
+void restat_bypassed(struct mapping *m, dev_t dev, ino_t ino, off_t *st_size,
+		     blkcnt_t *st_blocks);
 
 /* cache_read.c */
 
@@ -188,6 +325,12 @@ ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count
 ssize_t write_at(struct mapping *m, struct uio *u, size_t count, off_t *pos, bool append);
 /* Does the file open as @fd have set-id bits or file capabilities? */
 bool still_privileged(int fd);
+/*
+ * A write of @m while it passes through, to the kernel under @m's lock taken
+ * shared; -2 if @m is cached again (the caller writes into the cache).
+ */
+ssize_t write_through(struct mapping *m, int fd, const struct iovec *iov, int iovcnt,
+		      off_t offset, int rwf_flags);
 
 /*
  * Count a read call of @m that returned @n, @missed if it needed the

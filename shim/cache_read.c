@@ -464,3 +464,118 @@ ssize_t read_at(struct ofile *of, struct mapping *m, struct uio *u, size_t count
 	urcu_bp_read_lock();
 	return n;
 }
+
+/* ---- Entry points ---- */
+
+ssize_t cache_read(struct ofile *of, int fd, void *buf, size_t count)
+{
+	struct iovec iov = { buf, count };
+
+	return cache_readv(of, fd, &iov, 1, -1, 0);
+}
+
+/*
+ * The commonest hit: @count bytes at @offset within one cached page, into a
+ * buffer the checks of the general path would pass.  Returns the bytes
+ * copied, or -2 to take the general path.  Inside the caller's read-side
+ * section.
+ */
+static inline ssize_t pread_one_page(struct mapping *m, void *buf, size_t count, off_t offset)
+{
+	size_t off = offset & (FOLIO_PAGE_BYTES - 1);
+	off_t size = mapping_size(m);
+	struct page *page;
+
+	if (off + count > FOLIO_PAGE_BYTES || in_low_page(buf, count) ||
+	    beyond_user_space(buf, count) || unlikely(bypassed(m)))
+		return -2;
+	if (offset >= size)
+		return 0;
+	if ((off_t)count > size - offset)
+		count = size - offset;
+	page = ptree_lookup(&m->tree, offset >> FOLIO_PAGE_SHIFT);
+	if (!page)
+		return -2;
+	if (page_copy_out(page, off, count, buf) < count)
+		return -2;	/* a bad buffer: the general path tells */
+	return count;
+}
+
+ssize_t cache_pread(struct ofile *of, int fd, void *buf, size_t count, off_t offset)
+{
+	struct iovec iov = { buf, count };
+
+	if (offset < 0)
+		return fail(EINVAL);
+	if (likely(readable(of))) {
+		struct mapping *m = mapping_of(of);
+		ssize_t n = pread_one_page(m, buf, count, offset);
+
+		if (likely(n != -2))
+			return read_counted(m, n, false);
+	}
+	return cache_readv(of, fd, &iov, 1, offset, 0);
+}
+
+/*
+ * Whether the file system refuses RWF_NOWAIT reads (EOPNOTSUPP, as ramfs
+ * does): then so must folio, hits too.  Asked once a file, with a one-byte
+ * RWF_NOWAIT read of the program's @fd (a read of nothing would not be
+ * checked).  Inside the caller's read-side section; keeps errno.
+ */
+static __attribute__((noinline, cold)) bool nowait_refused(struct mapping *m, int fd)
+{
+	int known = __atomic_load_n(&m->nowait_reads, __ATOMIC_RELAXED);
+
+	if (!known) {
+		int saved_errno = errno, cancel = cancel_off();
+		char byte;
+		struct iovec iov = { &byte, 1 };
+
+		known = real_preadv64v2(fd, &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EOPNOTSUPP ?
+			-1 : 1;
+		cancel_restore(cancel);
+		errno = saved_errno;
+		__atomic_store_n(&m->nowait_reads, known, __ATOMIC_RELAXED);
+	}
+	return known < 0;
+}
+
+/* read_at() counts the calls it serves; the others are counted here. */
+ssize_t cache_readv(struct ofile *of, int fd, const struct iovec *iov, int iovcnt,
+		    off_t offset, int rwf_flags)
+{
+	struct mapping *m = mapping_of(of);
+	struct uio u;
+	ssize_t count = rw_check(readable(of), &u, iov, iovcnt, offset, rwf_flags), n;
+
+	if (count < 0)
+		return read_counted(m, -1, false);
+	if (unlikely(rwf_flags & RWF_NOWAIT) && nowait_refused(m, fd))
+		return read_counted(m, fail(EOPNOTSUPP), false);
+	if (offset >= 0) {	/* inside the caller's read-side section */
+		if (range_overflows(offset, count))
+			return read_counted(m, fail(EINVAL), false);
+		if (unlikely(bypassed(m))) {
+			int cancel = cancel_off();
+
+			n = real_preadv64v2(fd, iov, iovcnt, offset, rwf_flags);
+			cancel_restore(cancel);
+			return read_counted(m, n, true);
+		}
+		return read_at(of, m, &u, count, offset, rwf_flags & RWF_NOWAIT);
+	}
+	if (!pos_lock(of, fd)) {
+		n = read_counted(m, real_preadv64v2(fd, iov, iovcnt, -1, rwf_flags), true);
+	} else if (range_overflows(of->pos, count)) {
+		n = read_counted(m, fail(EINVAL), false);
+	} else {
+		urcu_bp_read_lock();
+		n = read_at(of, m, &u, count, of->pos, rwf_flags & RWF_NOWAIT);
+		urcu_bp_read_unlock();
+		if (n > 0)
+			of->pos += n;
+	}
+	pos_unlock(of, fd);
+	return n;
+}

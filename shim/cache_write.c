@@ -399,16 +399,6 @@ static off_t fsize_limit_read(void)
 	return limit;
 }
 
-void cache_fsize_limit_begin(rlim_t new_limit)
-{
-	struct rlimit rl;
-	int saved_errno = errno;
-
-	if (getrlimit(RLIMIT_FSIZE, &rl) || new_limit < rl.rlim_cur)
-		cache_writeback_all();
-	errno = saved_errno;
-}
-
 void cache_fsize_limit_end(void)
 {
 	fsize_limit_read();
@@ -498,5 +488,158 @@ ssize_t write_at(struct mapping *m, struct uio *u, size_t count, off_t *pos, boo
 		*pos = at + n;
 		writeback_dirtied(m);
 	}
+	return n;
+}
+
+/* ---- Entry points ---- */
+
+ssize_t cache_write(struct ofile *of, int fd, const void *buf, size_t count)
+{
+	struct iovec iov = { (void *)buf, count };
+
+	return cache_writev(of, fd, &iov, 1, -1, 0);
+}
+
+ssize_t cache_pwrite(struct ofile *of, int fd, const void *buf, size_t count, off_t offset)
+{
+	struct iovec iov = { (void *)buf, count };
+
+	if (offset < 0)
+		return fail(EINVAL);
+	return cache_writev(of, fd, &iov, 1, offset, 0);
+}
+
+/* RWF_DSYNC, RWF_SYNC or O_SYNC/O_DSYNC: the write is on disk when it returns. */
+static int write_sync(struct mapping *m, int rwf_flags, int flags)
+{
+	int ret;
+
+	if (!(rwf_flags & (RWF_DSYNC | RWF_SYNC)) && !(flags & (O_SYNC | O_DSYNC)))
+		return 0;
+	pthread_rwlock_rdlock(&m->lock);
+	ret = mapping_writeback(m);
+	if (!ret)
+		ret = (rwf_flags & RWF_SYNC) || (flags & O_SYNC) == O_SYNC ? real_fsync(m->kfd) :
+								   real_fdatasync(m->kfd);
+	pthread_rwlock_unlock(&m->lock);
+	return ret;
+}
+
+/*
+ * RWF_NOWAIT: whether a buffered write may say EAGAIN or is refused
+ * (EOPNOTSUPP on ext4) is the file system's business, so the kernel does the
+ * write itself, after the cache gave it everything and dropped its pages.
+ */
+static __attribute__((noinline)) ssize_t write_nowait(struct ofile *of, int fd,
+						      const struct iovec *iov, int iovcnt,
+						      off_t offset, int rwf_flags)
+{
+	struct mapping *m = mapping_of(of);
+	ssize_t n;
+
+	if (offset < 0 && pos_lock(of, fd))
+		pos_to_kernel(of, fd);
+	mapping_lock_all(m);
+	n = mapping_writeback_kio_locked(m);
+	if (n == 0) {
+		drop_pages(m, 0, false);
+		n = real_pwritev64v2(fd, iov, iovcnt, offset, rwf_flags);
+		if (n > 0)
+			refresh_locked(m);
+	}
+	mapping_unlock_all(m);
+	if (offset < 0) {
+		if (!bypassed(m) && of->pos_in_kernel)	/* take it back */
+			pos_from_kernel(of, fd);
+		pthread_mutex_unlock(&of->pos_lock);
+	}
+	return n;
+}
+
+/*
+ * A write of @m while it passes through goes to the kernel under its lock
+ * taken shared: the file goes back to being cached (inode_unmapped()) with
+ * the lock exclusive, so not before the write is in the kernel, where the
+ * cache's refresh and its misses find it.  Returns -2 if @m is cached
+ * again (the caller writes into the cache).
+ */
+ssize_t write_through(struct mapping *m, int fd, const struct iovec *iov, int iovcnt,
+			     off_t offset, int rwf_flags)
+{
+	ssize_t n = -2;
+	int saved_errno;
+
+	pthread_rwlock_rdlock(&m->lock);
+	if (bypassed(m))
+		n = real_pwritev64v2(fd, iov, iovcnt, offset, rwf_flags);
+	saved_errno = errno;
+	pthread_rwlock_unlock(&m->lock);
+	errno = saved_errno;
+	return n;
+}
+
+/* A write at the position of @of, whichever of folio and the kernel keeps it. */
+static ssize_t write_at_pos(struct ofile *of, int fd, struct uio *u, const struct iovec *iov,
+			    int iovcnt, size_t count, int rwf_flags, bool append)
+{
+	struct mapping *m = mapping_of(of);
+	bool cached = pos_lock(of, fd);
+	ssize_t n;
+
+	for (n = -2; n == -2; cached = pos_follow(of, fd)) {
+		if (!cached)
+			n = write_through(m, fd, iov, iovcnt, -1, rwf_flags);
+		else if (!count)
+			n = 0;
+		else if (range_overflows(of->pos, count))
+			n = fail(EINVAL);
+		else
+			n = write_at(m, u, count, &of->pos, append);
+	}
+	pos_unlock(of, fd);
+	return n;
+}
+
+static ssize_t writev_uncounted(struct ofile *of, int fd, const struct iovec *iov, int iovcnt,
+				off_t offset, int rwf_flags)
+{
+	struct mapping *m = mapping_of(of);
+	bool append = of->flags & O_APPEND;
+	struct uio u;
+	ssize_t count = rw_check(writable(of), &u, iov, iovcnt, offset, rwf_flags), n;
+	off_t pos;
+
+	if (count < 0)
+		return -1;
+	if (unlikely(rwf_flags & RWF_NOWAIT))
+		return write_nowait(of, fd, iov, iovcnt, offset, rwf_flags);
+	if (rwf_flags & RWF_APPEND)
+		append = true;
+	if (rwf_flags & RWF_NOAPPEND)
+		append = false;
+	if (offset >= 0) {
+		if (range_overflows(offset, count))
+			return fail(EINVAL);
+		if (!count)
+			return 0;
+		pos = offset;
+		do {
+			n = bypassed(m) ? write_through(m, fd, iov, iovcnt, offset, rwf_flags) :
+					  write_at(m, &u, count, &pos, append);
+		} while (n == -2);
+	} else {
+		n = write_at_pos(of, fd, &u, iov, iovcnt, count, rwf_flags, append);
+	}
+	if (n > 0 && write_sync(m, rwf_flags, of->flags) < 0)
+		return -1;
+	return n;
+}
+
+ssize_t cache_writev(struct ofile *of, int fd, const struct iovec *iov, int iovcnt,
+		     off_t offset, int rwf_flags)
+{
+	ssize_t n = writev_uncounted(of, fd, iov, iovcnt, offset, rwf_flags);
+
+	stat_add_call(mapping_of(of)->stats, STAT_WRITES, STAT_WRITE_BYTES, n > 0 ? n : 0);
 	return n;
 }

@@ -11,12 +11,19 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
-#include "cache.h"
 #include "config.h"
 #include "fdtable.h"
 #include "log.h"
 #include "pathmatch.h"
 #include "real.h"
+
+/* The cache's hooks (fdtable.h); set once, before any file is tracked. */
+static const struct fdtable_cache_ops *cache_ops;
+
+void fdtable_set_cache_ops(const struct fdtable_cache_ops *ops)
+{
+	cache_ops = ops;
+}
 
 struct ofile *fd_slots[FD_SLOTS];
 /* One past the highest fd ever given a slot: bounds the range scans. */
@@ -127,7 +134,7 @@ static void finode_free(struct folio_deferred *d)
 {
 	struct finode *fi = caa_container_of(d, struct finode, free_later);
 
-	cache_mapping_free(fi->mapping);
+	cache_ops->mapping_free(fi->mapping);
 	free(fi->name);
 	free(fi);
 }
@@ -196,7 +203,7 @@ struct ofile *ofile_rcu(int fd)
 /* @fi has no open left: out of the hash, freed by the caller.  fdtable_lock. */
 static void finode_retire(struct finode *fi)
 {
-	cache_mapping_retire(fi->mapping);
+	cache_ops->mapping_retire(fi->mapping);
 	close_own_fd(fi);
 	cds_hlist_del_rcu(&fi->hnode);
 	__atomic_store_n(&ninodes, ninodes - 1, __ATOMIC_RELAXED);
@@ -214,7 +221,7 @@ static void retire_written(struct finode **gone)
 	while (*link) {
 		struct finode *fi = *link;
 
-		if (fi->nopen == 0 && cache_mapping_unwritten(fi->mapping)) {
+		if (fi->nopen == 0 && cache_ops->mapping_unwritten(fi->mapping)) {
 			link = &fi->linger_next;
 			continue;
 		}
@@ -237,10 +244,10 @@ void ofile_put(struct ofile *of)
 	if (__atomic_sub_fetch(&of->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	saved_errno = errno;
-	cache_ofile_release(of);	/* writes back: outside the table lock */
+	cache_ops->ofile_release(of);	/* writes back: outside the table lock */
 	lock_table(&old);
 	if (--fi->nopen == 0 && !fi->lingers) {
-		if (cache_mapping_unwritten(fi->mapping)) {
+		if (cache_ops->mapping_unwritten(fi->mapping)) {
 			fi->lingers = true;	/* nothing written is dropped */
 			fi->linger_next = lingering;
 			lingering = fi;
@@ -292,7 +299,7 @@ static void slot_install(int fd, struct ofile *of)
 	else if (old)
 		ofile_put(old);
 	if (of && fd <= STDERR_FILENO)
-		cache_std_fd(of);
+		cache_ops->std_fd(of);
 }
 
 void fdtable_restore(int fd, struct ofile *of)
@@ -450,7 +457,7 @@ static void set_own_fd(struct finode *fi, int fd, int accmode)
 	fi->kfd = fd;
 	fi->kfd_accmode = accmode;
 	if (fi->mapping)
-		cache_set_kfd(fi->mapping, fd, accmode);
+		cache_ops->set_kfd(fi->mapping, fd, accmode);
 }
 
 /* Close folio's own descriptor of @fi.  Under fdtable_lock. */
@@ -578,7 +585,7 @@ static struct finode *finode_new(int fd, const struct stat *st, int accmode, con
 		free(fi);
 		return NULL;	/* widen_own_fd() said why */
 	}
-	fi->mapping = cache_mapping_new(fi->name, fd, st, fi->kfd, fi->kfd_accmode);
+	fi->mapping = cache_ops->mapping_new(fi->name, fd, st, fi->kfd, fi->kfd_accmode);
 	if (!fi->mapping) {
 		close_own_fd(fi);
 		free(fi->name);
@@ -598,7 +605,7 @@ static struct ofile *ofile_new(int fd, const struct stat *st, int flags, const c
 		return NULL;
 	of->flags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC);
 	pthread_mutex_init(&of->pos_lock, NULL);
-	of->pos_in_kernel = true;	/* until folio first moves it (see cache.c) */
+	of->pos_in_kernel = true;	/* until folio first moves it (see pos_follow()) */
 	lock_table(&old);
 	fi = inode_lookup(st->st_dev, st->st_ino);
 	if (!fi) {
@@ -613,7 +620,7 @@ static struct ofile *ofile_new(int fd, const struct stat *st, int flags, const c
 		__atomic_store_n(&ninodes, ninodes + 1, __ATOMIC_RELAXED);
 	} else {
 		widen_own_fd(fi, fd, flags & O_ACCMODE);
-		cache_mapping_reopened(fi->mapping, flags, st);
+		cache_ops->mapping_reopened(fi->mapping, flags, st);
 	}
 	fi->nopen++;
 	of->inode = fi;
@@ -745,7 +752,7 @@ void fdtable_open(int fd, int dirfd, const char *path, int flags)
 			log_warn("not tracking %s: out of memory", path);
 		goto out;
 	}
-	cache_ofile_opened(of);		/* may start a thread: not under the table lock */
+	cache_ops->ofile_opened(of);		/* may start a thread: not under the table lock */
 	slot_install(fd, of);
 	log_info("tracking %s as fd %d%s", path, fd, selected ? "" : " (inode already tracked)");
 	goto out;

@@ -18,8 +18,9 @@
  * handler may open or close files.  Slots are written with atomic exchanges.
  * ofile and finode memory is freed after an RCU grace period.
  *
- * Calls config, pathmatch, rcu, log, real and cache's mapping hooks (a finode
- * owns its mapping); called by interpose and cache.
+ * Calls config, pathmatch, rcu, log, real, and the cache through the hooks
+ * it registers (struct fdtable_cache_ops: a finode owns its mapping);
+ * called by interpose and cache.
  */
 #ifndef FOLIO_FDTABLE_H
 #define FOLIO_FDTABLE_H
@@ -53,6 +54,36 @@ struct finode {
 	struct mapping *mapping;	/* the cache's state for the inode; never NULL */
 	struct folio_deferred free_later;
 };
+
+struct stat;
+struct mapping;
+struct ofile;
+
+/*
+ * The cache's hooks: how fdtable tells the cache of a finode's mapping and
+ * of an ofile's life.  The cache registers them with fdtable_set_cache_ops()
+ * before any file is tracked (cache_init(), from folio's constructor), so
+ * that fdtable calls no function of the cache by name (as the kernel's
+ * address_space_operations, or liburcu's cds_lfht_mm_type).  What each does
+ * is said at the cache's function (cache.h).
+ */
+struct fdtable_cache_ops {
+	/* Under fdtable_lock. */
+	struct mapping *(*mapping_new)(const char *name, int fd, const struct stat *st,
+				       int kfd, int kfd_accmode);
+	void (*mapping_reopened)(struct mapping *m, int flags, const struct stat *st);
+	void (*set_kfd)(struct mapping *m, int kfd, int kfd_accmode);
+	bool (*mapping_unwritten)(struct mapping *m);
+	void (*mapping_retire)(struct mapping *m);
+	void (*mapping_free)(struct mapping *m);
+	/* Not under fdtable_lock. */
+	void (*ofile_opened)(struct ofile *of);
+	void (*ofile_release)(struct ofile *of);
+	void (*std_fd)(struct ofile *of);
+};
+
+/* Once, before the first tracked open. */
+void fdtable_set_cache_ops(const struct fdtable_cache_ops *ops);
 
 struct ofile {
 	struct finode *inode;

@@ -91,6 +91,7 @@ __attribute__((constructor(101))) static void folio_init(void)
 {
 	real_resolve();
 	tsan_symbolizer_warm_up();
+	cache_init();
 	config_load();
 	log_file_adopt(fdtable_adopt);
 	stats_init();

@@ -1,6 +1,6 @@
 /*
  * mapping.h - the cache's state for one open inode (the kernel's
- * address_space), shared by cache.c and writeback.c only.
+ * address_space), shared by the cache_*.c files and writeback.c only.
  *
  * One mapping per finode, created with it and freed an RCU grace period after
  * it, so a reader inside urcu_bp_read_lock() may use a mapping it reached

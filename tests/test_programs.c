@@ -1287,6 +1287,29 @@ Test(symbols, calls_never_land_in_the_programs_own_functions, .timeout = 120)
 	remove_dir(d);
 }
 
+/*
+ * Calls between the library's object files go one way (interpose, fdtable,
+ * cache, writeback, the kernel; fdtable reaches the cache through the hooks
+ * the cache registers): an edge from each object to the objects defining
+ * what it uses, and tsort(1) finds no loop.
+ */
+Test(symbols, no_cycle_between_object_files, .timeout = 60)
+{
+	char *d = new_dir(), *loops;
+
+	cr_assert_eq(sh("cd " BUILD_DIR "/shim && ls *.o > /dev/null && "
+			"for o in *.o; do nm --defined-only -g $o | "
+			"awk -v o=\"${o%%.o}\" 'NF == 3 {print $3, o}'; done | sort > %s/defs && "
+			"for o in *.o; do nm -u $o | awk -v o=\"${o%%.o}\" '{print $2, o}'; done "
+			"| sort > %s/uses && join %s/defs %s/uses | awk '$2 != $3 {print $3, $2}' "
+			"| sort -u > %s/edges && test -s %s/edges", d, d, d, d, d, d), 0);
+	sh("tsort %s/edges > /dev/null 2> %s/loops", d, d);
+	loops = slurp("%s/loops", d);
+	cr_expect_str_empty(loops, "object files that call each other:\n%s", loops);
+	free(loops);
+	remove_dir(d);
+}
+
 Test(man, pages_render_cleanly, .timeout = 60)
 {
 	const char *pages[] = { SOURCE_DIR "/man/folio.1", SOURCE_DIR "/man/folio.3",

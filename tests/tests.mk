@@ -120,57 +120,21 @@ $(TESTS_DIR)/test_%: tests/unit/test_%.c $(UNIT_SHIM) $(wildcard shim/*.h) $(CRI
 		     $(BUILD)/valgrind-h | $(TESTS_DIR)
 	$(CC) $(TEST_CFLAGS) $< $(UNIT_SHIM) $(CRITERION_TSAN) -o $@ $(UNIT_LIBS)
 
-$(TESTS_DIR)/test_programs: tests/test_programs.c tests/harness.h $(CRITERION_TSAN) | $(TESTS_DIR)
+# The whole-program suites (test_real: real programs natively and under
+# folio, their data compared; TEST_LONG=1 for longer runs).
+$(PROGRAM_TESTS): $(TESTS_DIR)/%: tests/%.c tests/harness.h $(CRITERION_TSAN) | $(TESTS_DIR)
 	$(CC) $(TEST_CFLAGS) $< $(CRITERION_TSAN) -o $@ -lcriterion
 
-$(TESTS_DIR)/test_crash: tests/test_crash.c tests/harness.h $(CRITERION_TSAN) | $(TESTS_DIR)
-	$(CC) $(TEST_CFLAGS) $< $(CRITERION_TSAN) -o $@ -lcriterion
-
-$(TESTS_DIR)/test_stress: tests/test_stress.c tests/harness.h $(CRITERION_TSAN) | $(TESTS_DIR)
-	$(CC) $(TEST_CFLAGS) $< $(CRITERION_TSAN) -o $@ -lcriterion
-
-# make soak: tests/prog/stress under folio for SOAK_SECONDS in all, split
-# over SOAK_RUNS runs that cycle through three cache configurations (the
-# default, a tiny cache and dirty limit, a small one) with 2 and 8 threads,
-# each with a new seed; it stops at the first failure and prints the command
-# that replays it.
+# make soak: tests/prog/stress under folio for SOAK_SECONDS over SOAK_RUNS
+# runs (scripts/soak says how).
 SOAK_SECONDS ?= 300
 SOAK_RUNS    ?= 12
-SOAK_TINY    := FOLIO_CACHE_SIZE=64K FOLIO_DIRTY_LIMIT=8K FOLIO_FLUSH_INTERVAL=1
-SOAK_SMALL   := FOLIO_CACHE_SIZE=1M FOLIO_DIRTY_LIMIT=64K FOLIO_FLUSH_INTERVAL=5
-SOAK_PRELOAD := LD_PRELOAD='$(strip $(SAN_RUNTIME) $(abspath $(BUILD))/libfolio.so)' \
-		FOLIO_FILES='*.dat'
 
 .PHONY: soak
 soak: deps
 	@$(MAKE) -s --no-print-directory all $(TESTS_DIR)/stress
-	@per=$$(( $(SOAK_SECONDS) / $(SOAK_RUNS) )); [ $$per -ge 1 ] || per=1; \
-	i=0; while [ $$i -lt $(SOAK_RUNS) ]; do \
-		case $$((i % 3)) in \
-		0) cfg= ;; 1) cfg="$(SOAK_TINY) " ;; *) cfg="$(SOAK_SMALL) " ;; \
-		esac; \
-		threads=$$(( (i / 3) % 2 ? 8 : 2 )); seed=$$(( $$(date +%s) + i )); \
-		d=$$(mktemp -d /tmp/folio-soak-XXXXXX) || exit 1; \
-		args="--seed $$seed --seconds $$per --threads $$threads"; \
-		cmd="$(strip $(SAN_ENV) $(SOAK_PRELOAD)) $$cfg$(abspath $(TESTS_DIR))/stress . $$args"; \
-		echo "soak $$((i + 1))/$(SOAK_RUNS): seed $$seed, $$threads threads, $${cfg:-default cache}"; \
-		if (cd $$d && eval "$$cmd" > out 2>&1 && \
-		    for f in rec0 rec1 log scratch; do cmp $$f.dat $$f.expected || exit 1; done) \
-		    >> $$d/out 2>&1; then \
-			tail -n 1 $$d/out; rm -rf $$d; \
-		else \
-			cat $$d/out; echo "soak: FAILED; files kept in $$d; replay with:"; \
-			echo "  cd $$d && $$cmd && for f in rec0 rec1 log scratch; do" \
-				"cmp \$$f.dat \$$f.expected; done"; \
-			exit 1; \
-		fi; \
-		i=$$((i + 1)); \
-	done; echo "make soak: $(SOAK_RUNS) runs passed"
-
-# Real programs (sqlite3, db_bench, fio) natively and under folio, their data
-# compared; TEST_LONG=1 for longer runs.
-$(TESTS_DIR)/test_real: tests/test_real.c tests/harness.h $(CRITERION_TSAN) | $(TESTS_DIR)
-	$(CC) $(TEST_CFLAGS) $< $(CRITERION_TSAN) -o $@ -lcriterion
+	@$(SAN_ENV) scripts/soak $(abspath $(TESTS_DIR))/stress $(SOAK_SECONDS) $(SOAK_RUNS) \
+		$(SAN_RUNTIME) $(abspath $(BUILD))/libfolio.so
 
 # folio with the write-back fault switch FOLIO_TEST_FAULTS (shim/writeback.c):
 # errors the kernel gives rarely on demand, for the tests only.
@@ -198,25 +162,8 @@ $(TESTS_DIR)/%: tests/prog/%.c include/folio.h | $(TESTS_DIR)
 
 # The read-side cost of the liburcu flavours (see shim/rcu.h): each flavour
 # with the loop in the program and in a shared library, as in folio.
-RCU_BENCH := tests/bench/rcu_flavour.c
 rcu-flavour: deps | $(TESTS_DIR)
-	@for f in bp memb; do \
-		F=$$(echo $$f | tr a-z A-Z); \
-		$(CC) -O2 -DFLAVOUR_$$F $(RCU_BENCH) -o $(TESTS_DIR)/rcu-$$f -lurcu-$$f && \
-		$(CC) -O2 -fPIC -shared -DFLAVOUR_$$F -DLOOP_IN_LIBRARY -DBUILD_LIBRARY \
-			$(RCU_BENCH) -o $(TESTS_DIR)/librcu-$$f.so -lurcu-$$f && \
-		$(CC) -O2 -DFLAVOUR_$$F -DLOOP_IN_LIBRARY $(RCU_BENCH) -o $(TESTS_DIR)/rcu-$$f-lib \
-			$(TESTS_DIR)/librcu-$$f.so -Wl,-rpath,$(abspath $(TESTS_DIR)) -lurcu-$$f && \
-		mkdir -p $(TESTS_DIR)/ie && \
-		$(CC) -O2 -fPIC -shared -ftls-model=initial-exec -DFLAVOUR_$$F -DLOOP_IN_LIBRARY \
-			-DBUILD_LIBRARY $(RCU_BENCH) -o $(TESTS_DIR)/ie/librcu-$$f.so -lurcu-$$f && \
-		$(CC) -O2 -DFLAVOUR_$$F -DLOOP_IN_LIBRARY -DTLS_NOTE='" (initial-exec TLS)"' \
-			$(RCU_BENCH) -o $(TESTS_DIR)/rcu-$$f-lib-ie $(TESTS_DIR)/ie/librcu-$$f.so \
-			-Wl,-rpath,$(abspath $(TESTS_DIR))/ie -lurcu-$$f || exit 1; \
-	done
-	@for r in 1 2; do for f in bp memb; do \
-		$(TESTS_DIR)/rcu-$$f; $(TESTS_DIR)/rcu-$$f-lib; $(TESTS_DIR)/rcu-$$f-lib-ie; \
-	done; done
+	@scripts/rcu-flavour $(CC) $(TESTS_DIR)
 
 # What folio adds to a call on an untracked fd (the wrapper's fast path).
 $(TESTS_DIR)/untracked: tests/bench/untracked.c | $(TESTS_DIR)
