@@ -41,7 +41,7 @@ struct mapping;
 void cache_init(void);
 
 /*
- * fdtable's hooks, the first six under fdtable_lock.  A new mapping for the file
+ * fdtable's hooks, the first five under fdtable_lock.  A new mapping for the file
  * @name open as @fd with status @st, folio's own descriptor @kfd open with
  * @kfd_accmode: NULL, with errno and a message, if the cache cannot take it.
  */
@@ -63,7 +63,7 @@ void cache_set_kfd(struct mapping *m, int kfd, int kfd_accmode);
 bool cache_mapping_unwritten(struct mapping *m);
 /* The last open of the inode is gone: nothing may use @m any more. */
 void cache_mapping_retire(struct mapping *m);
-/* Free @m, a grace period after it was retired. */
+/* Free @m, a grace period after it was retired (under no lock). */
 void cache_mapping_free(struct mapping *m);
 
 /*

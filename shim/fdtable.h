@@ -75,6 +75,7 @@ struct fdtable_cache_ops {
 	void (*set_kfd)(struct mapping *m, int kfd, int kfd_accmode);
 	bool (*mapping_unwritten)(struct mapping *m);
 	void (*mapping_retire)(struct mapping *m);
+	/* Not under fdtable_lock: a grace period after the retire. */
 	void (*mapping_free)(struct mapping *m);
 	/* Not under fdtable_lock. */
 	void (*ofile_opened)(struct ofile *of);

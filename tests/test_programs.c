@@ -228,6 +228,29 @@ Test(fdtable, follows_the_kernel, .timeout = 120)
 	remove_dir(d);
 }
 
+/*
+ * glibc carves a thread's static TLS out of its stack and accepts a stack
+ * size that leaves 2 KiB: a program with 248 KiB of __thread data crashed
+ * folio's flusher (256 KiB asked) at its first log line.
+ */
+Test(writeback, flusher_starts_beside_a_large_static_tls, .timeout = 60)
+{
+	static const char *const sizes[] = { "244", "248", "252" };
+	char *d = new_dir(), *out;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		int status = sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' FOLIO_LOG=debug "
+				"FOLIO_FLUSH_INTERVAL=10 %s-%s %s > out 2> err", d,
+				PROG("bigtls"), sizes[i], d);
+
+		out = slurp("%s/out", d);
+		cr_expect(status == 0 && !strcmp(out, "ok\n"), "%s KiB of TLS: status %d, %s%s",
+			  sizes[i], status, out, slurp("%s/err", d));
+		free(out);
+	}
+	remove_dir(d);
+}
+
 /* Run "cachecheck CHECK" in a new directory, natively and under folio. */
 static char *cachecheck(const char *check, const char *prefix, bool native)
 {

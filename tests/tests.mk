@@ -29,6 +29,8 @@ UNIT_LIBS    = $(shell pkg-config --cflags --libs liburcu-bp) -lcriterion -ldl -
 UNIT_TESTS  := $(TESTS_DIR)/test_config $(TESTS_DIR)/test_pathmatch $(TESTS_DIR)/test_page \
 	       $(TESTS_DIR)/test_uaccess \
 	       $(TESTS_DIR)/test_ptree
+# Static TLS sizes around what left folio's flusher 2 KiB of its stack.
+BIGTLS      := $(TESTS_DIR)/bigtls-244 $(TESTS_DIR)/bigtls-248 $(TESTS_DIR)/bigtls-252
 PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
 	       $(TESTS_DIR)/fdcheck $(TESTS_DIR)/fdcheck-fortify \
 	       $(TESTS_DIR)/fsx $(TESTS_DIR)/fsx-fortify \
@@ -36,7 +38,7 @@ PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
 	       $(TESTS_DIR)/cachecheck $(TESTS_DIR)/cachecheck-fortify \
 	       $(TESTS_DIR)/crashcheck
 PROGRAMS    += $(TESTS_DIR)/allocator.so $(TESTS_DIR)/libfolio-faults.so $(TESTS_DIR)/callsites \
-	       $(TESTS_DIR)/ownlibc
+	       $(TESTS_DIR)/ownlibc $(BIGTLS)
 PROGRAM_TESTS := $(TESTS_DIR)/test_programs $(TESTS_DIR)/test_crash $(TESTS_DIR)/test_stress \
 		 $(TESTS_DIR)/test_real
 # Criterion's sandbox needs an address ThreadSanitizer leaves free (see the file).
@@ -150,6 +152,9 @@ $(TESTS_DIR)/callsites: tests/prog/callsites.c | $(TESTS_DIR)
 # and no loop-to-memcpy conversion, so that they do not call themselves.
 $(TESTS_DIR)/ownlibc: tests/prog/ownlibc.c | $(TESTS_DIR)
 	$(CC) $(PROG_CFLAGS) -rdynamic -fno-builtin -fno-tree-loop-distribute-patterns $< -o $@
+
+$(BIGTLS): $(TESTS_DIR)/bigtls-%: tests/prog/bigtls.c | $(TESTS_DIR)
+	$(CC) $(PROG_CFLAGS) -DTLS_KB=$* $< -o $@
 
 $(TESTS_DIR)/allocator.so: tests/prog/allocator.c | $(TESTS_DIR)
 	$(CC) $(PROG_CFLAGS) -fPIC -shared $< -o $@
