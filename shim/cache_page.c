@@ -70,8 +70,9 @@ static void drop_page(void *entry, uint64_t index, void *arg)
 }
 
 /*
- * Forget the cached pages of @m from page @first on (dirty ones too, unless
- * @keep_dirty: then with @kio_lock exclusive too).  With @lock exclusive.
+ * Forget the cached pages of @m pages @first to @last, the dirty ones too
+ * unless @keep_dirty (dropping those needs @kio_lock exclusive too).  With
+ * @lock exclusive.
  */
 void drop_range(struct mapping *m, uint64_t first, uint64_t last, bool keep_dirty)
 {

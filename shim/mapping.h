@@ -6,7 +6,7 @@
  * it, so a reader inside urcu_bp_read_lock() may use a mapping it reached
  * through an ofile it got from ofile_rcu().
  *
- * Lock rules (DESIGN.md §2):
+ * Lock rules (every lock of folio and the order they nest in: shim/LOCKING):
  *   - @lock is the write lock: the cache's view of the file.  Taken shared
  *     by writes that end within the logical size, by misses and by sync
  *     points; exclusive by writes that extend, O_APPEND writes, truncation,
