@@ -70,7 +70,7 @@ static void drop_page(void *entry, uint64_t index, void *arg)
 }
 
 /*
- * Forget the cached pages of @m pages @first to @last, the dirty ones too
+ * Forget the cached pages of @m from page @first to @last, the dirty ones too
  * unless @keep_dirty (dropping those needs @kio_lock exclusive too).  With
  * @lock exclusive.
  */
