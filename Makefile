@@ -14,14 +14,18 @@ DESTDIR   ?=
 # not model the page store's seqlock fences (gcc warns, -Wtsan): they are
 # still emitted, and the copy they order is hidden from TSan (shim/page.c).
 SANITIZE  ?=
+# make ... DEBUG=1: with folio's rule checks (shim/debug.h: the lock rules of
+# shim/LOCKING asserted), into build-debug/ (build-SANITIZE-debug/).
+DEBUG     ?=
+DEBUG_FLAGS := $(if $(DEBUG),-DFOLIO_DEBUG)
 comma     := ,
 SAN_LIST  := $(subst $(comma), ,$(SANITIZE))
 ifeq ($(SANITIZE),)
-BUILD     := build
+BUILD     := build$(if $(DEBUG),-debug)
 SAN_FLAGS :=
 SAN_RUNTIME :=
 else
-BUILD     := build-$(subst $(comma),+,$(SANITIZE))
+BUILD     := build-$(subst $(comma),+,$(SANITIZE))$(if $(DEBUG),-debug)
 SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all \
 	     $(if $(filter undefined,$(SAN_LIST)),-fno-sanitize=alignment) \
 	     $(if $(filter thread,$(SAN_LIST)),-Wno-tsan)
@@ -36,7 +40,7 @@ PKGS      := liburcu-bp libunwind
 TEST_PKGS := $(PKGS) criterion
 
 CFLAGS    ?= -O2 -g
-CFLAGS    += $(SAN_FLAGS)
+CFLAGS    += $(SAN_FLAGS) $(DEBUG_FLAGS)
 LDFLAGS   += $(SAN_FLAGS)
 WARN      := -Wall -Wextra -Werror
 # -fno-delete-null-pointer-checks: libc declares many arguments nonnull, and

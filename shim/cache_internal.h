@@ -22,6 +22,7 @@
 #include "cache.h"
 #include "compiler.h"
 #include "config.h"
+#include "debug.h"
 #include "log.h"
 #include "mapping.h"
 #include "ptree.h"

@@ -18,14 +18,9 @@
 #include <sys/xattr.h>
 
 #include "cache_internal.h"
-#include "config.h"
-#include "log.h"
 #include "mapping.h"
-#include "mmaps.h"
 #include "ptree.h"
-#include "crash.h"
 #include "real.h"
-#include "unwind.h"
 #include "writeback.h"
 
 /*
@@ -78,8 +73,11 @@ void drop_range(struct mapping *m, uint64_t first, uint64_t last, bool keep_dirt
 {
 	struct drop_args a = { last, keep_dirty };
 
-	if (!keep_dirty)
+	assert_exclusive(&m->lock);
+	if (!keep_dirty) {
+		assert_exclusive(&m->kio_lock);
 		mapping_forget_dirty_from(m, first);
+	}
 	urcu_bp_read_lock();
 	ptree_for_each(&m->tree, first, drop_page, &a);
 	urcu_bp_read_unlock();
@@ -101,6 +99,8 @@ void resize_locked(struct mapping *m, off_t size)
 	uint64_t first = ((uint64_t)size + FOLIO_PAGE_BYTES - 1) >> FOLIO_PAGE_SHIFT;
 	size_t tail = size & (FOLIO_PAGE_BYTES - 1);
 
+	assert_exclusive(&m->lock);
+	assert_exclusive(&m->kio_lock);
 	drop_pages(m, first, false);
 	if (tail) {
 		struct page *page = find_locked(m, size >> FOLIO_PAGE_SHIFT);
@@ -162,6 +162,8 @@ bool start_bypass_locked(struct mapping *m, enum bypass_reason reason)
 {
 	bool ok = true;
 
+	assert_exclusive(&m->lock);
+	assert_exclusive(&m->kio_lock);
 	if (!bypassed(m)) {
 		ok = mapping_writeback_kio_locked(m) == 0;
 		if (ok)
@@ -194,6 +196,8 @@ void refresh_locked(struct mapping *m)
 {
 	struct stat st;
 
+	assert_exclusive(&m->lock);
+	assert_exclusive(&m->kio_lock);
 	drop_pages(m, 0, true);
 	if (m->kfd >= 0 && real_fstat(m->kfd, &st) == 0) {
 		mapping_note_kernel(m, &st.st_ctim);

@@ -140,7 +140,7 @@ static void write_lock(struct mapping *m, bool exclusive)
 }
 
 /*
- * Take @lock for a write of @count bytes at @pos (DESIGN.md §2): shared if
+ * Take @lock for a write of @count bytes at @pos (doc/design.md §2): shared if
  * the write ends within the logical size, is not an append and cannot need
  * privileges dropped; checked again once locked, since the size may have
  * shrunk meanwhile, and retaken exclusive then (there is no upgrade).
@@ -355,6 +355,7 @@ static ssize_t write_privileged(struct mapping *m, struct uio *u, size_t count, 
 	int saved_errno = errno;
 	size_t done = 0;
 
+	assert_exclusive(&m->lock);
 	pthread_rwlock_wrlock(&m->kio_lock);
 	if (mapping_writeback_kio_locked(m) < 0) {
 		pthread_rwlock_unlock(&m->kio_lock);

@@ -12,6 +12,7 @@
 #include <sys/vfs.h>
 
 #include "config.h"
+#include "debug.h"
 #include "fdtable.h"
 #include "log.h"
 #include "pathmatch.h"
@@ -203,6 +204,7 @@ struct ofile *ofile_rcu(int fd)
 /* @fi has no open left: out of the hash, freed by the caller.  fdtable_lock. */
 static void finode_retire(struct finode *fi)
 {
+	assert_mutex_held(&fdtable_lock);
 	cache_ops->mapping_retire(fi->mapping);
 	close_own_fd(fi);
 	cds_hlist_del_rcu(&fi->hnode);
@@ -218,6 +220,7 @@ static void retire_written(struct finode **gone)
 {
 	struct finode **link = &lingering;
 
+	assert_mutex_held(&fdtable_lock);
 	while (*link) {
 		struct finode *fi = *link;
 
@@ -392,6 +395,7 @@ int fdtable_adopt(int fd)
 /* The program dup2()s onto adopted @fd.  Under fdtable_lock. */
 static void forget_adopted(int fd)
 {
+	assert_mutex_held(&fdtable_lock);
 	for (unsigned int i = 0; i < nr_adopted; i++)
 		if (adopted[i] == fd)
 			adopted[i] = adopted[--nr_adopted];
@@ -419,6 +423,7 @@ static int open_own_fd(int app_fd, int accmode)
 	char link[FD_PROC_PATH_MAX];
 	int fd;
 
+	assert_mutex_held(&fdtable_lock);
 	fd = real_open(fd_proc_path(link, app_fd), accmode | O_CLOEXEC | O_NOCTTY, 0);
 	if (fd < 0)
 		return -1;
@@ -454,6 +459,7 @@ static void own_fd_lost(int fd)
  */
 static void set_own_fd(struct finode *fi, int fd, int accmode)
 {
+	assert_mutex_held(&fdtable_lock);
 	fi->kfd = fd;
 	fi->kfd_accmode = accmode;
 	if (fi->mapping)
@@ -465,6 +471,7 @@ static void close_own_fd(struct finode *fi)
 {
 	int fd = fi->kfd;
 
+	assert_mutex_held(&fdtable_lock);
 	if (fd < 0)
 		return;
 	set_own_fd(fi, -1, 0);
@@ -864,7 +871,7 @@ void fdtable_after_fork_parent(void)
 }
 
 /*
- * The child starts with every inherited fd in pass-through (DESIGN.md §4):
+ * The child starts with every inherited fd in pass-through (doc/design.md §4):
  * its copies of the parent's ofiles and finodes are dropped, not freed (they
  * were copied by fork and nothing else refers to them).
  */

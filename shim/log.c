@@ -97,3 +97,11 @@ void log_file_adopt(int (*adopt)(int fd))
 	if (log_fd != STDERR_FILENO)
 		log_fd = adopt(log_fd);
 }
+
+#ifdef FOLIO_DEBUG
+void folio_debug_fail(const char *what, const char *file, int line)
+{
+	log_error("FOLIO_DEBUG: a rule of shim/LOCKING is broken at %s:%d: %s", file, line, what);
+	__builtin_trap();
+}
+#endif

@@ -1,5 +1,5 @@
 /*
- * writeback.c - dirty pages back to the kernel (DESIGN.md §2.5).
+ * writeback.c - dirty pages back to the kernel (doc/design.md §2.5).
  *
  * Owns each mapping's dirty lists, the list of all mappings, the count of
  * dirty pages, the flusher thread and the writing itself: in file order,
@@ -34,7 +34,7 @@
  * the clock hand leaves it alone, and a failed write makes it dirty again.
  * Readers copy from it as from any page: write-back only reads its data.
  *
- * Calls page, config, log and real; called by cache.
+ * Calls page, config, log, rcu, stats and real; called by cache and crash.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +49,7 @@
 
 #include "compiler.h"
 #include "config.h"
+#include "debug.h"
 #include "log.h"
 #include "mapping.h"
 #include "real.h"
@@ -306,6 +307,7 @@ static void pass_take_dirty(struct mapping *m)
 {
 	struct page *list;
 
+	assert_exclusive(&m->kio_lock);
 	__atomic_store_n(&m->dirty_since, 0, __ATOMIC_SEQ_CST);
 	list = __atomic_exchange_n(&m->dirty, NULL, __ATOMIC_SEQ_CST);
 	m->wb_list = merge_by_index(m->wb_list, sort_by_index(list));
@@ -438,6 +440,7 @@ static int take_run(struct mapping *m, off_t size, off_t *start)
 	struct iovec *iov = m->wb_iov;
 	int n = 0;
 
+	assert_exclusive(&m->kio_lock);
 	while (m->wb_list && n < WB_BATCH) {
 		struct page *page = m->wb_list;
 		off_t page_start = (off_t)page->index << FOLIO_PAGE_SHIFT;
@@ -575,6 +578,7 @@ static int write_batch(struct mapping *m, bool drop, bool background, int *err)
 	size_t written;
 	int n = take_run(m, size, &start);
 
+	assert_exclusive(&m->kio_lock);
 	*err = 0;
 	if (!n)
 		return 0;

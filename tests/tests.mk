@@ -6,7 +6,7 @@
 #                every test.
 
 TESTS_DIR   := $(BUILD)/tests
-TEST_CFLAGS  = -O2 -g $(SAN_FLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Ishim -Iinclude \
+TEST_CFLAGS  = -O2 -g $(SAN_FLAGS) $(DEBUG_FLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Ishim -Iinclude \
 	-DBUILD_DIR='"$(abspath $(BUILD))"' -DSOURCE_DIR='"$(abspath .)"' \
 	-DSANITIZER_RUNTIME='"$(SAN_RUNTIME)"'
 PROG_CFLAGS := -O2 -g $(SAN_FLAGS) $(WARN) -Iinclude
@@ -27,6 +27,7 @@ UNIT_SHIM   := shim/bind.c shim/config.c shim/pathmatch.c shim/log.c shim/real.c
 	       shim/rcu.c shim/uaccess.c
 UNIT_LIBS    = $(shell pkg-config --cflags --libs liburcu-bp) -lcriterion -ldl -lpthread
 UNIT_TESTS  := $(TESTS_DIR)/test_config $(TESTS_DIR)/test_pathmatch $(TESTS_DIR)/test_page \
+	       $(TESTS_DIR)/test_debug \
 	       $(TESTS_DIR)/test_uaccess \
 	       $(TESTS_DIR)/test_ptree
 # Static TLS sizes around what left folio's flusher 2 KiB of its stack.
@@ -108,12 +109,16 @@ valgrind-run: all $(PROGRAMS) $(PROGRAM_TESTS) $(TESTS_DIR)/test_uaccess
 	@echo "make check-valgrind: all tests passed"
 
 # make check-all: every check there is, with TEST_LONG=1 for the suites
-# that have long runs of real programs, then the targets in LONG_TARGETS.
+# that have long runs of real programs: make test plain and with each
+# sanitizer, the plain suites with DEBUG=1 (folio's lock rules asserted),
+# valgrind, then the targets in LONG_TARGETS.
 LONG_TARGETS ?= soak
 check-all: deps
 	@for san in "" address undefined thread; do \
 		TEST_LONG=1 $(MAKE) --no-print-directory test SANITIZE=$$san || exit 1; \
 	done
+	@$(MAKE) --no-print-directory SANITIZE= DEBUG= all && \
+		TEST_LONG=1 $(MAKE) --no-print-directory check DEBUG=1
 	@TEST_LONG=1 $(MAKE) --no-print-directory check-valgrind
 	@$(foreach t,$(LONG_TARGETS),TEST_LONG=1 $(MAKE) --no-print-directory SANITIZE= $(t) &&) true
 	@echo "make check-all: all checks passed"
