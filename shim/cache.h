@@ -2,7 +2,7 @@
  * cache.h - the page cache's entry points for tracked files.
  *
  * Every operation on a tracked fd reaches the cache through these functions
- * (DESIGN.md §2.4): reads that hit are copied from the page store under RCU
+ * (doc/design.md §2.4): reads that hit are copied from the page store under RCU
  * with no lock and no system call; misses read through folio's own fd with
  * readahead; writes copy into pages under the mapping's write lock, taken
  * shared unless the write may change the size; dirty pages go back to the

@@ -17,14 +17,10 @@
 #include <sys/xattr.h>
 
 #include "cache_internal.h"
-#include "config.h"
 #include "log.h"
 #include "mapping.h"
 #include "mmaps.h"
-#include "ptree.h"
-#include "crash.h"
 #include "real.h"
-#include "unwind.h"
 #include "writeback.h"
 
 void *cache_mmap(struct ofile *of, void *addr, size_t length, int prot, int flags, int fd,

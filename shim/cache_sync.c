@@ -16,14 +16,9 @@
 #include <sys/xattr.h>
 
 #include "cache_internal.h"
-#include "config.h"
 #include "log.h"
 #include "mapping.h"
-#include "mmaps.h"
-#include "ptree.h"
-#include "crash.h"
 #include "real.h"
-#include "unwind.h"
 #include "writeback.h"
 
 /*

@@ -11,7 +11,8 @@
  * exactly as it would natively (same signal, same siginfo, core dump).
  *
  * Calls unwind, writeback (writeback_crash_state), page (page_store_holds:
- * a fault in page memory is never a bad buffer) and real.
+ * a fault in page memory is never a bad buffer), uaccess (uaccess_fixup)
+ * and log.
  */
 #ifndef FOLIO_CRASH_H
 #define FOLIO_CRASH_H

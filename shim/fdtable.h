@@ -1,7 +1,7 @@
 /*
  * fdtable.h - which fds are tracked files, and what they share.
  *
- * Owns three things (DESIGN.md §2.3):
+ * Owns four things (doc/design.md §2.3):
  *   - the fd slots: fd -> struct ofile, one pointer per fd number, read
  *     without a lock by every wrapper;
  *   - struct ofile, the open file description as folio sees it (access mode
@@ -153,7 +153,7 @@ void ofile_put(struct ofile *of);
 
 /*
  * After a successful open of @path (relative to @dirfd) with @flags gave
- * @fd: decide once whether it is tracked (DESIGN.md §3) and if so fill its
+ * @fd: decide once whether it is tracked (doc/design.md §3) and if so fill its
  * slot.  Preserves errno.
  */
 void fdtable_open(int fd, int dirfd, const char *path, int flags);

@@ -1,7 +1,7 @@
 /*
  * interpose.h - what the interpose files share.
  *
- * The interpose layer (DESIGN.md §2.1) is every exported libc symbol folio
+ * The interpose layer (doc/design.md §2.1) is every exported libc symbol folio
  * overrides, and nothing else, split by kind of call:
  *   interpose.c       constructor, destructor, fork handlers, folio.h API
  *   interpose_open.c  open, creat, the mkstemp family
@@ -19,7 +19,8 @@
  * takes a reference on its ofile (ofile_get), calls the cache and drops the
  * reference.  Wrappers leave errno exactly as libc would.
  *
- * Calls fdtable, cache and real.
+ * Calls fdtable, cache and real; also config, log, rcu, stats, callers and
+ * stdio, and reads writeback's and unwind's thread-local flags.
  */
 #ifndef FOLIO_INTERPOSE_H
 #define FOLIO_INTERPOSE_H

@@ -1,7 +1,7 @@
 /*
  * interpose_map.c - memory maps and in-kernel copies, the two ways data
  * moves without read/write.  A tracked file being mapped, or copied by the
- * kernel, must first see everything folio holds for it (DESIGN.md §4).
+ * kernel, must first see everything folio holds for it (doc/design.md §4).
  * A mapped tracked file passes through while any mapping of it exists, so
  * munmap and mremap tell the cache where mappings go.
  */

@@ -2,7 +2,7 @@
  * interpose_proc.c - calls that start or end processes.  Before another
  * process can look at a tracked file (fork, vfork, posix_spawn, system,
  * popen, every exec) and before this one ends, folio writes back everything
- * it holds (DESIGN.md §4).  The fork handlers that keep folio's own state
+ * it holds (doc/design.md §4).  The fork handlers that keep folio's own state
  * consistent in the child are in interpose.c.  Also the process's file size
  * limit, which writes are checked against when folio accepts them: lowering
  * it first writes back what the old limit accepted.

@@ -31,7 +31,7 @@
  *     reader spinning on that page would keep the grace period from
  *     ending).  Allocate first, then lock.
  *
- * Calls rcu and real only.
+ * Calls rcu, uaccess and real only.
  */
 #ifndef FOLIO_PAGE_H
 #define FOLIO_PAGE_H

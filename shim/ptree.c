@@ -1,5 +1,5 @@
 /*
- * ptree.c - see ptree.h.  Calls real (mmap) only.
+ * ptree.c - see ptree.h.  Calls rcu and real (mmap) only.
  */
 #include <sys/mman.h>
 

@@ -3,7 +3,7 @@
  * 512-slot nodes in the shape of the kernel's xarray (two levels cover a
  * 1 GiB file, three 512 GiB).
  *
- * Why not one hash table for all files (DESIGN.md §2.4 names cds_lfht): a
+ * Why not one hash table for all files (cds_lfht, doc/design.md §2.4): a
  * hit looks up a page on every read, and on a 64 MiB working set the
  * cds_lfht lookup (bucket, dummy node, chain walk, key callback) measured
  * ~110 ns of a ~300 ns 100-byte hit here (perf, 2026-11-26); the index walk
@@ -19,7 +19,7 @@
  *   - ptree_destroy() only after a grace period since the last lookup and
  *     once no page points into the tree.
  *
- * Calls rcu only; called by cache.
+ * Calls rcu and real only; called by cache.
  */
 #ifndef FOLIO_PTREE_H
 #define FOLIO_PTREE_H

@@ -14,7 +14,7 @@
  * When the inode's last open goes, its counters are folded into a record
  * kept by name, so the report also covers files the program closed.
  *
- * Calls log and real, and callers for the report's call sites; called by
+ * Calls config, log and real, and callers for the report's call sites; called by
  * cache, writeback and interpose (page counts evictions through a pointer
  * it is given, knowing nothing of this).
  */

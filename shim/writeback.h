@@ -5,7 +5,7 @@
  * The per-mapping calls are in mapping.h (they need the mapping's insides);
  * this is what the cache's entry points need besides.
  *
- * Calls page, config, log and real; called by cache.
+ * Calls page, config, log, rcu, stats and real; called by cache and crash.
  */
 #ifndef FOLIO_WRITEBACK_H
 #define FOLIO_WRITEBACK_H

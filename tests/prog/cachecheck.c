@@ -1,95 +1,8 @@
 /*
  * cachecheck - checks of the page cache that need a whole process.
  *
- *	cachecheck hits DIR      reads and writes a hot file, checking every byte;
- *	                         run under strace, it shows which calls reached
- *	                         the kernel
- *	cachecheck untorn DIR    threads rewrite pages with uniform bytes while
- *	                         others read them: every page read is whole
- *	cachecheck locks DIR     overwrites, extending writes and appends in known
- *	                         numbers (FOLIO_LOG=debug reports the lock modes)
- *	cachecheck visible DIR   another process sees the data after fsync and
- *	                         after close
- *	cachecheck spawn DIR     a spawned shell reading an inherited fd sees the
- *	                         written data at the position folio kept
- *	cachecheck setid DIR     a write to a set-user-ID file drops the bit at
- *	                         once (run it as a user without CAP_FSETID)
- *	cachecheck copies DIR    two threads copy_file_range() between two files in
- *	                         opposite directions
- *	cachecheck bigwrite DIR  one 1 MiB write() (run it with a tiny cache)
- *	cachecheck bigread DIR   reads of 64 KiB and more over a file with dirty
- *	                         pages, a hole and dirty data past the kernel's end
- *	cachecheck lockstep DIR  two processes with the file open take turns
- *	                         under fcntl, flock and lockf locks: each sees the
- *	                         other's writes once it holds the lock
- *	cachecheck interleave DIR  two processes, each with its own open and no
- *	                         lock, write alternate 512-byte blocks of the same
- *	                         pages: neither overwrites the other's bytes
- *	cachecheck enospc DIR    DIR is a 1 MiB file system: writes past its space,
- *	                         fsync reports ENOSPC, and after space is freed a
- *	                         second fsync writes every byte write() accepted;
- *	                         in between, under folio, writes that need new
- *	                         space fail at once and overwrites do not
- *	cachecheck errors DIR    write-back errors reach each open file description
- *	                         once (run under libfolio-faults.so: FOLIO_TEST_FAULTS
- *	                         names the switch file); writers at the dirty limit
- *	                         get the error instead of waiting forever
- *	cachecheck dirtylimit DIR  4 threads overwrite 4 MiB each of one file in
- *	                         16 KiB writes (FOLIO_LOG=debug reports the dirty peak)
- *	cachecheck seqwrite DIR  64 MiB in 64 KiB write()s, then close
- *	cachecheck stream DIR    appends 64-byte records stamped with the time,
- *	                         until killed
- *	cachecheck forks DIR     forks 40 children, each writing a file of its own,
- *	                         while two threads write and the flusher runs
- *	cachecheck idle DIR      the flusher thread goes away after 5 s with nothing
- *	                         dirty and no file open for writing, and comes back
- *	                         with the next write
- *	cachecheck linger DIR    data whose write-back fails at the last close is
- *	                         kept: written once write-back works, or found by
- *	                         the next open, also while another thread opens and
- *	                         closes files (run like errors)
- *	cachecheck execlost DIR  execs true(1) with 3000 bytes that cannot be written
- *	                         (run like errors: folio says so before the exec)
- *	cachecheck restat DIR    one byte appended, then fstat(), 200000 times, while
- *	                         another thread maps and unmaps the file: the size
- *	                         is always the one just written
- *	cachecheck syncwrite DIR a thread appends 1 MiB writes at a small dirty limit
- *	                         while another calls sync(), then the process exits
- *	                         with the writer still writing
- *
- *	cachecheck stats DIR     a known mix of calls on two files; under folio,
- *	                         folio_stats() of include/folio.h counts exactly
- *	                         those, folio_flush() writes the data back (a
- *	                         new description reads it natively), and
- *	                         folio_fd_tracked() says which fds are tracked
- *	cachecheck stats-closed DIR  the same, then closes stderr and opens a file
- *	                         as fd 2 (folio's report must not land in it)
- *	cachecheck closerace DIR threads read a file that misses the cache while
- *	                         main closes its fd under them (run it with a
- *	                         sanitizer to see a use after free)
- *	cachecheck fdnumbers DIR with FOLIO_CALLERS, FOLIO_STATS=1 and
- *	                         FOLIO_LOG_FILE: the program's fds are numbered as
- *	                         natively, also after closefrom(3), and neither a
- *	                         fork child's nor a thread's sampled calls touch
- *	                         the program's files
- *	cachecheck sigopen DIR   a signal handler opens and closes a tracked file
- *	                         every 200 us while main reads the statistics
- *	cachecheck sigalloc DIR  a signal handler writes new pages of one file every
- *	                         100 us while main writes new pages of another
- *	                         through a small cache (run it with FOLIO_CACHE_SIZE=256K):
- *	                         both take pages from the page store.  Not in make
- *	                         test yet: it still hangs in about 1 run in 6 (the
- *	                         handler's write-back needs a page lock the clock
- *	                         hand held in the interrupted thread)
- *	cachecheck fdlimit DIR   opens and writes files until EMFILE (run it under
- *	                         a small ulimit -n): every byte written is read back,
- *	                         before and after the closes
- *	cachecheck unmapwrite DIR  a thread maps and unmaps a file over and over
- *	                         while another rewrites its 64 KiB regions in turn
- *	                         (passing through while it is mapped) and three
- *	                         read it: no read is older than a write that had
- *	                         returned (run it with FOLIO_CACHE_SIZE=1M
- *	                         FOLIO_DIRTY_LIMIT=64K: the reads miss)
+ *	cachecheck CHECK DIR
+ *	cachecheck --help	lists the checks (the table in main())
  *
  * Prints "ok" and exits 0, or says what went wrong and exits 1.
  */
@@ -2120,25 +2033,136 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(void);
+		const char *what;
 	} checks[] = {
-		{ "hits", hits }, { "untorn", untorn }, { "locks", locks },
-		{ "visible", visible }, { "spawn", spawn }, { "setid", setid },
-		{ "copies", copies }, { "bigwrite", bigwrite }, { "bigread", bigread },
-		{ "lockstep", lockstep }, { "interleave", interleave }, { "enospc", enospc },
-		{ "errors", errors }, { "dirtylimit", dirtylimit }, { "seqwrite", seqwrite },
-		{ "stream", stream }, { "forks", forks }, { "idle", idle },
-		{ "linger", linger }, { "syncwrite", syncwrite },
-		{ "execlost", execlost }, { "stats", stats },
-		{ "stats-closed", stats_closed }, { "closerace", closerace },
-		{ "fdnumbers", fdnumbers }, { "sigopen", sigopen }, { "fdlimit", fdlimit },
-		{ "sigalloc", sigalloc }, { "cancel", cancel },
-		{ "unmapwrite", unmapwrite }, { "unmapcopy", unmapcopy }, { "renamed", renamed },
-		{ "quota", quota }, { "ownfds", ownfds }, { "restat", restat },
-		{ "mainexit", mainexit },
+		{ "hits", hits,
+		  "reads and writes a hot file, checking every byte; run under strace, it "
+		  "shows which calls reached the kernel" },
+		{ "untorn", untorn,
+		  "threads rewrite pages with uniform bytes while others read them: every "
+		  "page read is whole" },
+		{ "locks", locks,
+		  "overwrites, extending writes and appends in known numbers "
+		  "(FOLIO_LOG=debug reports the lock modes)" },
+		{ "visible", visible,
+		  "another process sees the data after fsync and after close" },
+		{ "spawn", spawn,
+		  "a spawned shell reading an inherited fd sees the written data at the "
+		  "position folio kept" },
+		{ "setid", setid,
+		  "a write to a set-user-ID file drops the bit at once (run it as a user "
+		  "without CAP_FSETID)" },
+		{ "copies", copies,
+		  "two threads copy_file_range() between two files in opposite directions" },
+		{ "bigwrite", bigwrite,
+		  "one 1 MiB write() (run it with a tiny cache)" },
+		{ "bigread", bigread,
+		  "reads of 64 KiB and more over a file with dirty pages, a hole and dirty "
+		  "data past the kernel's end" },
+		{ "lockstep", lockstep,
+		  "two processes with the file open take turns under fcntl, flock and lockf"
+		  " locks: each sees the other's writes once it holds the lock" },
+		{ "interleave", interleave,
+		  "two processes, each with its own open and no lock, write alternate "
+		  "512-byte blocks of the same pages: neither overwrites the other's bytes" },
+		{ "enospc", enospc,
+		  "DIR is a 1 MiB file system: writes past its space, fsync reports ENOSPC,"
+		  " and after space is freed a second fsync writes every byte write() "
+		  "accepted; in between, under folio, writes that need new space fail at "
+		  "once and overwrites do not" },
+		{ "errors", errors,
+		  "write-back errors reach each open file description once (run under "
+		  "libfolio-faults.so: FOLIO_TEST_FAULTS names the switch file); writers at"
+		  " the dirty limit get the error instead of waiting forever" },
+		{ "dirtylimit", dirtylimit,
+		  "4 threads overwrite 4 MiB each of one file in 16 KiB writes "
+		  "(FOLIO_LOG=debug reports the dirty peak)" },
+		{ "seqwrite", seqwrite,
+		  "64 MiB in 64 KiB write()s, then close" },
+		{ "stream", stream,
+		  "appends 64-byte records stamped with the time, until killed" },
+		{ "forks", forks,
+		  "forks 40 children, each writing a file of its own, while two threads "
+		  "write and the flusher runs" },
+		{ "idle", idle,
+		  "the flusher thread goes away after 5 s with nothing dirty and no file "
+		  "open for writing, and comes back with the next write" },
+		{ "linger", linger,
+		  "data whose write-back fails at the last close is kept: written once "
+		  "write-back works, or found by the next open, also while another thread "
+		  "opens and closes files (run like errors)" },
+		{ "syncwrite", syncwrite,
+		  "a thread appends 1 MiB writes at a small dirty limit while another calls"
+		  " sync(), then the process exits with the writer still writing" },
+		{ "execlost", execlost,
+		  "execs true(1) with 3000 bytes that cannot be written (run like errors: "
+		  "folio says so before the exec)" },
+		{ "stats", stats,
+		  "a known mix of calls on two files; under folio, folio_stats() of "
+		  "include/folio.h counts exactly those, folio_flush() writes the data back"
+		  " (a new description reads it natively), and folio_fd_tracked() says "
+		  "which fds are tracked" },
+		{ "stats-closed", stats_closed,
+		  "the same, then closes stderr and opens a file as fd 2 (folio's report "
+		  "must not land in it)" },
+		{ "closerace", closerace,
+		  "threads read a file that misses the cache while main closes its fd under"
+		  " them (run it with a sanitizer to see a use after free)" },
+		{ "fdnumbers", fdnumbers,
+		  "with FOLIO_CALLERS, FOLIO_STATS=1 and FOLIO_LOG_FILE: the program's fds "
+		  "are numbered as natively, also after closefrom(3), and neither a fork "
+		  "child's nor a thread's sampled calls touch the program's files" },
+		{ "sigopen", sigopen,
+		  "a signal handler opens and closes a tracked file every 200 us while main"
+		  " reads the statistics" },
+		{ "fdlimit", fdlimit,
+		  "opens and writes files until EMFILE (run it under a small ulimit -n): "
+		  "every byte written is read back, before and after the closes" },
+		{ "sigalloc", sigalloc,
+		  "a signal handler writes new pages of one file every 100 us while main "
+		  "writes new pages of another through a small cache (run it with "
+		  "FOLIO_CACHE_SIZE=256K): both take pages from the page store." },
+		{ "cancel", cancel,
+		  "threads cancelled inside folio (misses, write-back, waits at the dirty "
+		  "limit) and with a cancellation pending at dup2, fopen, open and "
+		  "copy_file_range: no lock of folio's is left held, no read-side section "
+		  "open" },
+		{ "unmapwrite", unmapwrite,
+		  "a thread maps and unmaps a file over and over while another rewrites its"
+		  " 64 KiB regions in turn (passing through while it is mapped) and three "
+		  "read it: no read is older than a write that had returned (run it with "
+		  "FOLIO_CACHE_SIZE=1M FOLIO_DIRTY_LIMIT=64K: the reads miss)" },
+		{ "unmapcopy", unmapcopy,
+		  "unmapwrite with the writes made by the kernel: copy_file_range() from an"
+		  " untracked file" },
+		{ "renamed", renamed,
+		  "a cached file replaced by rename(2), by another process and by this one:"
+		  " the new file's data under the name, the old one's through the fds open "
+		  "on it, and writes through those never reach the new file" },
+		{ "quota", quota,
+		  "EDQUOT from write-back (injected, run like errors): reported at fsync; "
+		  "then writes that need new space fail at once while overwrites go on, "
+		  "until a write-back succeeds; nothing accepted is lost" },
+		{ "ownfds", ownfds,
+		  "folio's own descriptors never widen the program's access, nor leak to an"
+		  " exec" },
+		{ "restat", restat,
+		  "one byte appended, then fstat(), 200000 times, while another thread maps"
+		  " and unmaps the file: the size is always the one just written" },
+		{ "mainexit", mainexit,
+		  "main calls pthread_exit(); a thread then reads and writes through "
+		  "buffers that run into unmapped memory: the counts are the kernel's "
+		  "(under valgrind too)" },
 	};
 
+	if (argc == 2 && !strcmp(argv[1], "--help")) {
+		puts("usage: cachecheck CHECK DIR; the checks:");
+		for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
+			printf("  %-13s %s\n", checks[i].name, checks[i].what);
+		return 0;
+	}
 	if (argc != 3)
-		FAIL("usage: cachecheck CHECK DIR");
+		FAIL("usage: cachecheck CHECK DIR (cachecheck --help lists the checks)");
 	dir = argv[2];
 	for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
 		if (strcmp(argv[1], checks[i].name) == 0) {
