@@ -12,6 +12,15 @@
 /* Symbols the host program sees: the interposed libc names and folio.h. */
 #define FOLIO_EXPORT	__attribute__((visibility("default")))
 
+/*
+ * Export @twin (pread64, open64, ...) as another name of folio's wrapper
+ * @name: on x86-64 off_t is off64_t, and glibc's *64 functions are aliases
+ * of the plain ones as well.  (Not the stat and rlimit families: their
+ * *64 structs are other types to the compiler, of the same layout.)
+ */
+#define FOLIO_ALIAS64(name, twin) \
+	extern __typeof(name) twin FOLIO_EXPORT __attribute__((alias(#name)))
+
 /* A macro's value as a string literal, e.g. for inline assembly. */
 #define FOLIO_STR_(x)	#x
 #define FOLIO_STR(x)	FOLIO_STR_(x)

@@ -214,6 +214,7 @@ FOLIO_EXPORT int fcntl(int fd, int cmd, ...)
 		return LOCK_CALL(fd, lock_type(arg) == F_UNLCK, real_fcntl(fd, cmd, arg));
 	return fcntl_done(fd, cmd, arg, real_fcntl(fd, cmd, arg));
 }
+FOLIO_ALIAS64(fcntl, fcntl64);
 
 FOLIO_EXPORT int flock(int fd, int op)
 {
@@ -228,23 +229,5 @@ FOLIO_EXPORT int lockf(int fd, int cmd, off_t len)
 		return real_lockf(fd, cmd, len);
 	return LOCK_CALL(fd, cmd == F_ULOCK, real_lockf(fd, cmd, len));
 }
+FOLIO_ALIAS64(lockf, lockf64);
 
-FOLIO_EXPORT int lockf64(int fd, int cmd, off64_t len)
-{
-	if (likely(!fd_tracked(fd)) || cmd == F_TEST)
-		return real_lockf64(fd, cmd, len);
-	return LOCK_CALL(fd, cmd == F_ULOCK, real_lockf64(fd, cmd, len));
-}
-
-FOLIO_EXPORT int fcntl64(int fd, int cmd, ...)
-{
-	va_list ap;
-	void *arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	if (unlikely(fd_tracked(fd)) && setlk_cmd(cmd))
-		return LOCK_CALL(fd, lock_type(arg) == F_UNLCK, real_fcntl64(fd, cmd, arg));
-	return fcntl_done(fd, cmd, arg, real_fcntl64(fd, cmd, arg));
-}

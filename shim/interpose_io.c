@@ -161,13 +161,7 @@ FOLIO_EXPORT ssize_t pread(int fd, void *buf, size_t count, off_t offset)
 		return real_pread(fd, buf, count, offset);
 	return tracked_pread(fd, buf, count, offset);
 }
-
-FOLIO_EXPORT ssize_t pread64(int fd, void *buf, size_t count, off64_t offset)
-{
-	if (likely(!fd_tracked(fd)))
-		return real_pread64(fd, buf, count, offset);
-	return tracked_pread(fd, buf, count, offset);
-}
+FOLIO_ALIAS64(pread, pread64);
 
 FOLIO_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t count, off_t offset, size_t buflen)
 {
@@ -177,16 +171,7 @@ FOLIO_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t count, off_t offset, 
 		__chk_fail();
 	return tracked_pread(fd, buf, count, offset);
 }
-
-FOLIO_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t count, off64_t offset,
-				   size_t buflen)
-{
-	if (likely(!fd_tracked(fd)))
-		return real___pread64_chk(fd, buf, count, offset, buflen);
-	if (count > buflen)
-		__chk_fail();
-	return tracked_pread(fd, buf, count, offset);
-}
+FOLIO_ALIAS64(__pread_chk, __pread64_chk);
 
 FOLIO_EXPORT ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset)
 {
@@ -194,13 +179,7 @@ FOLIO_EXPORT ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset)
 		return real_pwrite(fd, buf, count, offset);
 	return tracked_pwrite(fd, buf, count, offset);
 }
-
-FOLIO_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t count, off64_t offset)
-{
-	if (likely(!fd_tracked(fd)))
-		return real_pwrite64(fd, buf, count, offset);
-	return tracked_pwrite(fd, buf, count, offset);
-}
+FOLIO_ALIAS64(pwrite, pwrite64);
 
 FOLIO_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
@@ -222,13 +201,7 @@ FOLIO_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int iovcnt, off_t o
 		return real_preadv(fd, iov, iovcnt, offset);
 	return offset < 0 ? einval() : tracked_readv(fd, iov, iovcnt, offset, 0);
 }
-
-FOLIO_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int iovcnt, off64_t offset)
-{
-	if (likely(!fd_tracked(fd)))
-		return real_preadv64(fd, iov, iovcnt, offset);
-	return offset < 0 ? einval() : tracked_readv(fd, iov, iovcnt, offset, 0);
-}
+FOLIO_ALIAS64(preadv, preadv64);
 
 FOLIO_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t offset)
 {
@@ -236,13 +209,7 @@ FOLIO_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t 
 		return real_pwritev(fd, iov, iovcnt, offset);
 	return offset < 0 ? einval() : tracked_writev(fd, iov, iovcnt, offset, 0);
 }
-
-FOLIO_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int iovcnt, off64_t offset)
-{
-	if (likely(!fd_tracked(fd)))
-		return real_pwritev64(fd, iov, iovcnt, offset);
-	return offset < 0 ? einval() : tracked_writev(fd, iov, iovcnt, offset, 0);
-}
+FOLIO_ALIAS64(pwritev, pwritev64);
 
 FOLIO_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t offset,
 			     int flags)
@@ -251,14 +218,7 @@ FOLIO_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t 
 		return real_preadv2(fd, iov, iovcnt, offset, flags);
 	return tracked_readv(fd, iov, iovcnt, offset, flags);
 }
-
-FOLIO_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int iovcnt, off64_t offset,
-				int flags)
-{
-	if (likely(!fd_tracked(fd)))
-		return real_preadv64v2(fd, iov, iovcnt, offset, flags);
-	return tracked_readv(fd, iov, iovcnt, offset, flags);
-}
+FOLIO_ALIAS64(preadv2, preadv64v2);
 
 FOLIO_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t offset,
 			      int flags)
@@ -267,14 +227,7 @@ FOLIO_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t
 		return real_pwritev2(fd, iov, iovcnt, offset, flags);
 	return tracked_writev(fd, iov, iovcnt, offset, flags);
 }
-
-FOLIO_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int iovcnt, off64_t offset,
-				 int flags)
-{
-	if (likely(!fd_tracked(fd)))
-		return real_pwritev64v2(fd, iov, iovcnt, offset, flags);
-	return tracked_writev(fd, iov, iovcnt, offset, flags);
-}
+FOLIO_ALIAS64(pwritev2, pwritev64v2);
 
 FOLIO_EXPORT off_t lseek(int fd, off_t offset, int whence)
 {
@@ -282,13 +235,7 @@ FOLIO_EXPORT off_t lseek(int fd, off_t offset, int whence)
 		return real_lseek(fd, offset, whence);
 	return tracked_lseek(fd, offset, whence);
 }
-
-FOLIO_EXPORT off64_t lseek64(int fd, off64_t offset, int whence)
-{
-	if (likely(!fd_tracked(fd)))
-		return real_lseek64(fd, offset, whence);
-	return tracked_lseek(fd, offset, whence);
-}
+FOLIO_ALIAS64(lseek, lseek64);
 
 /*
  * The less frequent calls share one shape: untracked -> libc; tracked ->
@@ -313,47 +260,28 @@ FOLIO_EXPORT int ftruncate(int fd, off_t length)
 {
 	TRACKED_CALL(int, fd, real_ftruncate(fd, length), cache_ftruncate, length);
 }
-
-FOLIO_EXPORT int ftruncate64(int fd, off64_t length)
-{
-	TRACKED_CALL(int, fd, real_ftruncate64(fd, length), cache_ftruncate, length);
-}
+FOLIO_ALIAS64(ftruncate, ftruncate64);
 
 FOLIO_EXPORT int fallocate(int fd, int mode, off_t offset, off_t length)
 {
 	TRACKED_CALL_POINT(int, fd, real_fallocate(fd, mode, offset, length), cache_fallocate,
 			   CALL_KINDS, mode, offset, length);
 }
-
-FOLIO_EXPORT int fallocate64(int fd, int mode, off64_t offset, off64_t length)
-{
-	TRACKED_CALL_POINT(int, fd, real_fallocate64(fd, mode, offset, length), cache_fallocate,
-			   CALL_KINDS, mode, offset, length);
-}
+FOLIO_ALIAS64(fallocate, fallocate64);
 
 FOLIO_EXPORT int posix_fallocate(int fd, off_t offset, off_t length)
 {
 	TRACKED_CALL(int, fd, real_posix_fallocate(fd, offset, length), cache_posix_fallocate,
 		     offset, length);
 }
-
-FOLIO_EXPORT int posix_fallocate64(int fd, off64_t offset, off64_t length)
-{
-	TRACKED_CALL(int, fd, real_posix_fallocate64(fd, offset, length), cache_posix_fallocate,
-		     offset, length);
-}
+FOLIO_ALIAS64(posix_fallocate, posix_fallocate64);
 
 FOLIO_EXPORT int posix_fadvise(int fd, off_t offset, off_t length, int advice)
 {
 	TRACKED_CALL(int, fd, real_posix_fadvise(fd, offset, length, advice), cache_fadvise,
 		     offset, length, advice);
 }
-
-FOLIO_EXPORT int posix_fadvise64(int fd, off64_t offset, off64_t length, int advice)
-{
-	TRACKED_CALL(int, fd, real_posix_fadvise64(fd, offset, length, advice), cache_fadvise,
-		     offset, length, advice);
-}
+FOLIO_ALIAS64(posix_fadvise, posix_fadvise64);
 
 FOLIO_EXPORT ssize_t readahead(int fd, off64_t offset, size_t count)
 {

@@ -30,13 +30,7 @@ FOLIO_EXPORT void *mmap(void *addr, size_t length, int prot, int flags, int fd, 
 		return real_mmap(addr, length, prot, flags, fd, offset);
 	return tracked_mmap(addr, length, prot, flags, fd, offset);
 }
-
-FOLIO_EXPORT void *mmap64(void *addr, size_t length, int prot, int flags, int fd, off64_t offset)
-{
-	if (likely(!fd_tracked(fd)) || (flags & MAP_ANONYMOUS))
-		return real_mmap64(addr, length, prot, flags, fd, offset);
-	return tracked_mmap(addr, length, prot, flags, fd, offset);
-}
+FOLIO_ALIAS64(mmap, mmap64);
 
 FOLIO_EXPORT int munmap(void *addr, size_t length)
 {
@@ -97,13 +91,7 @@ FOLIO_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count
 		return real_sendfile(out_fd, in_fd, offset, count);
 	TRACKED_COPY(in_fd, out_fd, real_sendfile(out_fd, in_fd, offset, count), false);
 }
-
-FOLIO_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
-{
-	if (likely(!fd_tracked(in_fd) && !fd_tracked(out_fd)))
-		return real_sendfile64(out_fd, in_fd, offset, count);
-	TRACKED_COPY(in_fd, out_fd, real_sendfile64(out_fd, in_fd, offset, count), false);
-}
+FOLIO_ALIAS64(sendfile, sendfile64);
 
 FOLIO_EXPORT ssize_t copy_file_range(int in_fd, off64_t *in_off, int out_fd, off64_t *out_off,
 				     size_t length, unsigned int flags)

@@ -170,13 +170,7 @@ FOLIO_EXPORT int truncate(const char *path, off_t length)
 		return real_truncate(path, length);
 	return cache_truncate(path, length);
 }
-
-FOLIO_EXPORT int truncate64(const char *path, off64_t length)
-{
-	if (likely(!fdtable_any_tracked()) || !path_tracked(path))
-		return real_truncate64(path, length);
-	return cache_truncate(path, length);
-}
+FOLIO_ALIAS64(truncate, truncate64);
 
 FOLIO_EXPORT int rename(const char *oldpath, const char *newpath)
 {

@@ -39,22 +39,13 @@ FOLIO_EXPORT int open(const char *path, int flags, ...)
 {
 	return OPENED(real_open(path, flags, OPEN_MODE(flags, flags)), AT_FDCWD, path, flags);
 }
-
-FOLIO_EXPORT int open64(const char *path, int flags, ...)
-{
-	return OPENED(real_open64(path, flags, OPEN_MODE(flags, flags)), AT_FDCWD, path, flags);
-}
+FOLIO_ALIAS64(open, open64);
 
 FOLIO_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
 	return OPENED(real_openat(dirfd, path, flags, OPEN_MODE(flags, flags)), dirfd, path, flags);
 }
-
-FOLIO_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
-{
-	return OPENED(real_openat64(dirfd, path, flags, OPEN_MODE(flags, flags)), dirfd, path,
-		      flags);
-}
+FOLIO_ALIAS64(openat, openat64);
 
 FOLIO_EXPORT int __open_2(const char *path, int flags)
 {
@@ -82,11 +73,7 @@ FOLIO_EXPORT int creat(const char *path, mode_t mode)
 {
 	return OPENED(real_creat(path, mode), AT_FDCWD, path, CREAT_FLAGS);
 }
-
-FOLIO_EXPORT int creat64(const char *path, mode_t mode)
-{
-	return OPENED(real_creat64(path, mode), AT_FDCWD, path, CREAT_FLAGS);
-}
+FOLIO_ALIAS64(creat, creat64);
 
 /* mkstemp and friends open the name they wrote into @template this way. */
 #define MKSTEMP_FLAGS	(O_RDWR | O_CREAT | O_EXCL)
@@ -95,41 +82,24 @@ FOLIO_EXPORT int mkstemp(char *template)
 {
 	return opened(real_mkstemp(template), AT_FDCWD, template, MKSTEMP_FLAGS);
 }
-
-FOLIO_EXPORT int mkstemp64(char *template)
-{
-	return opened(real_mkstemp64(template), AT_FDCWD, template, MKSTEMP_FLAGS);
-}
+FOLIO_ALIAS64(mkstemp, mkstemp64);
 
 FOLIO_EXPORT int mkostemp(char *template, int flags)
 {
 	return opened(real_mkostemp(template, flags), AT_FDCWD, template, MKSTEMP_FLAGS | flags);
 }
-
-FOLIO_EXPORT int mkostemp64(char *template, int flags)
-{
-	return opened(real_mkostemp64(template, flags), AT_FDCWD, template,
-		      MKSTEMP_FLAGS | flags);
-}
+FOLIO_ALIAS64(mkostemp, mkostemp64);
 
 FOLIO_EXPORT int mkstemps(char *template, int suffixlen)
 {
 	return opened(real_mkstemps(template, suffixlen), AT_FDCWD, template, MKSTEMP_FLAGS);
 }
-
-FOLIO_EXPORT int mkstemps64(char *template, int suffixlen)
-{
-	return opened(real_mkstemps64(template, suffixlen), AT_FDCWD, template, MKSTEMP_FLAGS);
-}
+FOLIO_ALIAS64(mkstemps, mkstemps64);
 
 FOLIO_EXPORT int mkostemps(char *template, int suffixlen, int flags)
 {
 	return opened(real_mkostemps(template, suffixlen, flags), AT_FDCWD, template,
 		      MKSTEMP_FLAGS | flags);
 }
+FOLIO_ALIAS64(mkostemps, mkostemps64);
 
-FOLIO_EXPORT int mkostemps64(char *template, int suffixlen, int flags)
-{
-	return opened(real_mkostemps64(template, suffixlen, flags), AT_FDCWD, template,
-		      MKSTEMP_FLAGS | flags);
-}

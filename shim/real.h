@@ -70,15 +70,9 @@ typedef int (*posix_spawn_fn)(pid_t *, const char *,
 #define FOLIO_REAL_FUNCS(X) \
 X(int, open, (const char *, int, ...), (const char *p, int f, mode_t m), (p, f, m), \
   syscall(SYS_openat, AT_FDCWD, p, f, m)) \
-X(int, open64, (const char *, int, ...), (const char *p, int f, mode_t m), (p, f, m), \
-  syscall(SYS_openat, AT_FDCWD, p, f, m)) \
 X(int, openat, (int, const char *, int, ...), (int d, const char *p, int f, mode_t m), (d, p, f, m), \
   syscall(SYS_openat, d, p, f, m)) \
-X(int, openat64, (int, const char *, int, ...), (int d, const char *p, int f, mode_t m), (d, p, f, m), \
-  syscall(SYS_openat, d, p, f, m)) \
 X(int, creat, (const char *, mode_t), (const char *p, mode_t m), (p, m), \
-  syscall(SYS_openat, AT_FDCWD, p, O_CREAT | O_WRONLY | O_TRUNC, m)) \
-X(int, creat64, (const char *, mode_t), (const char *p, mode_t m), (p, m), \
   syscall(SYS_openat, AT_FDCWD, p, O_CREAT | O_WRONLY | O_TRUNC, m)) \
 X(int, __open_2, (const char *, int), (const char *p, int f), (p, f), \
   syscall(SYS_openat, AT_FDCWD, p, f)) \
@@ -89,13 +83,9 @@ X(int, __openat_2, (int, const char *, int), (int d, const char *p, int f), (d, 
 X(int, __openat64_2, (int, const char *, int), (int d, const char *p, int f), (d, p, f), \
   syscall(SYS_openat, d, p, f)) \
 X(int, mkstemp, (char *), (char *t), (t), ENOSYS_FAIL(-1)) \
-X(int, mkstemp64, (char *), (char *t), (t), ENOSYS_FAIL(-1)) \
 X(int, mkostemp, (char *, int), (char *t, int f), (t, f), ENOSYS_FAIL(-1)) \
-X(int, mkostemp64, (char *, int), (char *t, int f), (t, f), ENOSYS_FAIL(-1)) \
 X(int, mkstemps, (char *, int), (char *t, int s), (t, s), ENOSYS_FAIL(-1)) \
-X(int, mkstemps64, (char *, int), (char *t, int s), (t, s), ENOSYS_FAIL(-1)) \
 X(int, mkostemps, (char *, int, int), (char *t, int s, int f), (t, s, f), ENOSYS_FAIL(-1)) \
-X(int, mkostemps64, (char *, int, int), (char *t, int s, int f), (t, s, f), ENOSYS_FAIL(-1)) \
 X(FILE *, fopen, (const char *, const char *), (const char *p, const char *m), (p, m), \
   ENOSYS_FAIL(NULL)) \
 X(FILE *, fopen64, (const char *, const char *), (const char *p, const char *m), (p, m), \
@@ -122,8 +112,6 @@ X(ssize_t, __read_chk, (int, void *, size_t, size_t), (int fd, void *b, size_t n
   (fd, b, n, l), syscall(SYS_read, fd, b, n)) \
 X(ssize_t, __pread_chk, (int, void *, size_t, off_t, size_t), \
   (int fd, void *b, size_t n, off_t o, size_t l), (fd, b, n, o, l), syscall(SYS_pread64, fd, b, n, o)) \
-X(ssize_t, __pread64_chk, (int, void *, size_t, off64_t, size_t), \
-  (int fd, void *b, size_t n, off64_t o, size_t l), (fd, b, n, o, l), syscall(SYS_pread64, fd, b, n, o)) \
 X(ssize_t, readv, (int, const struct iovec *, int), (int fd, const struct iovec *v, int c), \
   (fd, v, c), syscall(SYS_readv, fd, v, c)) \
 X(ssize_t, writev, (int, const struct iovec *, int), (int fd, const struct iovec *v, int c), \
@@ -214,7 +202,6 @@ X(int, dup2, (int, int), (int a, int b), (a, b), syscall(SYS_dup2, a, b)) \
 X(int, dup3, (int, int, int), (int a, int b, int f), (a, b, f), syscall(SYS_dup3, a, b, f)) \
 X(int, pipe2, (int *, int), (int *p, int f), (p, f), syscall(SYS_pipe2, p, f)) \
 X(int, fcntl, (int, int, ...), (int fd, int c, void *a), (fd, c, a), syscall(SYS_fcntl, fd, c, a)) \
-X(int, fcntl64, (int, int, ...), (int fd, int c, void *a), (fd, c, a), syscall(SYS_fcntl, fd, c, a)) \
 X(void *, mmap, (void *, size_t, int, int, int, off_t), \
   (void *a, size_t n, int p, int f, int fd, off_t o), (a, n, p, f, fd, o), \
   (void *)syscall(SYS_mmap, a, n, p, f, fd, o)) \
@@ -227,8 +214,6 @@ X(void *, mremap, (void *, size_t, size_t, int, ...), \
   (void *)syscall(SYS_mremap, a, o, n, f, na)) \
 X(ssize_t, sendfile, (int, int, off_t *, size_t), (int o, int i, off_t *p, size_t n), (o, i, p, n), \
   syscall(SYS_sendfile, o, i, p, n)) \
-X(ssize_t, sendfile64, (int, int, off64_t *, size_t), (int o, int i, off64_t *p, size_t n), \
-  (o, i, p, n), syscall(SYS_sendfile, o, i, p, n)) \
 X(ssize_t, copy_file_range, (int, off64_t *, int, off64_t *, size_t, unsigned int), \
   (int i, off64_t *pi, int o, off64_t *po, size_t n, unsigned int f), (i, pi, o, po, n, f), \
   syscall(SYS_copy_file_range, i, pi, o, po, n, f)) \
@@ -274,7 +259,6 @@ X(int, unlinkat, (int, const char *, int), (int d, const char *p, int f), (d, p,
   syscall(SYS_unlinkat, d, p, f)) \
 X(int, flock, (int, int), (int fd, int op), (fd, op), syscall(SYS_flock, fd, op)) \
 X(int, lockf, (int, int, off_t), (int fd, int c, off_t l), (fd, c, l), ENOSYS_FAIL(-1)) \
-X(int, lockf64, (int, int, off64_t), (int fd, int c, off64_t l), (fd, c, l), ENOSYS_FAIL(-1)) \
 X(int, chmod, (const char *, mode_t), (const char *p, mode_t m), (p, m), \
   syscall(SYS_fchmodat, AT_FDCWD, p, m)) \
 X(int, fchmod, (int, mode_t), (int fd, mode_t m), (fd, m), syscall(SYS_fchmod, fd, m)) \
