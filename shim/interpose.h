@@ -17,7 +17,11 @@
  * Every wrapper on an fd starts with fd_tracked(fd): untracked fds (almost
  * all) tail-call libc with no lock, allocation or system call.  A tracked fd
  * takes a reference on its ofile (ofile_get), calls the cache and drops the
- * reference.  Wrappers leave errno exactly as libc would.
+ * reference: typed begin/end helpers (tracked_begin/tracked_end, copy_begin/
+ * copy_end) around the cache's call, no macro that returns for its caller;
+ * the calls of one shape are one FOLIO_TRACKED line each, and a *64 twin of
+ * the same types one FOLIO_ALIAS64 line.  Wrappers leave errno exactly as
+ * libc would.
  *
  * Calls fdtable, cache and real; also config, log, rcu, stats, callers and
  * stdio, and reads writeback's and unwind's thread-local flags.

@@ -14,45 +14,56 @@
 #include "writeback.h"
 
 /*
- * The tracked half of a call that takes a reference on the ofile, counted
- * as @kind by FOLIO_CALLERS (CALL_KINDS: not counted).  See cancel_off()
- * for @cancel_point: whether libc's call is a cancellation point.
+ * The tracked half of a call that takes a reference on the ofile: begin
+ * takes the reference on @fd's ofile and turns cancellation off (false: @fd
+ * is not tracked now, call libc); end drops both and counts the call as
+ * @kind for FOLIO_CALLERS (CALL_KINDS: not counted), returning @ret.  See
+ * cancel_off() for @cancel_point: whether libc's call is a cancellation
+ * point.
  */
-#define TRACKED_REF_AS(type, fd, real_call, cache_call, kind, cancel_point) \
-	do { \
-		struct ofile *of; \
-		type ret; \
-		int cancel_; \
-		if (cancel_point) \
-			pthread_testcancel(); \
-		of = ofile_get(fd); \
-		if (!of) \
-			return real_call; \
-		cancel_ = cancel_off(); \
-		folio_call_depth++; \
-		ret = cache_call; \
-		folio_call_depth--; \
-		ofile_put(of); \
-		cancel_restore(cancel_); \
-		if ((kind) != CALL_KINDS) \
-			callers_note(kind, ret); \
-		return ret; \
-	} while (0)
+struct tracked_call {
+	struct ofile *of;
+	int cancel;
+};
 
-/* read, write and their forms: cancellation points. */
-#define TRACKED_REF_NOTED(type, fd, real_call, cache_call, kind) \
-	TRACKED_REF_AS(type, fd, real_call, cache_call, kind, true)
+static inline bool tracked_begin(struct tracked_call *c, int fd, bool cancel_point)
+{
+	if (cancel_point)
+		pthread_testcancel();
+	c->of = ofile_get(fd);
+	if (!c->of)
+		return false;
+	c->cancel = cancel_off();
+	folio_call_depth++;
+	return true;
+}
+
+static inline ssize_t tracked_end(struct tracked_call *c, enum call_kind kind, ssize_t ret)
+{
+	folio_call_depth--;
+	ofile_put(c->of);
+	cancel_restore(c->cancel);
+	if (kind != CALL_KINDS)
+		callers_note(kind, ret);
+	return ret;
+}
 
 ssize_t tracked_read(int fd, void *buf, size_t count)
 {
-	TRACKED_REF_NOTED(ssize_t, fd, real_read(fd, buf, count), cache_read(of, fd, buf, count),
-			  CALL_READ);
+	struct tracked_call c;
+
+	if (!tracked_begin(&c, fd, true))
+		return real_read(fd, buf, count);
+	return tracked_end(&c, CALL_READ, cache_read(c.of, fd, buf, count));
 }
 
 ssize_t tracked_write(int fd, const void *buf, size_t count)
 {
-	TRACKED_REF_NOTED(ssize_t, fd, real_write(fd, buf, count),
-			  cache_write(of, fd, buf, count), CALL_WRITE);
+	struct tracked_call c;
+
+	if (!tracked_begin(&c, fd, true))
+		return real_write(fd, buf, count);
+	return tracked_end(&c, CALL_WRITE, cache_write(c.of, fd, buf, count));
 }
 
 /* Not a cancellation point, and cache_lseek() guards its write-back itself. */
@@ -90,20 +101,27 @@ static ssize_t tracked_pread(int fd, void *buf, size_t count, off_t offset)
 
 static ssize_t tracked_pwrite(int fd, const void *buf, size_t count, off_t offset)
 {
-	TRACKED_REF_NOTED(ssize_t, fd, real_pwrite64(fd, buf, count, offset),
-			  cache_pwrite(of, fd, buf, count, offset), CALL_PWRITE);
+	struct tracked_call c;
+
+	if (!tracked_begin(&c, fd, true))
+		return real_pwrite64(fd, buf, count, offset);
+	return tracked_end(&c, CALL_PWRITE, cache_pwrite(c.of, fd, buf, count, offset));
 }
 
 /* @offset -1 means the file position, as for preadv2(2). */
 static ssize_t tracked_readv(int fd, const struct iovec *iov, int iovcnt, off_t offset,
 			     int flags)
 {
+	struct tracked_call c;
 	struct ofile *of;
 	ssize_t ret;
 
-	if (offset == -1)	/* at the file position: a lock to take */
-		TRACKED_REF_NOTED(ssize_t, fd, real_preadv64v2(fd, iov, iovcnt, offset, flags),
-				  cache_readv(of, fd, iov, iovcnt, offset, flags), CALL_READV);
+	if (offset == -1) {	/* at the file position: a lock to take */
+		if (!tracked_begin(&c, fd, true))
+			return real_preadv64v2(fd, iov, iovcnt, offset, flags);
+		return tracked_end(&c, CALL_READV,
+				   cache_readv(c.of, fd, iov, iovcnt, offset, flags));
+	}
 	pthread_testcancel();
 	urcu_bp_read_lock();
 	of = ofile_rcu(fd);
@@ -120,9 +138,12 @@ static ssize_t tracked_readv(int fd, const struct iovec *iov, int iovcnt, off_t 
 static ssize_t tracked_writev(int fd, const struct iovec *iov, int iovcnt, off_t offset,
 			      int flags)
 {
-	TRACKED_REF_NOTED(ssize_t, fd, real_pwritev64v2(fd, iov, iovcnt, offset, flags),
-			  cache_writev(of, fd, iov, iovcnt, offset, flags),
-			  offset == -1 ? CALL_WRITEV : CALL_PWRITEV);
+	struct tracked_call c;
+
+	if (!tracked_begin(&c, fd, true))
+		return real_pwritev64v2(fd, iov, iovcnt, offset, flags);
+	return tracked_end(&c, offset == -1 ? CALL_WRITEV : CALL_PWRITEV,
+			   cache_writev(c.of, fd, iov, iovcnt, offset, flags));
 }
 
 /* preadv(2) and pwritev(2) refuse a negative offset before looking at fd. */
@@ -238,72 +259,42 @@ FOLIO_EXPORT off_t lseek(int fd, off_t offset, int whence)
 FOLIO_ALIAS64(lseek, lseek64);
 
 /*
- * The less frequent calls share one shape: untracked -> libc; tracked ->
- * reference, cache, release.  TRACKED_CALL for those that are not
- * cancellation points in libc, TRACKED_CALL_POINT for those that are.
+ * The less frequent calls share one shape, so one line defines each: the
+ * exported @name(@params) passes an untracked fd to libc's @name(@args) and
+ * a tracked one to @cache_call (with c.of and fd in scope), counted as
+ * @kind; @cancel_point as for tracked_begin().
  */
-#define TRACKED_CALL(type, fd, real_call, cache_fn, ...) \
-	TRACKED_CALL_AS(type, fd, real_call, cache_fn, CALL_KINDS, false, ##__VA_ARGS__)
+#define FOLIO_TRACKED(type, name, params, args, cache_call, kind, cancel_point) \
+	FOLIO_EXPORT type name params \
+	{ \
+		struct tracked_call c; \
+ \
+		if (likely(!fd_tracked(fd)) || !tracked_begin(&c, fd, cancel_point)) \
+			return real_##name args; \
+		return tracked_end(&c, kind, cache_call); \
+	}
 
-#define TRACKED_CALL_POINT(type, fd, real_call, cache_fn, kind, ...) \
-	TRACKED_CALL_AS(type, fd, real_call, cache_fn, kind, true, ##__VA_ARGS__)
-
-#define TRACKED_CALL_AS(type, fd, real_call, cache_fn, kind, cancel_point, ...) \
-	do { \
-		if (likely(!fd_tracked(fd))) \
-			return real_call; \
-		TRACKED_REF_AS(type, fd, real_call, cache_fn(of, fd, ##__VA_ARGS__), kind, \
-			       cancel_point); \
-	} while (0)
-
-FOLIO_EXPORT int ftruncate(int fd, off_t length)
-{
-	TRACKED_CALL(int, fd, real_ftruncate(fd, length), cache_ftruncate, length);
-}
+FOLIO_TRACKED(int, ftruncate, (int fd, off_t length), (fd, length),
+	      cache_ftruncate(c.of, fd, length), CALL_KINDS, false)
 FOLIO_ALIAS64(ftruncate, ftruncate64);
-
-FOLIO_EXPORT int fallocate(int fd, int mode, off_t offset, off_t length)
-{
-	TRACKED_CALL_POINT(int, fd, real_fallocate(fd, mode, offset, length), cache_fallocate,
-			   CALL_KINDS, mode, offset, length);
-}
+FOLIO_TRACKED(int, fallocate, (int fd, int mode, off_t offset, off_t length),
+	      (fd, mode, offset, length), cache_fallocate(c.of, fd, mode, offset, length),
+	      CALL_KINDS, true)
 FOLIO_ALIAS64(fallocate, fallocate64);
-
-FOLIO_EXPORT int posix_fallocate(int fd, off_t offset, off_t length)
-{
-	TRACKED_CALL(int, fd, real_posix_fallocate(fd, offset, length), cache_posix_fallocate,
-		     offset, length);
-}
+FOLIO_TRACKED(int, posix_fallocate, (int fd, off_t offset, off_t length), (fd, offset, length),
+	      cache_posix_fallocate(c.of, fd, offset, length), CALL_KINDS, false)
 FOLIO_ALIAS64(posix_fallocate, posix_fallocate64);
-
-FOLIO_EXPORT int posix_fadvise(int fd, off_t offset, off_t length, int advice)
-{
-	TRACKED_CALL(int, fd, real_posix_fadvise(fd, offset, length, advice), cache_fadvise,
-		     offset, length, advice);
-}
+FOLIO_TRACKED(int, posix_fadvise, (int fd, off_t offset, off_t length, int advice),
+	      (fd, offset, length, advice), cache_fadvise(c.of, fd, offset, length, advice),
+	      CALL_KINDS, false)
 FOLIO_ALIAS64(posix_fadvise, posix_fadvise64);
-
-FOLIO_EXPORT ssize_t readahead(int fd, off64_t offset, size_t count)
-{
-	TRACKED_CALL(ssize_t, fd, real_readahead(fd, offset, count), cache_readahead,
-		     offset, count);
-}
-
-FOLIO_EXPORT int fsync(int fd)
-{
-	TRACKED_CALL_POINT(int, fd, real_fsync(fd), cache_fsync, CALL_FSYNC, false);
-}
-
-FOLIO_EXPORT int fdatasync(int fd)
-{
-	TRACKED_CALL_POINT(int, fd, real_fdatasync(fd), cache_fsync, CALL_FDATASYNC, true);
-}
-
-FOLIO_EXPORT int sync_file_range(int fd, off64_t offset, off64_t nbytes, unsigned int flags)
-{
-	TRACKED_CALL_POINT(int, fd, real_sync_file_range(fd, offset, nbytes, flags),
-			   cache_sync_file_range, CALL_KINDS, offset, nbytes, flags);
-}
+FOLIO_TRACKED(ssize_t, readahead, (int fd, off64_t offset, size_t count), (fd, offset, count),
+	      cache_readahead(c.of, fd, offset, count), CALL_KINDS, false)
+FOLIO_TRACKED(int, fsync, (int fd), (fd), cache_fsync(c.of, fd, false), CALL_FSYNC, true)
+FOLIO_TRACKED(int, fdatasync, (int fd), (fd), cache_fsync(c.of, fd, true), CALL_FDATASYNC, true)
+FOLIO_TRACKED(int, sync_file_range, (int fd, off64_t offset, off64_t nbytes, unsigned int flags),
+	      (fd, offset, nbytes, flags), cache_sync_file_range(c.of, fd, offset, nbytes, flags),
+	      CALL_KINDS, true)
 
 /* Whole-system and whole-file-system syncs write back every tracked file. */
 FOLIO_EXPORT void sync(void)

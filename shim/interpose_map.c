@@ -60,53 +60,74 @@ FOLIO_EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size, i
 /*
  * The kernel copies between @in and @out, at least one tracked: around the
  * copy, the cache writes back and lends the kernel its file positions.
- * @cancel_point: whether libc's call is a cancellation point (splice and
- * copy_file_range; not sendfile): a pending cancel acts first, as there.
+ * copy_begin() takes the references and turns cancellation off; it returns
+ * false if the copy must not run (the cache's error in errno); copy_end()
+ * gives them back and returns @ret.  @cancel_point: whether libc's call is
+ * a cancellation point (splice and copy_file_range; not sendfile): a
+ * pending cancel acts first, as there.
  */
-#define TRACKED_COPY(in, out, real_call, cancel_point) \
-	do { \
-		struct ofile *in_of, *out_of; \
-		ssize_t ret = -1; \
-		int cancel_; \
-		if (cancel_point) \
-			pthread_testcancel(); \
-		in_of = ofile_get(in); \
-		out_of = ofile_get(out); \
-		cancel_ = cancel_off(); \
-		if (cache_copy_begin(in_of, in, out_of, out) == 0) { \
-			ret = real_call; \
-			cache_copy_end(in_of, in, out_of, out); \
-		} \
-		if (in_of) \
-			ofile_put(in_of); \
-		if (out_of) \
-			ofile_put(out_of); \
-		cancel_restore(cancel_); \
-		return ret; \
-	} while (0)
+struct tracked_copy {
+	struct ofile *in_of, *out_of;
+	int in, out, cancel;
+};
+
+static bool copy_begin(struct tracked_copy *c, int in, int out, bool cancel_point)
+{
+	if (cancel_point)
+		pthread_testcancel();
+	c->in_of = ofile_get(in);
+	c->out_of = ofile_get(out);
+	c->in = in;
+	c->out = out;
+	c->cancel = cancel_off();
+	return cache_copy_begin(c->in_of, in, c->out_of, out) == 0;
+}
+
+static ssize_t copy_end(struct tracked_copy *c, bool copied, ssize_t ret)
+{
+	if (copied)
+		cache_copy_end(c->in_of, c->in, c->out_of, c->out);
+	if (c->in_of)
+		ofile_put(c->in_of);
+	if (c->out_of)
+		ofile_put(c->out_of);
+	cancel_restore(c->cancel);
+	return ret;
+}
 
 FOLIO_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 {
+	struct tracked_copy c;
+
 	if (likely(!fd_tracked(in_fd) && !fd_tracked(out_fd)))
 		return real_sendfile(out_fd, in_fd, offset, count);
-	TRACKED_COPY(in_fd, out_fd, real_sendfile(out_fd, in_fd, offset, count), false);
+	if (!copy_begin(&c, in_fd, out_fd, false))
+		return copy_end(&c, false, -1);
+	return copy_end(&c, true, real_sendfile(out_fd, in_fd, offset, count));
 }
 FOLIO_ALIAS64(sendfile, sendfile64);
 
 FOLIO_EXPORT ssize_t copy_file_range(int in_fd, off64_t *in_off, int out_fd, off64_t *out_off,
 				     size_t length, unsigned int flags)
 {
+	struct tracked_copy c;
+
 	if (likely(!fd_tracked(in_fd) && !fd_tracked(out_fd)))
 		return real_copy_file_range(in_fd, in_off, out_fd, out_off, length, flags);
-	TRACKED_COPY(in_fd, out_fd,
-		     real_copy_file_range(in_fd, in_off, out_fd, out_off, length, flags), true);
+	if (!copy_begin(&c, in_fd, out_fd, true))
+		return copy_end(&c, false, -1);
+	return copy_end(&c, true,
+			real_copy_file_range(in_fd, in_off, out_fd, out_off, length, flags));
 }
 
 FOLIO_EXPORT ssize_t splice(int in_fd, off64_t *in_off, int out_fd, off64_t *out_off,
 			    size_t length, unsigned int flags)
 {
+	struct tracked_copy c;
+
 	if (likely(!fd_tracked(in_fd) && !fd_tracked(out_fd)))
 		return real_splice(in_fd, in_off, out_fd, out_off, length, flags);
-	TRACKED_COPY(in_fd, out_fd, real_splice(in_fd, in_off, out_fd, out_off, length, flags),
-		     true);
+	if (!copy_begin(&c, in_fd, out_fd, true))
+		return copy_end(&c, false, -1);
+	return copy_end(&c, true, real_splice(in_fd, in_off, out_fd, out_off, length, flags));
 }

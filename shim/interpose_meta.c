@@ -13,125 +13,99 @@
 #include "interpose.h"
 
 /* stat results: the logical size, when the inode is tracked. */
-#define STAT_DONE(ret, st) \
-	do { \
-		if ((ret) == 0 && unlikely(fdtable_any_tracked())) \
-			cache_stat_fixup((st)->st_dev, (st)->st_ino, &(st)->st_size, \
-					 &(st)->st_blocks); \
-		return ret; \
-	} while (0)
+static inline int stat_done(int ret, struct stat *st)
+{
+	if (ret == 0 && unlikely(fdtable_any_tracked()))
+		cache_stat_fixup(st->st_dev, st->st_ino, &st->st_size, &st->st_blocks);
+	return ret;
+}
+
+static inline int stat64_done(int ret, struct stat64 *st)
+{
+	if (ret == 0 && unlikely(fdtable_any_tracked()))
+		cache_stat_fixup(st->st_dev, st->st_ino, &st->st_size, &st->st_blocks);
+	return ret;
+}
 
 FOLIO_EXPORT int stat(const char *path, struct stat *st)
 {
-	int ret = real_stat(path, st);
-
-	STAT_DONE(ret, st);
+	return stat_done(real_stat(path, st), st);
 }
 
 FOLIO_EXPORT int stat64(const char *path, struct stat64 *st)
 {
-	int ret = real_stat64(path, st);
-
-	STAT_DONE(ret, st);
+	return stat64_done(real_stat64(path, st), st);
 }
 
 FOLIO_EXPORT int lstat(const char *path, struct stat *st)
 {
-	int ret = real_lstat(path, st);
-
-	STAT_DONE(ret, st);
+	return stat_done(real_lstat(path, st), st);
 }
 
 FOLIO_EXPORT int lstat64(const char *path, struct stat64 *st)
 {
-	int ret = real_lstat64(path, st);
-
-	STAT_DONE(ret, st);
+	return stat64_done(real_lstat64(path, st), st);
 }
 
 FOLIO_EXPORT int fstat(int fd, struct stat *st)
 {
-	int ret = real_fstat(fd, st);
-
-	STAT_DONE(ret, st);
+	return stat_done(real_fstat(fd, st), st);
 }
 
 FOLIO_EXPORT int fstat64(int fd, struct stat64 *st)
 {
-	int ret = real_fstat64(fd, st);
-
-	STAT_DONE(ret, st);
+	return stat64_done(real_fstat64(fd, st), st);
 }
 
 FOLIO_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
-	int ret = real_fstatat(dirfd, path, st, flags);
-
-	STAT_DONE(ret, st);
+	return stat_done(real_fstatat(dirfd, path, st, flags), st);
 }
 
 FOLIO_EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
 {
-	int ret = real_fstatat64(dirfd, path, st, flags);
-
-	STAT_DONE(ret, st);
+	return stat64_done(real_fstatat64(dirfd, path, st, flags), st);
 }
 
 FOLIO_EXPORT int __xstat(int ver, const char *path, struct stat *st)
 {
-	int ret = real___xstat(ver, path, st);
-
-	STAT_DONE(ret, st);
+	return stat_done(real___xstat(ver, path, st), st);
 }
 
 FOLIO_EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
 {
-	int ret = real___xstat64(ver, path, st);
-
-	STAT_DONE(ret, st);
+	return stat64_done(real___xstat64(ver, path, st), st);
 }
 
 FOLIO_EXPORT int __lxstat(int ver, const char *path, struct stat *st)
 {
-	int ret = real___lxstat(ver, path, st);
-
-	STAT_DONE(ret, st);
+	return stat_done(real___lxstat(ver, path, st), st);
 }
 
 FOLIO_EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
 {
-	int ret = real___lxstat64(ver, path, st);
-
-	STAT_DONE(ret, st);
+	return stat64_done(real___lxstat64(ver, path, st), st);
 }
 
 FOLIO_EXPORT int __fxstat(int ver, int fd, struct stat *st)
 {
-	int ret = real___fxstat(ver, fd, st);
-
-	STAT_DONE(ret, st);
+	return stat_done(real___fxstat(ver, fd, st), st);
 }
 
 FOLIO_EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
 {
-	int ret = real___fxstat64(ver, fd, st);
-
-	STAT_DONE(ret, st);
+	return stat64_done(real___fxstat64(ver, fd, st), st);
 }
 
 FOLIO_EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
 {
-	int ret = real___fxstatat(ver, dirfd, path, st, flags);
-
-	STAT_DONE(ret, st);
+	return stat_done(real___fxstatat(ver, dirfd, path, st, flags), st);
 }
 
 FOLIO_EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st,
 			      int flags)
 {
-	int ret = real___fxstatat64(ver, dirfd, path, st, flags);
-
-	STAT_DONE(ret, st);
+	return stat64_done(real___fxstatat64(ver, dirfd, path, st, flags), st);
 }
 
 FOLIO_EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask,

@@ -294,41 +294,46 @@ static bool sets_own_limit(pid_t pid, const void *new_limit)
 }
 
 /*
- * Set @resource of @pid to @new_limit (an rlimit or rlimit64), @old_limit
- * out; see cache_fsize_limit_begin() for this process's RLIMIT_FSIZE.
+ * Set @resource of @pid to @new_limit, @old_limit out; see
+ * cache_fsize_limit_begin() for this process's RLIMIT_FSIZE.  The *64 calls
+ * pass their struct rlimit64, which is struct rlimit on x86_64.
  */
-#define SET_LIMIT(pid, resource, new_limit, old_limit) \
-	do { \
-		int ret_; \
-		if ((resource) != RLIMIT_FSIZE || !sets_own_limit(pid, new_limit)) \
-			return sys_prlimit(pid, resource, new_limit, old_limit); \
-		cache_fsize_limit_begin((new_limit)->rlim_cur); \
-		ret_ = sys_prlimit(pid, resource, new_limit, old_limit); \
-		cache_fsize_limit_end(); \
-		return ret_; \
-	} while (0)
+static inline __attribute__((always_inline)) int set_limit(pid_t pid, int resource,
+							   const struct rlimit *new_limit,
+							   struct rlimit *old_limit)
+{
+	int ret;
+
+	if (resource != RLIMIT_FSIZE || !sets_own_limit(pid, new_limit))
+		return sys_prlimit(pid, resource, new_limit, old_limit);
+	cache_fsize_limit_begin(new_limit->rlim_cur);
+	ret = sys_prlimit(pid, resource, new_limit, old_limit);
+	cache_fsize_limit_end();
+	return ret;
+}
 
 FOLIO_EXPORT FOLIO_NO_SANITIZE int setrlimit(__rlimit_resource_t resource,
 					      const struct rlimit *rlim)
 {
-	SET_LIMIT(0, resource, rlim, NULL);
+	return set_limit(0, resource, rlim, NULL);
 }
 
 FOLIO_EXPORT FOLIO_NO_SANITIZE int setrlimit64(__rlimit_resource_t resource,
 						const struct rlimit64 *rlim)
 {
-	SET_LIMIT(0, resource, rlim, NULL);
+	return set_limit(0, resource, (const struct rlimit *)rlim, NULL);
 }
 
 FOLIO_EXPORT FOLIO_NO_SANITIZE int prlimit(pid_t pid, __rlimit_resource_t resource,
 					    const struct rlimit *new_limit, struct rlimit *old_limit)
 {
-	SET_LIMIT(pid, resource, new_limit, old_limit);
+	return set_limit(pid, resource, new_limit, old_limit);
 }
 
 FOLIO_EXPORT FOLIO_NO_SANITIZE int prlimit64(pid_t pid, __rlimit_resource_t resource,
 					      const struct rlimit64 *new_limit,
 					      struct rlimit64 *old_limit)
 {
-	SET_LIMIT(pid, resource, new_limit, old_limit);
+	return set_limit(pid, resource, (const struct rlimit *)new_limit,
+			 (struct rlimit *)old_limit);
 }
