@@ -50,6 +50,7 @@
 #include "compiler.h"
 #include "config.h"
 #include "debug.h"
+#include "errseq.h"
 #include "log.h"
 #include "mapping.h"
 #include "real.h"
@@ -187,47 +188,16 @@ void writeback_unregister(struct mapping *m)
 	pthread_mutex_unlock(&mappings_lock);
 }
 
-/* ---- Errors (the kernel's lib/errseq.c) ---- */
-
-/*
- * m->wb_errseq: the last error in the low 16 bits, SEEN once some
- * description was told of it, and above them a count of the errors since
- * (bumped only when the last one was seen: one nobody saw is replaced).
- */
-#define ERRSEQ_ERRNO	0xffffull
-#define ERRSEQ_SEEN	(1ull << 16)
-#define ERRSEQ_ONE	(1ull << 17)
-
-static void error_record(struct mapping *m, int err)
-{
-	uint64_t old = __atomic_load_n(&m->wb_errseq, __ATOMIC_RELAXED), new;
-
-	do {
-		new = (old & ~(ERRSEQ_ERRNO | ERRSEQ_SEEN)) | (unsigned int)err;
-		if (old & ERRSEQ_SEEN)
-			new += ERRSEQ_ONE;
-	} while (new != old && !__atomic_compare_exchange_n(&m->wb_errseq, &old, new, true,
-							     __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-}
+/* ---- Errors (errseq.h) ---- */
 
 uint64_t writeback_error_sample(struct mapping *m)
 {
-	uint64_t cur = __atomic_load_n(&m->wb_errseq, __ATOMIC_ACQUIRE);
-
-	return cur & ERRSEQ_SEEN ? cur : 0;	/* unseen: the new description sees it */
+	return errseq_sample(&m->wb_errseq);
 }
 
 int writeback_error_check(struct mapping *m, uint64_t *since)
 {
-	uint64_t cur = __atomic_load_n(&m->wb_errseq, __ATOMIC_ACQUIRE);
-
-	if (cur == *since)
-		return 0;
-	if (!(cur & ERRSEQ_SEEN))
-		__atomic_compare_exchange_n(&m->wb_errseq, &cur, cur | ERRSEQ_SEEN, false,
-					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-	*since = cur | ERRSEQ_SEEN;
-	return cur & ERRSEQ_ERRNO;
+	return errseq_check(&m->wb_errseq, since);
 }
 
 /* ---- Dirty lists ---- */
@@ -558,7 +528,7 @@ static void batch_failed(struct mapping *m, int err)
 {
 	log_debug("write-back of %s failed: %s", m->name, strerror(err));
 	stat_add_cold(m->stats, STAT_WB_ERRORS, 1);
-	error_record(m, err);
+	errseq_set(&m->wb_errseq, err);
 	if (err == ENOSPC || err == EDQUOT)
 		__atomic_store_n(&m->nospace, err, __ATOMIC_RELAXED);
 	m->retry_ms = m->retry_ms ? (m->retry_ms * 2 < RETRY_MAX_MS ? m->retry_ms * 2 :

@@ -27,7 +27,7 @@ UNIT_SHIM   := shim/bind.c shim/config.c shim/pathmatch.c shim/log.c shim/real.c
 	       shim/rcu.c shim/uaccess.c
 UNIT_LIBS    = $(shell pkg-config --cflags --libs liburcu-bp) -lcriterion -ldl -lpthread
 UNIT_TESTS  := $(TESTS_DIR)/test_config $(TESTS_DIR)/test_pathmatch $(TESTS_DIR)/test_page \
-	       $(TESTS_DIR)/test_debug \
+	       $(TESTS_DIR)/test_debug $(TESTS_DIR)/test_errseq \
 	       $(TESTS_DIR)/test_uaccess \
 	       $(TESTS_DIR)/test_ptree
 # Static TLS sizes around what left folio's flusher 2 KiB of its stack.
