@@ -23,11 +23,11 @@ SAN_ENV     := $(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_
 FORTIFY     := -D_FORTIFY_SOURCE=2 -D_FILE_OFFSET_BITS=64
 
 # Unit tests link the pure shim modules directly.
-UNIT_SHIM   := shim/bind.c shim/config.c shim/pathmatch.c shim/log.c shim/real.c shim/page.c shim/ptree.c \
+UNIT_SHIM   := shim/bind.c shim/config.c shim/fdtable.c shim/pathmatch.c shim/log.c shim/real.c shim/page.c shim/ptree.c \
 	       shim/rcu.c shim/uaccess.c
 UNIT_LIBS    = $(shell pkg-config --cflags --libs liburcu-bp) -lcriterion -ldl -lpthread
 UNIT_TESTS  := $(TESTS_DIR)/test_config $(TESTS_DIR)/test_pathmatch $(TESTS_DIR)/test_page \
-	       $(TESTS_DIR)/test_debug $(TESTS_DIR)/test_errseq \
+	       $(TESTS_DIR)/test_debug $(TESTS_DIR)/test_errseq $(TESTS_DIR)/test_fdtable \
 	       $(TESTS_DIR)/test_uaccess \
 	       $(TESTS_DIR)/test_ptree
 # Static TLS sizes around what left folio's flusher 2 KiB of its stack.
