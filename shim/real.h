@@ -5,7 +5,7 @@
  * (dlvsym for the versions folio also exports under an old version).  This
  * is folio's "kernel" side: every layer may call real_*(); no layer may call
  * an interposed name directly, because inside libfolio.so that name binds to
- * folio's own wrapper.  The symbols tests in tests/test_programs.c check
+ * folio's own wrapper.  The symbols tests in tests/test_tools.c check
  * the library for such calls.
  *
  * Resolution is lazy and lock-free: the first real_*() call (or the

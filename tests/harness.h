@@ -96,4 +96,66 @@ static void remove_dir(char *dir)
 		ok &= c_; \
 	} while (0)
 
+/* ---- What the suites of folio's own test programs share ---- */
+
+#define PROG_PATH(name)	BUILD_DIR "/tests/" name
+/* A test program as a command: behind $TEST_WRAPPER if set (see prog()). */
+#define PROG(name)	prog(PROG_PATH(name))
+
+/*
+ * @path, or "$TEST_WRAPPER @path" when that is set: make check-valgrind
+ * runs the test programs under valgrind so.  Commands that count the
+ * program's system calls or time it use PROG_PATH() instead.  No single
+ * quotes in the wrapper: some commands are quoted for sh -c.
+ */
+static __attribute__((unused)) const char *prog(const char *path)
+{
+	const char *wrapper = getenv("TEST_WRAPPER");
+	char *cmd;
+
+	if (!wrapper || !*wrapper)
+		return path;
+	cr_assert(asprintf(&cmd, "%s %s", wrapper, path) > 0);
+	return cmd;	/* a few per test: not freed */
+}
+
+static __attribute__((unused)) int count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* Run "cachecheck CHECK" in a new directory, natively and under folio. */
+static __attribute__((unused)) char *cachecheck(const char *check, const char *prefix, bool native)
+{
+	char *d = new_dir();
+
+	if (native)
+		cr_assert_eq(sh("cd %s && chmod 777 . && %s %s %s . > native.out 2>&1", d, prefix,
+				PROG("cachecheck"), check), 0, "natively: %s",
+			     slurp("%s/native.out", d));
+	cr_assert_eq(sh("cd %s && chmod 777 . && " PRELOAD "FOLIO_FILES='*.dat' FOLIO_LOG=debug "
+			"%s %s %s . > folio.out 2>&1", d, prefix, PROG("cachecheck"), check), 0,
+		     "under folio: %s", slurp("%s/folio.out", d));
+	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' %s %s %s . > fortify.out 2>&1", d,
+			prefix, PROG("cachecheck-fortify"), check), 0, "fortified, under folio: %s",
+		     slurp("%s/fortify.out", d));
+	return d;
+}
+
+/* How many lines of @file in @d contain @what. */
+static __attribute__((unused)) int count_in(const char *d, const char *file, const char *what)
+{
+	char *text = slurp("%s/%s", d, file);
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, what)); p++)
+		n++;
+	free(text);
+	return n;
+}
+
 #endif

@@ -17,7 +17,6 @@
 
 #include "harness.h"
 
-#define PROG(name)	BUILD_DIR "/tests/" name
 #define UNDER_FOLIO	PRELOAD "FOLIO_FILES='*.dat' "
 #define TINY		"FOLIO_CACHE_SIZE=64K FOLIO_DIRTY_LIMIT=8K FOLIO_FLUSH_INTERVAL=1 "
 #define SMALL		"FOLIO_CACHE_SIZE=1M FOLIO_DIRTY_LIMIT=64K FOLIO_FLUSH_INTERVAL=5 "
@@ -62,13 +61,13 @@ static void stress(const char *prog, const char *env, int threads, double second
 
 Test(stress, oracle_holds_natively, .timeout = 60)
 {
-	stress(PROG("stress"), "", 4, 3);
+	stress(PROG_PATH("stress"), "", 4, 3);
 }
 
 Test(stress, under_folio, .timeout = 60)
 {
-	stress(PROG("stress"), UNDER_FOLIO, 4, 4);
-	stress(PROG("stress"), UNDER_FOLIO, 2, 2);
+	stress(PROG_PATH("stress"), UNDER_FOLIO, 4, 4);
+	stress(PROG_PATH("stress"), UNDER_FOLIO, 2, 2);
 }
 
 /*
@@ -78,17 +77,17 @@ Test(stress, under_folio, .timeout = 60)
  */
 Test(stress, under_folio_with_a_tiny_cache_and_dirty_limit, .timeout = 60)
 {
-	stress(PROG("stress"), UNDER_FOLIO TINY, 4, 4);
-	stress(PROG("stress"), UNDER_FOLIO TINY, 8, 2);
+	stress(PROG_PATH("stress"), UNDER_FOLIO TINY, 4, 4);
+	stress(PROG_PATH("stress"), UNDER_FOLIO TINY, 8, 2);
 }
 
 /* 1 MiB for ~0.6 MiB of files and a log of up to 4 MiB: the reads miss. */
 Test(stress, under_folio_with_a_small_cache, .timeout = 60)
 {
-	stress(PROG("stress"), UNDER_FOLIO SMALL, 8, 3);
+	stress(PROG_PATH("stress"), UNDER_FOLIO SMALL, 8, 3);
 }
 
 Test(stress, under_folio_fortified, .timeout = 60)
 {
-	stress(PROG("stress-fortify"), UNDER_FOLIO, 4, 3);
+	stress(PROG_PATH("stress-fortify"), UNDER_FOLIO, 4, 3);
 }

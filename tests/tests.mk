@@ -40,7 +40,11 @@ PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
 	       $(TESTS_DIR)/crashcheck
 PROGRAMS    += $(TESTS_DIR)/allocator.so $(TESTS_DIR)/libfolio-faults.so $(TESTS_DIR)/callsites \
 	       $(TESTS_DIR)/ownlibc $(BIGTLS)
-PROGRAM_TESTS := $(TESTS_DIR)/test_programs $(TESTS_DIR)/test_crash $(TESTS_DIR)/test_stress \
+# The whole-program suites by area (tests/README): the ones that run folio's
+# test programs, then crash reports, stress and real programs.
+PROGRAM_SUITES := $(TESTS_DIR)/test_api $(TESTS_DIR)/test_cache $(TESTS_DIR)/test_writeback \
+		  $(TESTS_DIR)/test_stats $(TESTS_DIR)/test_tools
+PROGRAM_TESTS := $(PROGRAM_SUITES) $(TESTS_DIR)/test_crash $(TESTS_DIR)/test_stress \
 		 $(TESTS_DIR)/test_real
 # Criterion's sandbox needs an address ThreadSanitizer leaves free (see the file).
 CRITERION_TSAN := $(if $(filter thread,$(SAN_LIST)),tests/tsan_criterion.c)
@@ -80,12 +84,14 @@ check-quick: all $(UNIT_TESTS) $(PROGRAMS) $(PROGRAM_TESTS)
 		echo "== $$t"; \
 		$(SAN_ENV) $$t --jobs=2 || exit 1; \
 	done
-	@echo "== $(TESTS_DIR)/test_programs, a few"
-	@$(SAN_ENV) $(TESTS_DIR)/test_programs --jobs=2 --filter '$(QUICK_TESTS)'
+	@for t in $(PROGRAM_SUITES); do \
+		echo "== $$t, a few"; \
+		$(SAN_ENV) $$t --jobs=2 --filter '$(QUICK_TESTS)' || exit 1; \
+	done
 	@echo "make check-quick SANITIZE=$(SANITIZE): all tests passed"
 
 # make check-valgrind: the whole-program tests with each of folio's test
-# programs under memcheck (TEST_WRAPPER, read by tests/test_programs.c),
+# programs under memcheck (TEST_WRAPPER, read by tests/harness.h's prog()),
 # in the plain build; a memcheck error makes the program exit 99 and its
 # test fail.  Then the copies of bad buffers (test_uaccess), whose counts
 # valgrind makes folio take from the kernel (shim/uaccess.c).
@@ -100,9 +106,11 @@ check-valgrind: deps
 	@$(MAKE) --no-print-directory SANITIZE= valgrind-run
 
 valgrind-run: all $(PROGRAMS) $(PROGRAM_TESTS) $(TESTS_DIR)/test_uaccess
-	@echo "== $(TESTS_DIR)/test_programs under TEST_WRAPPER='$(VALGRIND)'"
-	@TEST_WRAPPER='$(VALGRIND)' $(TESTS_DIR)/test_programs --jobs=2 \
-		--filter '$(VALGRIND_TESTS)'
+	@for t in $(TESTS_DIR)/test_api $(TESTS_DIR)/test_cache $(TESTS_DIR)/test_writeback \
+		  $(TESTS_DIR)/test_stats; do \
+		echo "== $$t under TEST_WRAPPER='$(VALGRIND)'"; \
+		TEST_WRAPPER='$(VALGRIND)' $$t --jobs=2 --filter '$(VALGRIND_TESTS)' || exit 1; \
+	done
 	@echo "== $(TESTS_DIR)/test_uaccess under valgrind"
 	@TEST_UNDER_VALGRIND=1 $(subst --trace-children=no,--trace-children=yes,$(VALGRIND)) \
 		$(TESTS_DIR)/test_uaccess
