@@ -17,9 +17,10 @@
  * take a reference and leave the read-side section to do the I/O, and are
  * back inside it when they return.
  *
- * Calls writeback, page, ptree, mmaps, stats, fdtable (to visit open files),
- * config, log, real, and at the first tracked open unwind and crash (crash
- * reports); called by interpose and fdtable (the mapping hooks).
+ * Calls writeback, page, ptree, uaccess (the program's buffers), mmaps,
+ * stats, fdtable (to visit open files), config, log, real, and at the first
+ * tracked open unwind and crash (crash reports); called by interpose, and
+ * by fdtable through the hooks it registers (cache_init()).
  */
 #ifndef FOLIO_CACHE_H
 #define FOLIO_CACHE_H

@@ -10,7 +10,7 @@
  * counts are estimates, close for any site that issues many calls.  Names
  * are resolved at exit.
  *
- * Calls unwind and log; called by interpose (the samples) and stats (the
+ * Calls unwind, config and log; called by interpose (the samples) and stats (the
  * report).
  */
 #ifndef FOLIO_CALLERS_H

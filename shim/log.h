@@ -5,6 +5,8 @@
  * FOLIO_LOG_FILE names.  Writes with real_write() from a stack buffer: no
  * stdio, no allocation, errno preserved, safe in a signal handler as far as
  * vsnprintf is.  Every line starts with "folio: ".
+ *
+ * Calls real only.
  */
 #ifndef FOLIO_LOG_H
 #define FOLIO_LOG_H

@@ -13,6 +13,9 @@
  * a cookie stream); the stream stays folio's, tracked or not.  freopen() of
  * a libc stream stays libc's: a libc stream reopened onto a tracked file
  * passes through.
+ *
+ * Calls interpose (the tracked halves of read, write, lseek and close),
+ * fdtable, cache, config, log and real; called by interpose.
  */
 #include <pthread.h>
 #include <sched.h>

@@ -418,6 +418,24 @@ Test(symbols, calls_never_land_in_the_programs_own_functions, .timeout = 120)
 }
 
 /*
+ * Every module an object file calls (nm) is named in the first comment of
+ * its source or header, where each file says whom it calls: a new call
+ * across files fails here until that line says so.
+ */
+Test(symbols, calls_lines_name_every_module_called, .timeout = 60)
+{
+	char *d = new_dir(), *out;
+	int status;
+
+	status = sh("%s/scripts/check-calls %s/shim %s/shim > %s/out 2>&1", SOURCE_DIR, BUILD_DIR,
+		    SOURCE_DIR, d);
+	out = slurp("%s/out", d);
+	cr_expect_eq(status, 0, "%s", out);
+	free(out);
+	remove_dir(d);
+}
+
+/*
  * Calls between the library's object files go one way (interpose, fdtable,
  * cache, writeback, the kernel; fdtable reaches the cache through the hooks
  * the cache registers): an edge from each object to the objects defining
