@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,14 +102,24 @@ static void one_line(char *s)
 			*s = '?';
 }
 
-#define BAD(name, value, ...) \
-	do { \
-		int n_ = snprintf(err, errlen, "%s='%.200s': ", name, value); \
-		if (n_ >= 0 && (size_t)n_ < errlen) \
-			snprintf(err + n_, errlen - n_, __VA_ARGS__); \
-		one_line(err); \
-		return -1; \
-	} while (0)
+/*
+ * The message for @name's bad @value in @err (one line, the variable first);
+ * returns -1 for the caller to return.
+ */
+static __attribute__((format(printf, 5, 6))) int bad(char *err, size_t errlen, const char *name,
+						      const char *value, const char *fmt, ...)
+{
+	int n = snprintf(err, errlen, "%s='%.200s': ", name, value);
+	va_list ap;
+
+	if (n >= 0 && (size_t)n < errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err + n, errlen - n, fmt, ap);
+		va_end(ap);
+	}
+	one_line(err);
+	return -1;
+}
 
 static int parse_patterns(struct folio_config *cfg, const char *files, char *err, size_t errlen)
 {
@@ -120,7 +131,7 @@ static int parse_patterns(struct folio_config *cfg, const char *files, char *err
 	copy = cfg->patterns_buf = strdup(files);
 	cfg->patterns = calloc(count, sizeof(*cfg->patterns));
 	if (!copy || !cfg->patterns)
-		BAD("FOLIO_FILES", files, "out of memory");
+		return bad(err, errlen, "FOLIO_FILES", files, "out of memory");
 	for (p = copy; p; ) {
 		char *colon = strchr(p, ':');
 		const char *why;
@@ -130,7 +141,7 @@ static int parse_patterns(struct folio_config *cfg, const char *files, char *err
 		if (*p) {
 			why = pattern_error(p);
 			if (why)
-				BAD("FOLIO_FILES", files, "%s: '%.200s'", why, p);
+				return bad(err, errlen, "FOLIO_FILES", files, "%s: '%.200s'", why, p);
 			if (strchr(p, '/')) {
 				/* Opened paths are compared normalised: so are patterns. */
 				char normal[PATH_MAX];
@@ -152,7 +163,7 @@ static int parse_size_var(const char *(*get)(const char *), const char *name, ui
 	const char *v = get(name);
 
 	if (v && config_parse_size(v, out))
-		BAD(name, v, "expected a size such as 512M");
+		return bad(err, errlen, name, v, "expected a size such as 512M");
 	return 0;
 }
 
@@ -174,11 +185,11 @@ int config_parse(struct folio_config *cfg, const char *(*get)(const char *name),
 
 	v = get("FOLIO_LOG");
 	if (v && parse_log_level(v, &cfg->log_level))
-		BAD("FOLIO_LOG", v, "expected error, warn, info or debug");
+		return bad(err, errlen, "FOLIO_LOG", v, "expected error, warn, info or debug");
 
 	v = get("FOLIO_DISABLE");
 	if (v && config_parse_bool(v, &disabled))
-		BAD("FOLIO_DISABLE", v, "expected 1 or 0 (yes/no, on/off)");
+		return bad(err, errlen, "FOLIO_DISABLE", v, "expected 1 or 0 (yes/no, on/off)");
 
 	if (parse_size_var(get, "FOLIO_CACHE_SIZE", &cfg->cache_size, err, errlen) ||
 	    parse_size_var(get, "FOLIO_DIRTY_LIMIT", &cfg->dirty_limit, err, errlen) ||
@@ -186,14 +197,14 @@ int config_parse(struct folio_config *cfg, const char *(*get)(const char *name),
 		return -1;
 	v = get("FOLIO_CACHE_SIZE");
 	if (cfg->cache_size < FOLIO_MIN_CACHE_SIZE || cfg->cache_size > FOLIO_MAX_CACHE_SIZE)
-		BAD("FOLIO_CACHE_SIZE", v, "expected a size from 64K to 1T");
+		return bad(err, errlen, "FOLIO_CACHE_SIZE", v, "expected a size from 64K to 1T");
 	cfg->cache_size &= ~(uint64_t)(FOLIO_PAGE_SIZE - 1);
 
 	v = get("FOLIO_DIRTY_LIMIT");
 	if (!v)
 		cfg->dirty_limit = cfg->cache_size / 2;
 	else if (cfg->dirty_limit < FOLIO_PAGE_SIZE || cfg->dirty_limit > cfg->cache_size)
-		BAD("FOLIO_DIRTY_LIMIT", v, "expected a size from 4K to FOLIO_CACHE_SIZE (%llu bytes)",
+		return bad(err, errlen, "FOLIO_DIRTY_LIMIT", v, "expected a size from 4K to FOLIO_CACHE_SIZE (%llu bytes)",
 		    (unsigned long long)cfg->cache_size);
 	cfg->dirty_limit &= ~(uint64_t)(FOLIO_PAGE_SIZE - 1);
 
@@ -202,7 +213,7 @@ int config_parse(struct folio_config *cfg, const char *(*get)(const char *name),
 		cfg->readahead = FOLIO_DEFAULT_READAHEAD < cfg->cache_size / 4 ?
 				 FOLIO_DEFAULT_READAHEAD : cfg->cache_size / 4;
 	else if (cfg->readahead > cfg->cache_size / 4)
-		BAD("FOLIO_READAHEAD", v, "expected a size from 0 to a quarter of FOLIO_CACHE_SIZE "
+		return bad(err, errlen, "FOLIO_READAHEAD", v, "expected a size from 0 to a quarter of FOLIO_CACHE_SIZE "
 		    "(%llu bytes)", (unsigned long long)(cfg->cache_size / 4));
 	cfg->readahead &= ~(uint64_t)(FOLIO_PAGE_SIZE - 1);
 
@@ -210,7 +221,7 @@ int config_parse(struct folio_config *cfg, const char *(*get)(const char *name),
 	if (v) {
 		if (config_parse_size(v, &interval) || v[strspn(v, "0123456789")] != '\0' ||
 		    interval < 1 || interval > FOLIO_MAX_FLUSH_MS)
-			BAD("FOLIO_FLUSH_INTERVAL", v, "expected milliseconds from 1 to %u, such as 1000",
+			return bad(err, errlen, "FOLIO_FLUSH_INTERVAL", v, "expected milliseconds from 1 to %u, such as 1000",
 			    FOLIO_MAX_FLUSH_MS);
 		cfg->flush_interval_ms = interval;
 	}
@@ -222,7 +233,7 @@ int config_parse(struct folio_config *cfg, const char *(*get)(const char *name),
 		while (i < ARRAY_SIZE(flush_mode_names) && strcmp(v, flush_mode_names[i]))
 			i++;
 		if (i == ARRAY_SIZE(flush_mode_names))
-			BAD("FOLIO_FLUSH_MODE", v, "expected auto, pwritev, dontcache or sync-range");
+			return bad(err, errlen, "FOLIO_FLUSH_MODE", v, "expected auto, pwritev, dontcache or sync-range");
 		cfg->flush_mode = i;
 	}
 
@@ -233,7 +244,7 @@ int config_parse(struct folio_config *cfg, const char *(*get)(const char *name),
 		if (config_parse_bool(v, &on) == 0)
 			cfg->stats = on ? STATS_STDERR : STATS_OFF;
 		else if (*v == '\0' || strlen(v) >= PATH_MAX)
-			BAD("FOLIO_STATS", v, "expected 1, 0 or a file path");
+			return bad(err, errlen, "FOLIO_STATS", v, "expected 1, 0 or a file path");
 		else {
 			cfg->stats = STATS_FILE;
 			cfg->stats_path = v;
@@ -246,7 +257,7 @@ int config_parse(struct folio_config *cfg, const char *(*get)(const char *name),
 
 		if (config_parse_size(v, &n) || v[strspn(v, "0123456789")] != '\0' ||
 		    n > FOLIO_MAX_CALLERS)
-			BAD("FOLIO_CALLERS", v, "expected a number of call sites from 0 to %u",
+			return bad(err, errlen, "FOLIO_CALLERS", v, "expected a number of call sites from 0 to %u",
 			    FOLIO_MAX_CALLERS);
 		cfg->callers = n;
 	}
@@ -254,7 +265,7 @@ int config_parse(struct folio_config *cfg, const char *(*get)(const char *name),
 	v = get("FOLIO_LOG_FILE");
 	if (v) {
 		if (*v == '\0' || strlen(v) >= PATH_MAX)
-			BAD("FOLIO_LOG_FILE", v, "expected a file path");
+			return bad(err, errlen, "FOLIO_LOG_FILE", v, "expected a file path");
 		cfg->log_path = v;
 	}
 
