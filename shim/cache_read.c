@@ -3,7 +3,10 @@
  * copy what is cached (copy_hits), and on a miss fill a window of pages from
  * the kernel (fill_window, readahead when the reader is sequential) and copy
  * again.  Hits run inside the caller's read-side section and write nothing
- * shared but the page's referenced bit.  See cache_internal.h.
+ * shared but the page's referenced bit.  The read entry points (read, pread,
+ * readv and their forms: cache_read(), cache_pread(), cache_readv()) are at
+ * the end, so that a read() can be followed in this file.  See
+ * cache_internal.h.
  */
 #include "cache_internal.h"
 

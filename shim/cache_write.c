@@ -2,7 +2,8 @@
  * cache_write.c - the write path: the write lock rule (lock_for_write), pages
  * found or made and dirtied under their locks with the bytes written
  * recorded, and the writes that go straight to the kernel (no page to be
- * had, set-id files).  See cache_internal.h.
+ * had, set-id files).  The write entry points (cache_write(), cache_pwrite(),
+ * cache_writev()) are at the end.  See cache_internal.h.
  */
 #include <signal.h>
 #include <sys/stat.h>
