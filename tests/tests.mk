@@ -200,7 +200,7 @@ bench-pagehit: $(TESTS_DIR)/pagehit
 
 # make bench: folio against native, side by side (QUICK=1: under a minute).
 $(TESTS_DIR)/micro: tests/bench/micro.c | $(TESTS_DIR)
-	$(CC) $(PROG_CFLAGS) $< -o $@ -lpthread
+	$(CC) $(PROG_CFLAGS) $< -o $@ -lpthread -lm
 
 .PHONY: bench
 bench: deps
