@@ -1,6 +1,6 @@
 /*
- * bind.c - see bind.h.  Calls dladdr1, dlsym, dlvsym and, through a pointer
- * looked up with them, mprotect; nothing of folio's.
+ * bind.c - see bind.h.  Calls dladdr1, dlsym, dlvsym, dlinfo, dl_iterate_phdr
+ * and, through a pointer looked up with dlsym, mprotect; nothing of folio's.
  */
 #include <dlfcn.h>
 #include <elf.h>
@@ -31,6 +31,7 @@ static struct {
 	int (*mprotect)(void *, size_t, int);
 	uintptr_t page_size;
 	struct dyn_tables exe;
+	bool exe_sanitized;
 } b;
 
 /* 0: not bound, 1: being bound, 2: bound. */
@@ -65,26 +66,26 @@ static const char *base_name(const char *path)
  * in place (elf_get_dynamic_info()); an entry below the load address has
  * not been.
  */
-static const void *dyn_ptr(const struct link_map *lm, ElfW(Addr) v)
+static const void *dyn_ptr(ElfW(Addr) addr, ElfW(Addr) v)
 {
-	return (const void *)(v < lm->l_addr ? v + lm->l_addr : v);
+	return (const void *)(v < addr ? v + addr : v);
 }
 
-static void read_dynamic(const struct link_map *lm, struct dyn_tables *t)
+static void read_dynamic(ElfW(Addr) addr, const ElfW(Dyn) *dyn, struct dyn_tables *t)
 {
-	*t = (struct dyn_tables){ .dyn = lm->l_ld };
-	for (const ElfW(Dyn) *d = lm->l_ld; d->d_tag != DT_NULL; d++) {
+	*t = (struct dyn_tables){ .dyn = dyn };
+	for (const ElfW(Dyn) *d = dyn; d->d_tag != DT_NULL; d++) {
 		switch (d->d_tag) {
-		case DT_SYMTAB:		t->symtab = dyn_ptr(lm, d->d_un.d_ptr); break;
-		case DT_STRTAB:		t->strtab = dyn_ptr(lm, d->d_un.d_ptr); break;
-		case DT_GNU_HASH:	t->gnu_hash = dyn_ptr(lm, d->d_un.d_ptr); break;
-		case DT_HASH:		t->sysv_hash = dyn_ptr(lm, d->d_un.d_ptr); break;
-		case DT_RELA:		t->rela = dyn_ptr(lm, d->d_un.d_ptr); break;
+		case DT_SYMTAB:		t->symtab = dyn_ptr(addr, d->d_un.d_ptr); break;
+		case DT_STRTAB:		t->strtab = dyn_ptr(addr, d->d_un.d_ptr); break;
+		case DT_GNU_HASH:	t->gnu_hash = dyn_ptr(addr, d->d_un.d_ptr); break;
+		case DT_HASH:		t->sysv_hash = dyn_ptr(addr, d->d_un.d_ptr); break;
+		case DT_RELA:		t->rela = dyn_ptr(addr, d->d_un.d_ptr); break;
 		case DT_RELASZ:		t->relasz = d->d_un.d_val; break;
-		case DT_JMPREL:		t->jmprel = dyn_ptr(lm, d->d_un.d_ptr); break;
+		case DT_JMPREL:		t->jmprel = dyn_ptr(addr, d->d_un.d_ptr); break;
 		case DT_PLTRELSZ:	t->jmprelsz = d->d_un.d_val; break;
-		case DT_VERSYM:		t->versym = dyn_ptr(lm, d->d_un.d_ptr); break;
-		case DT_VERNEED:	t->verneed = dyn_ptr(lm, d->d_un.d_ptr); break;
+		case DT_VERSYM:		t->versym = dyn_ptr(addr, d->d_un.d_ptr); break;
+		case DT_VERNEED:	t->verneed = dyn_ptr(addr, d->d_un.d_ptr); break;
 		}
 	}
 }
@@ -184,29 +185,32 @@ static const char *import_version(const struct dyn_tables *t, size_t symidx)
 	}
 }
 
+/*
+ * A loaded object as dl_iterate_phdr() shows it, under the dynamic linker's
+ * lock: whole (relocated) while listed there, its program headers at hand.
+ */
+struct object {
+	ElfW(Addr) addr;
+	const ElfW(Phdr) *phdr;
+	int phnum;
+	const char *name;
+	struct dyn_tables t;
+};
+
 struct relro {
 	uintptr_t start, end;
 };
 
-/*
- * The pages the dynamic linker made read-only after relocating @lm, as
- * _dl_protect_relro() rounds them, from the program headers in its first
- * page (a shared library's ELF header is mapped at its load address).
- */
-static struct relro find_relro(const struct link_map *lm)
+/* The pages the dynamic linker made read-only, as _dl_protect_relro() rounds them. */
+static struct relro find_relro(const struct object *o)
 {
-	const ElfW(Ehdr) *eh = (const void *)lm->l_addr;
-	const ElfW(Phdr) *ph;
 	struct relro r = { 0, 0 };
 
-	if (!lm->l_addr || eh->e_ident[EI_MAG0] != ELFMAG0 || eh->e_ident[EI_MAG1] != ELFMAG1 ||
-	    eh->e_ident[EI_MAG2] != ELFMAG2 || eh->e_ident[EI_MAG3] != ELFMAG3)
-		return r;
-	ph = (const void *)(lm->l_addr + eh->e_phoff);
-	for (int i = 0; i < eh->e_phnum; i++, ph++)
-		if (ph->p_type == PT_GNU_RELRO) {
-			r.start = (lm->l_addr + ph->p_vaddr) & ~(b.page_size - 1);
-			r.end = (lm->l_addr + ph->p_vaddr + ph->p_memsz) & ~(b.page_size - 1);
+	for (int i = 0; i < o->phnum; i++)
+		if (o->phdr[i].p_type == PT_GNU_RELRO) {
+			r.start = (o->addr + o->phdr[i].p_vaddr) & ~(b.page_size - 1);
+			r.end = (o->addr + o->phdr[i].p_vaddr + o->phdr[i].p_memsz) &
+				~(b.page_size - 1);
 		}
 	return r;
 }
@@ -224,21 +228,22 @@ static void write_slot(void **slot, void *fn, const struct relro *relro)
 		b.mprotect((void *)page, b.page_size, PROT_READ);
 }
 
-static void rebind_relocs(const struct link_map *lm, const struct dyn_tables *t,
-			  const ElfW(Rela) *rel, size_t size, const struct relro *relro)
+static void rebind_relocs(const struct object *o, const ElfW(Rela) *rel, size_t size,
+			  const struct relro *relro)
 {
 	for (size_t n = size / sizeof(*rel); n--; rel++) {
+		const struct dyn_tables *t = &o->t;
 		size_t symidx = ELF64_R_SYM(rel->r_info);
 		const ElfW(Sym) *sym = &t->symtab[symidx];
 		const char *name = t->strtab + sym->st_name, *version;
-		void **slot = (void **)(lm->l_addr + rel->r_offset);
+		void **slot = (void **)(o->addr + rel->r_offset);
 		void *fn;
 		int type = ELF64_ST_TYPE(sym->st_info);
 
 		if ((ELF64_R_TYPE(rel->r_info) != R_X86_64_JUMP_SLOT &&
 		     ELF64_R_TYPE(rel->r_info) != R_X86_64_GLOB_DAT) ||
 		    sym->st_shndx != SHN_UNDEF || (type != STT_FUNC && type != STT_GNU_IFUNC) ||
-		    keeps_global_binding(name) || !exe_defines(name))
+		    keeps_global_binding(name) || !exe_defines(name) || b.exe_sanitized)
 			continue;
 		version = import_version(t, symidx);
 		fn = version ? dlvsym(RTLD_NEXT, name, version) : NULL;
@@ -249,21 +254,21 @@ static void rebind_relocs(const struct link_map *lm, const struct dyn_tables *t,
 	}
 }
 
-static void rebind_object(const struct link_map *lm)
+static void rebind_object(const struct object *o)
 {
-	struct relro relro = find_relro(lm);
-	struct dyn_tables t;
+	struct relro relro = find_relro(o);
 
-	read_dynamic(lm, &t);
-	if (!t.symtab || !t.strtab)
+	if (!o->t.symtab || !o->t.strtab)
 		return;
-	rebind_relocs(lm, &t, t.rela, t.relasz, &relro);
-	rebind_relocs(lm, &t, t.jmprel, t.jmprelsz, &relro);
+	rebind_relocs(o, o->t.rela, o->t.relasz, &relro);
+	rebind_relocs(o, o->t.jmprel, o->t.jmprelsz, &relro);
 }
 
-/* Does the object @t of @lm list @soname in its DT_NEEDED? */
+/* Does the object of @t list @soname in its DT_NEEDED? */
 static bool needs(const struct dyn_tables *t, const char *soname)
 {
+	if (!t->dyn || !t->strtab)
+		return false;
 	for (const ElfW(Dyn) *d = t->dyn; d->d_tag != DT_NULL; d++)
 		if (d->d_tag == DT_NEEDED && same_string(t->strtab + d->d_un.d_val, soname))
 			return true;
@@ -289,72 +294,148 @@ static bool binds_as_without_folio(const char *soname)
 	return needs(&b.exe, soname);
 }
 
-/* libfolio.so's own link map, with b set up; NULL if something is missing. */
-static struct link_map *setup(void)
+/* ---- The objects to rebind ---- */
+
+#define MAX_OBJECTS	128
+
+struct objects {
+	struct object o[MAX_OBJECTS];
+	int n;
+	bool truncated;
+};
+
+static int collect(struct dl_phdr_info *info, size_t size, void *arg)
 {
-	struct link_map *self, *exe;
+	struct objects *all = arg;
+	struct object *o;
+
+	(void)size;
+	if (all->n == MAX_OBJECTS) {
+		all->truncated = true;
+		return 1;
+	}
+	o = &all->o[all->n++];
+	*o = (struct object){ .addr = info->dlpi_addr, .phdr = info->dlpi_phdr,
+			      .phnum = info->dlpi_phnum, .name = info->dlpi_name };
+	for (int i = 0; i < o->phnum; i++)
+		if (o->phdr[i].p_type == PT_DYNAMIC)
+			read_dynamic(o->addr, (const void *)(o->addr + o->phdr[i].p_vaddr), &o->t);
+	return 0;
+}
+
+static bool listed(const ElfW(Addr) *addrs, int n, ElfW(Addr) addr)
+{
+	for (int i = 0; i < n; i++)
+		if (addrs[i] == addr)
+			return true;
+	return false;
+}
+
+/*
+ * The program is built with a sanitizer (clang links the runtime into the
+ * executable): its interceptors are the executable's, and folio's calls go
+ * to them as they would without the executable's own functions.
+ */
+static bool exe_is_sanitizer(void)
+{
+	static const char *const inits[] = { "__asan_init", "__tsan_init", "__msan_init",
+					     "__hwasan_init" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(inits); i++)
+		if (exe_defines(inits[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Rebind the object at load address @root and what it needs, directly or
+ * through those, leaving out the objects at the @nold addresses in @old
+ * (loaded before folio's dlopen()) and those that bind as without folio.
+ * The dynamic linker lists a needed object after its first user.
+ */
+static void rebind_from(ElfW(Addr) root, const ElfW(Addr) *old, int nold)
+{
+	static struct objects all;	/* under bind_state or unwind's load_state */
+	bool chosen[MAX_OBJECTS] = { false };
+
+	all.n = 0;
+	dl_iterate_phdr(collect, &all);
+	if (all.n == 0)
+		return;
+	b.exe = all.o[0].t;		/* the executable comes first */
+	b.exe_sanitized = exe_is_sanitizer();
+	for (int i = 1; i < all.n; i++) {
+		const char *soname = base_name(all.o[i].name);
+		bool needed = all.o[i].addr == root;
+
+		for (int j = 1; j < i && !needed; j++)
+			needed = chosen[j] && needs(&all.o[j].t, soname);
+		if (!needed || listed(old, nold, all.o[i].addr) ||
+		    (all.o[i].addr != root && binds_as_without_folio(soname)))
+			continue;
+		chosen[i] = true;
+		rebind_object(&all.o[i]);
+	}
+}
+
+/* libfolio.so's load address, with b set up; 0 if there is nothing to do. */
+static ElfW(Addr) setup(void)
+{
+	struct link_map *self;
 	Dl_info info;
 
 	/* Linked into a program (the unit tests), folio's calls are its own. */
 	if (!dladdr1((void *)bind_to_libc, &info, (void **)&self, RTLD_DL_LINKMAP) || !self ||
 	    !self->l_prev)
-		return NULL;
-	for (exe = self; exe->l_prev; exe = exe->l_prev)
-		;
-	read_dynamic(exe, &b.exe);
+		return 0;
 	b.mprotect = dlsym(RTLD_NEXT, "mprotect");
 	b.page_size = 4096;	/* x86-64's: mprotect() needs no more than the alignment */
-	return b.mprotect ? self : NULL;
+	return b.mprotect ? self->l_addr : 0;
 }
 
 void bind_to_libc(void)
 {
 	int saved_errno = errno, state = 0;
-	struct dyn_tables bound[8];
-	unsigned int nbound = 0;
-	struct link_map *self;
+	ElfW(Addr) self;
 
 	if (!__atomic_compare_exchange_n(&bind_state, &state, 1, false, __ATOMIC_ACQUIRE,
 					 __ATOMIC_RELAXED))
 		return;
-	/* libfolio.so, then what it needs, directly or through those (the
-	 * dynamic linker lists them after their first user). */
-	for (struct link_map *lm = self = setup(); lm && nbound < ARRAY_SIZE(bound);
-	     lm = lm->l_next) {
-		const char *soname = base_name(lm->l_name);
-		bool needed = lm == self;
-
-		for (unsigned int i = 0; i < nbound && !needed; i++)
-			needed = needs(&bound[i], soname);
-		if (!needed || (lm != self && binds_as_without_folio(soname)))
-			continue;
-		rebind_object(lm);
-		read_dynamic(lm, &bound[nbound++]);
-	}
+	if ((self = setup()))
+		rebind_from(self, NULL, 0);
 	__atomic_store_n(&bind_state, 2, __ATOMIC_RELEASE);
 	errno = saved_errno;
 }
 
-void *bind_last_loaded(void)
+static int note_addr(struct dl_phdr_info *info, size_t size, void *arg)
 {
-	Dl_info info;
-	struct link_map *lm;
+	struct bind_snapshot *s = arg;
 
-	if (!dladdr1((void *)bind_to_libc, &info, (void **)&lm, RTLD_DL_LINKMAP))
-		return NULL;
-	while (lm && lm->l_next)
-		lm = lm->l_next;
-	return lm;
+	(void)size;
+	if (s->n == BIND_SNAPSHOT_MAX) {
+		s->truncated = true;
+		return 1;
+	}
+	s->addr[s->n++] = info->dlpi_addr;
+	return 0;
 }
 
-void bind_loaded_after(void *last)
+void bind_snapshot(struct bind_snapshot *s)
+{
+	s->n = 0;
+	s->truncated = false;
+	dl_iterate_phdr(note_addr, s);
+}
+
+void bind_library_to_libc(void *handle, const struct bind_snapshot *before)
 {
 	int saved_errno = errno;
+	struct link_map *lm;
 
-	if (last && __atomic_load_n(&bind_state, __ATOMIC_ACQUIRE) == 2 && b.mprotect) {
-		for (struct link_map *lm = ((struct link_map *)last)->l_next; lm; lm = lm->l_next)
-			if (!binds_as_without_folio(base_name(lm->l_name)))
-				rebind_object(lm);
-	}
+	/* A snapshot that lost objects could rebind the program's own. */
+	if (__atomic_load_n(&bind_state, __ATOMIC_ACQUIRE) == 2 && b.mprotect &&
+	    !before->truncated && dlinfo(handle, RTLD_DI_LINKMAP, &lm) == 0 &&
+	    !listed(before->addr, before->n, lm->l_addr))
+		rebind_from(lm->l_addr, before->addr, before->n);
 	errno = saved_errno;
 }

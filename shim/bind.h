@@ -26,12 +26,15 @@
  * the executable, and keeps folio's calls like any other library's.
  * Each import costs a lookup in the executable's hash table, once.
  *
- * Calls only the dynamic linker's interface (dladdr1, dlsym, dlvsym) and
- * mprotect, looked up as the imports are;
+ * Calls only the dynamic linker's interface (dladdr1, dlsym, dlvsym, dlinfo,
+ * dl_iterate_phdr) and mprotect, looked up as the imports are;
  * called by real (before anything else folio does) and unwind.
  */
 #ifndef FOLIO_BIND_H
 #define FOLIO_BIND_H
+
+#include <link.h>
+#include <stdbool.h>
 
 /*
  * Rebind libfolio.so and the libraries it needs, once; a call while another
@@ -42,12 +45,22 @@
 void bind_to_libc(void);
 
 /*
- * After folio's own dlopen(): rebind the objects it brought in, those after
- * @last in the dynamic linker's list, which bind_last_loaded() gave before
- * the dlopen().  (A dlopen() by another thread at the same moment would
- * have its objects rebound too.)  Preserves errno.
+ * Around folio's own dlopen() of a library (libunwind): bind_snapshot()
+ * before it notes the objects loaded then; bind_library_to_libc() after it
+ * rebinds the library @handle and what it needs that the dlopen() brought
+ * in, not objects the program had loaded before (whose bindings are its
+ * own), nor objects another thread is loading meanwhile.  Both preserve
+ * errno; the objects are seen through dl_iterate_phdr(), under the dynamic
+ * linker's lock.
  */
-void *bind_last_loaded(void);
-void bind_loaded_after(void *last);
+#define BIND_SNAPSHOT_MAX	256
+struct bind_snapshot {
+	ElfW(Addr) addr[BIND_SNAPSHOT_MAX];
+	int n;
+	bool truncated;
+};
+
+void bind_snapshot(struct bind_snapshot *s);
+void bind_library_to_libc(void *handle, const struct bind_snapshot *before);
 
 #endif

@@ -288,7 +288,7 @@ static inline __attribute__((always_inline)) int sys_prlimit(pid_t pid, int reso
 }
 
 /* (A NULL @new_limit, which glibc declares impossible, gets EFAULT.) */
-static bool sets_own_limit(pid_t pid, const void *new_limit)
+static FOLIO_NO_SANITIZE bool sets_own_limit(pid_t pid, const void *new_limit)
 {
 	return new_limit && (pid == 0 || pid == getpid());
 }
@@ -298,9 +298,8 @@ static bool sets_own_limit(pid_t pid, const void *new_limit)
  * cache_fsize_limit_begin() for this process's RLIMIT_FSIZE.  The *64 calls
  * pass their struct rlimit64, which is struct rlimit on x86_64.
  */
-static inline __attribute__((always_inline)) int set_limit(pid_t pid, int resource,
-							   const struct rlimit *new_limit,
-							   struct rlimit *old_limit)
+static inline __attribute__((always_inline)) FOLIO_NO_SANITIZE
+int set_limit(pid_t pid, int resource, const struct rlimit *new_limit, struct rlimit *old_limit)
 {
 	int ret;
 

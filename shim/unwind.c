@@ -63,8 +63,11 @@ static int load_state;
 
 static void load(void)
 {
-	void *last = bind_last_loaded();
-	void *lib = dlopen(UNWIND_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+	static struct bind_snapshot before;	/* under load_state */
+	void *lib;
+
+	bind_snapshot(&before);
+	lib = dlopen(UNWIND_LIBRARY, RTLD_NOW | RTLD_LOCAL);
 
 	if (!lib) {
 		log_info("no backtraces: %s", dlerror());
@@ -81,7 +84,7 @@ static void load(void)
 		dlclose(lib);
 		return;
 	}
-	bind_loaded_after(last);
+	bind_library_to_libc(lib, &before);
 	__atomic_store_n(&loaded, true, __ATOMIC_RELEASE);
 }
 

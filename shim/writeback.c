@@ -919,7 +919,13 @@ static void flusher_start(void)
 	sigset_t all, old;
 	pthread_attr_t attr;
 	pthread_t thread;
+	size_t stack;
 
+	if (__atomic_load_n(&fl.started, __ATOMIC_RELAXED))
+		return;
+	/* Before fl.lock: dl_iterate_phdr() takes the dynamic linker's lock,
+	 * which a program's own callback may hold while it writes. */
+	stack = flusher_stack_size();
 	if (!fl_lock())
 		return;
 	if (fl.started || fl.failed || __atomic_load_n(&fl.stopping, __ATOMIC_RELAXED)) {
@@ -930,7 +936,7 @@ static void flusher_start(void)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, flusher_stack_size());
+	pthread_attr_setstacksize(&attr, stack);
 	err = pthread_create(&thread, &attr, flusher_main, NULL);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

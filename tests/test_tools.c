@@ -108,7 +108,7 @@ static const char *const reviewed_imports[] = {
 	"urcu_bp_synchronize_rcu",
 	/* libc's functions: rebound to libc if the executable has its own */
 	"__chk_fail", "__errno_location", "__fpurge", "__register_atfork", "clearerr",
-	"clock_gettime", "dl_iterate_phdr", "dladdr", "dladdr1", "dlclose", "dlerror",
+	"clock_gettime", "dl_iterate_phdr", "dladdr", "dladdr1", "dlclose", "dlerror", "dlinfo",
 	"dlopen", "dlsym", "dlvsym", "fflush", "fflush_unlocked", "fgetxattr",
 	"fopencookie", "fstatfs", "getcwd", "getenv", "getpid", "getrlimit", "kill",
 	"madvise", "memchr", "memcpy", "memmove", "memset", "process_vm_readv",
