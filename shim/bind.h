@@ -21,7 +21,9 @@
  *     sanitizer's interceptor, say);
  *   - libraries the program itself needs as well (listed in the
  *     executable's DT_NEEDED, or loaded before folio loaded them): the
- *     program's own bindings stay its own.
+ *     program's own bindings stay its own;
+ *   - everything, in a program whose executable carries a sanitizer's
+ *     runtime (clang links it in): its functions are the interceptors.
  * A shared library of the program's own that defines a libc name is not
  * the executable, and keeps folio's calls like any other library's.
  * Each import costs a lookup in the executable's hash table, once.
