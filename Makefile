@@ -62,7 +62,7 @@ SHIM_SRCS := $(wildcard shim/*.c)
 SHIM_OBJS := $(SHIM_SRCS:shim/%.c=$(BUILD)/shim/%.o)
 
 .PHONY: all test install uninstall clean deps rcu-flavour
-all: $(BUILD)/libfolio.so
+all: $(BUILD)/libfolio.so $(BUILD)/folio-guardian
 
 # Each object's headers come from its .d file (-MMD; -MP: a header removed
 # later is no error), so a header change rebuilds only what includes it.
@@ -82,6 +82,11 @@ $(BUILD)/valgrind-h: FORCE | $(BUILD)/shim
 $(BUILD)/libfolio.so: $(SHIM_OBJS) shim/folio.map
 	$(CC) $(LDFLAGS) -shared -o $@ $(SHIM_OBJS) -Wl,--version-script=shim/folio.map \
 		-Wl,-z,now -Wl,-z,relro $(SHIM_LDLIBS)
+
+# The guardian (shim/guardian/guardian.c): libfolio.so runs it from its own
+# directory, so it is built and installed beside it.
+$(BUILD)/folio-guardian: shim/guardian/guardian.c shim/journal.h | $(BUILD)/shim
+	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Ishim $(LDFLAGS) -o $@ $<
 
 # A clear message instead of a missing header when a library is absent.
 .PHONY: need-libs
@@ -105,11 +110,12 @@ deps:
 
 include tests/tests.mk
 
-install: $(BUILD)/libfolio.so
+install: $(BUILD)/libfolio.so $(BUILD)/folio-guardian
 	install -d $(DESTDIR)$(PREFIX)/lib/folio $(DESTDIR)$(PREFIX)/bin \
 		$(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man1 \
 		$(DESTDIR)$(PREFIX)/share/man/man3 $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 0755 $(BUILD)/libfolio.so $(DESTDIR)$(PREFIX)/lib/folio/libfolio.so
+	install -m 0755 $(BUILD)/folio-guardian $(DESTDIR)$(PREFIX)/lib/folio/folio-guardian
 	sed -e 's|^FOLIO_LIBDIR=.*|FOLIO_LIBDIR=$(PREFIX)/lib/folio|' \
 		-e 's|^FOLIO_VERSION=.*|FOLIO_VERSION=$(VERSION)|' scripts/folio \
 		> $(DESTDIR)$(PREFIX)/bin/folio
@@ -120,7 +126,8 @@ install: $(BUILD)/libfolio.so
 	install -m 0644 man/folio.7 $(DESTDIR)$(PREFIX)/share/man/man7/folio.7
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/folio/libfolio.so $(DESTDIR)$(PREFIX)/bin/folio \
+	rm -f $(DESTDIR)$(PREFIX)/lib/folio/libfolio.so $(DESTDIR)$(PREFIX)/lib/folio/folio-guardian \
+		$(DESTDIR)$(PREFIX)/bin/folio \
 		$(DESTDIR)$(PREFIX)/include/folio.h $(DESTDIR)$(PREFIX)/share/man/man1/folio.1 \
 		$(DESTDIR)$(PREFIX)/share/man/man3/folio.3 $(DESTDIR)$(PREFIX)/share/man/man7/folio.7
 	-rmdir $(DESTDIR)$(PREFIX)/lib/folio

@@ -2,7 +2,8 @@
  * cache_mapping.c - the life of a mapping, the cache's state of one inode:
  * made at a file's first tracked open (fdtable's hooks), refreshed when the
  * kernel's file changed under a lock, retired and freed after its last
- * close; and the cache at the process's start, exec, fork and exit.  See
+ * close; and the cache at the process's start, exec, fork and exit.  A
+ * retired mapping leaves the guardian (guard) and the journal.  See
  * cache.h and cache_internal.h.
  */
 #include <errno.h>
@@ -227,6 +228,7 @@ void cache_mapping_retire(struct mapping *m)
 
 	writeback_unregister(m);	/* the flusher is done with it */
 	lost = __atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED);
+	guard_file_forget(&m->guard, m->id);
 	if (folio_log_level >= LOG_DEBUG) {
 		uint64_t c[STAT_NR];
 
@@ -311,6 +313,7 @@ void cache_before_exec(void)
 void cache_after_fork_child(void)
 {
 	page_store_forget();
+	guard_after_fork_child();
 	writeback_after_fork_child();
 }
 
@@ -329,4 +332,6 @@ void cache_init(void)
 	};
 
 	fdtable_set_cache_ops(&ops);
+	journal_fd_ops = (struct journal_fd_ops){ fdtable_own, fdtable_close_own };
+	guard_init();
 }

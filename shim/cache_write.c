@@ -2,8 +2,10 @@
  * cache_write.c - the write path: the write lock rule (lock_for_write), pages
  * found or made and dirtied under their locks with the bytes written
  * recorded, and the writes that go straight to the kernel (no page to be
- * had, set-id files).  The write entry points (cache_write(), cache_pwrite(),
- * cache_writev()) are at the end.  See cache_internal.h.
+ * had, set-id files, files the guardian does not hold).  Pages may be dirty
+ * only once the guardian holds their file (guard); each change of a dirty
+ * range reaches the journal.  The write entry points (cache_write(),
+ * cache_pwrite(), cache_writev()) are at the end.  See cache_internal.h.
  */
 #include <signal.h>
 #include <sys/stat.h>
@@ -73,11 +75,13 @@ static void set_dirty(struct mapping *m, struct page *page, size_t lo, size_t hi
 			page->dirty_lo = lo;
 		if (hi > page->dirty_hi)
 			page->dirty_hi = hi;
+		page_journal(page);
 		return;
 	}
 	page->dirty_lo = lo;
 	page->dirty_hi = hi;
 	__atomic_store_n(&page->flags, page->flags | PAGE_DIRTY, __ATOMIC_RELAXED);
+	page_journal(page);
 	mapping_account_dirty(m, page);
 }
 
@@ -114,6 +118,7 @@ static __attribute__((noinline)) int flush_dirty_range(struct mapping *m, uint64
 			if (n >= 0) {
 				page->dirty_lo = DIRTY_NONE_LO;
 				page->dirty_hi = DIRTY_NONE_HI;
+				page_journal(page);	/* the kernel has them */
 				mapping_kernel_extends(m, page_start + hi);
 			}
 		}
@@ -347,23 +352,14 @@ bool still_privileged(int fd)
 }
 
 /*
- * A write to a file with set-id bits or capabilities: through the kernel, so
- * that it drops them, after everything cached went back and with the pages
- * it overwrites dropped.  With @lock exclusive.
+ * Write @count bytes from @u at @pos straight to the kernel, page by page
+ * (a page in the cache gets the same bytes).  @lock held.
  */
-static ssize_t write_privileged(struct mapping *m, struct uio *u, size_t count, off_t pos)
+static ssize_t write_through_pages(struct mapping *m, struct uio *u, size_t count, off_t pos)
 {
 	int saved_errno = errno;
 	size_t done = 0;
 
-	assert_exclusive(&m->lock);
-	pthread_rwlock_wrlock(&m->kio_lock);
-	if (mapping_writeback_kio_locked(m) < 0) {
-		pthread_rwlock_unlock(&m->kio_lock);
-		return -1;
-	}
-	drop_pages(m, pos >> FOLIO_PAGE_SHIFT, false);
-	pthread_rwlock_unlock(&m->kio_lock);
 	while (done < count) {
 		size_t len = FOLIO_PAGE_BYTES < count - done ? FOLIO_PAGE_BYTES : count - done;
 		ssize_t n = write_chunk(m, u, len, pos + done, true);
@@ -378,9 +374,42 @@ static ssize_t write_privileged(struct mapping *m, struct uio *u, size_t count, 
 		if ((size_t)n < len)
 			break;
 	}
-	if (done && m->kfd >= 0 && !still_privileged(m->kfd))
+	return done;
+}
+
+/*
+ * A write to a file with set-id bits or capabilities: through the kernel, so
+ * that it drops them, after everything cached went back and with the pages
+ * it overwrites dropped.  With @lock exclusive.
+ */
+static ssize_t write_privileged(struct mapping *m, struct uio *u, size_t count, off_t pos)
+{
+	ssize_t done;
+
+	assert_exclusive(&m->lock);
+	pthread_rwlock_wrlock(&m->kio_lock);
+	if (mapping_writeback_kio_locked(m) < 0) {
+		pthread_rwlock_unlock(&m->kio_lock);
+		return -1;
+	}
+	drop_pages(m, pos >> FOLIO_PAGE_SHIFT, false);
+	pthread_rwlock_unlock(&m->kio_lock);
+	done = write_through_pages(m, u, count, pos);
+	if (done > 0 && m->kfd >= 0 && !still_privileged(m->kfd))
 		m->privileged = false;
 	return done;
+}
+
+/*
+ * May @m's pages be dirty, or must this write go to the kernel?  Only once
+ * the guardian holds the file (guard.h).  @lock held.
+ */
+static bool guarded(struct mapping *m)
+{
+	if (likely(guard_file_current(&m->guard)))
+		return true;
+	return m->kfd >= 0 && m->kfd_accmode != O_RDONLY &&
+	       guard_file(&m->guard, m->id, m->kfd, m->name, mapping_size(m)) == 0;
 }
 
 /*
@@ -479,8 +508,12 @@ ssize_t write_at(struct mapping *m, struct uio *u, size_t count, off_t *pos, boo
 		pthread_rwlock_unlock(&m->lock);
 		return fail(err);
 	}
-	n = m->privileged ? write_privileged(m, u, count, at) :
-			    write_pages(m, u, count, at, exclusive);
+	if (unlikely(m->privileged))
+		n = write_privileged(m, u, count, at);
+	else if (likely(guarded(m)))
+		n = write_pages(m, u, count, at, exclusive);
+	else
+		n = write_through_pages(m, u, count, at);
 	if (n > 0 && exclusive && at + n > mapping_size(m))
 		mapping_set_size(m, at + n);
 	if (n > 0)

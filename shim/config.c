@@ -20,7 +20,7 @@ struct folio_config folio_config = {
 static const char *const known_vars[] = {
 	"FOLIO_FILES", "FOLIO_CACHE_SIZE", "FOLIO_DIRTY_LIMIT", "FOLIO_FLUSH_INTERVAL",
 	"FOLIO_FLUSH_MODE", "FOLIO_READAHEAD", "FOLIO_STATS", "FOLIO_CALLERS", "FOLIO_LOG", "FOLIO_LOG_FILE",
-	"FOLIO_DISABLE",
+	"FOLIO_DISABLE", "FOLIO_RECOVERY_TIMEOUT",
 #ifdef FOLIO_TEST_FAULTS
 	"FOLIO_TEST_FAULTS", "FOLIO_TEST_CRASH", "FOLIO_TEST_DELAY",
 #endif
@@ -225,6 +225,13 @@ int config_parse(struct folio_config *cfg, const char *(*get)(const char *name),
 			    FOLIO_MAX_FLUSH_MS);
 		cfg->flush_interval_ms = interval;
 	}
+
+	/* Read by the guardian (shim/guardian/guardian.c), checked here. */
+	v = get("FOLIO_RECOVERY_TIMEOUT");
+	if (v && (v[0] == '\0' || v[strspn(v, "0123456789")] != '\0' || strlen(v) > 4 ||
+		  atoi(v) > 3600))
+		return bad(err, errlen, "FOLIO_RECOVERY_TIMEOUT", v,
+			   "expected seconds from 0 to 3600, such as 10");
 
 	v = get("FOLIO_FLUSH_MODE");
 	if (v) {

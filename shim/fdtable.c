@@ -392,6 +392,23 @@ int fdtable_adopt(int fd)
 	return fd;
 }
 
+int fdtable_own(int fd)
+{
+	if (fd < 0 || in_vfork_child)
+		return fd;
+	fd = move_high(fd);
+	if ((unsigned int)fd < FD_SLOTS && !fd_tracked(fd))
+		mark_owned(fd, true);
+	return fd;
+}
+
+void fdtable_close_own(int fd)
+{
+	if ((unsigned int)fd < FD_SLOTS && fdtable_is_owned(fd))
+		mark_owned(fd, false);
+	real_close(fd);
+}
+
 /* The program dup2()s onto adopted @fd.  Under fdtable_lock. */
 static void forget_adopted(int fd)
 {

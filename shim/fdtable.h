@@ -210,6 +210,16 @@ bool fdtable_is_owned(int fd);
 int fdtable_adopt(int fd);
 
 /*
+ * A descriptor folio made for itself outside the table (the journal's
+ * memfd, the guardian's socket): moved high and marked folio's, so the
+ * program's close() and dup2() leave it alone and a fork child closes its
+ * copy.  Returns the number to use.  Takes no lock (the callers hold
+ * locks fdtable_lock nests outside of).  fdtable_close_own() closes one.
+ */
+int fdtable_own(int fd);
+void fdtable_close_own(int fd);
+
+/*
  * @fd is owned and the program dup2()s onto it: move folio's descriptor to
  * another number.  Returns @fd if it must be closed should the dup2 fail
  * (folio no longer uses it), else -1.

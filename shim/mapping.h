@@ -47,6 +47,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "guard.h"
 #include "page.h"
 #include "ptree.h"
 #include "stats.h"
@@ -132,6 +133,8 @@ struct mapping {
 	uint64_t retry_at;
 	unsigned int retry_ms;
 	char *name;			/* for messages */
+	/* Its registration with the guardian: guard.h.  Set under @lock. */
+	struct guard_file guard;
 
 	struct file_stats *stats;	/* stats.h: what was done with the file */
 
@@ -144,9 +147,11 @@ static inline off_t mapping_size(const struct mapping *m)
 	return __atomic_load_n(&m->size, __ATOMIC_ACQUIRE);
 }
 
+/* Under @lock exclusive. */
 static inline void mapping_set_size(struct mapping *m, off_t size)
 {
 	__atomic_store_n(&m->size, size, __ATOMIC_RELEASE);
+	guard_file_size(&m->guard, size);
 }
 
 static inline off_t mapping_ksize(const struct mapping *m)

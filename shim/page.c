@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "journal_host.h"
 #include "page.h"
 #include "real.h"
 #include "uaccess.h"
@@ -14,11 +15,22 @@
 /* Pages reclaimed at once: one grace period is paid for a whole batch. */
 #define RECLAIM_BATCH	64
 
+/*
+ * Pages faulted in at once when the free list reaches memory never used:
+ * from POPULATE_FIRST, doubling up to POPULATE_BATCH.  A short-lived
+ * process that writes a few pages does not pay for 2 MiB of shared memory
+ * zeroed (0.4 ms measured, make bench short-writer); a streaming one soon
+ * populates 2 MiB a call.
+ */
+#define POPULATE_FIRST	16
+#define POPULATE_BATCH	512
+
 static struct {
 	struct page *pages;
 	unsigned int *seqs;		/* per page: odd while a writer changes it */
 	unsigned char *referenced;	/* per page: touched since the hand passed */		/* nr_pages descriptors */
-	unsigned char *arena;		/* nr_pages * FOLIO_PAGE_BYTES */
+	unsigned char *arena;		/* nr_pages * FOLIO_PAGE_BYTES, in the journal */
+	struct journal_page *records;	/* per page: what the guardian writes back */
 	size_t nr_pages;
 
 	pthread_mutex_t free_lock;	/* protects everything below */
@@ -26,6 +38,7 @@ static struct {
 	size_t nr_free;			/* also read without the lock: written atomically */
 	size_t hand;			/* the clock hand, a descriptor index */
 	size_t populated;		/* pages below this were faulted in by populate_from() */
+	size_t populate_batch;		/* pages populate_from() faults in next */
 	unsigned long reclaimed;	/* pages the clock hand took, in all; as nr_free */
 } store = {
 	.free_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -73,7 +86,17 @@ int page_store_init(size_t bytes)
 	if (nr < 16)
 		nr = 16;
 	store.nr_pages = nr;
-	store.arena = map_anonymous(nr * FOLIO_PAGE_BYTES);
+	/*
+	 * In the journal's shared memory, so that a guardian can write dirty
+	 * pages back after the process is gone (journal.h).  Without huge
+	 * pages, as before (see map_anonymous()).
+	 */
+	if (journal_create(nr) == 0) {
+		store.arena = journal.arena;
+		store.records = journal.pages;
+	} else {
+		store.arena = map_anonymous(nr * FOLIO_PAGE_BYTES);	/* no guardian then */
+	}
 	store.pages = map_anonymous(nr * sizeof(struct page));
 	store.free = map_anonymous(nr * sizeof(struct page *));
 	store.seqs = map_anonymous(nr * sizeof(*store.seqs));
@@ -87,12 +110,14 @@ int page_store_init(size_t bytes)
 		struct page *page = &store.pages[i];
 
 		page->data = store.arena + i * FOLIO_PAGE_BYTES;
+		page->record = store.records ? &store.records[i] : NULL;
 		pthread_mutex_init(&page->lock, NULL);
 		store.free[nr - 1 - i] = page;
 	}
 	store.nr_free = nr;
 	store.hand = 0;
 	store.populated = 0;
+	store.populate_batch = POPULATE_FIRST;
 	return 0;
 }
 
@@ -101,10 +126,14 @@ int page_store_init(size_t bytes)
  * free_lock_take()), linked by dirty_next: a free page is clean. */
 static struct page *returned;
 
-static void unmap_store(void)
+static void unmap_store(bool forget_journal)
 {
-	if (store.arena)
+	if (store.arena && !store.records)
 		real_munmap_own(store.arena, store.nr_pages * FOLIO_PAGE_BYTES);
+	if (forget_journal)
+		journal_forget();
+	else
+		journal_destroy();
 	if (store.pages)
 		real_munmap_own(store.pages, store.nr_pages * sizeof(struct page));
 	if (store.free)
@@ -116,6 +145,7 @@ static void unmap_store(void)
 	store.seqs = NULL;
 	store.referenced = NULL;
 	store.arena = NULL;
+	store.records = NULL;
 	store.pages = NULL;
 	store.free = NULL;
 	store.nr_pages = store.nr_free = 0;
@@ -124,16 +154,16 @@ static void unmap_store(void)
 
 void page_store_destroy(void)
 {
-	for (size_t i = 0; i < store.nr_pages; i++)	/* empty the slots pointing here */
+	for (size_t i = 0; store.pages && i < store.nr_pages; i++)	/* empty the slots pointing here */
 		if (store.pages[i].flags & PAGE_INDEXED)
 			__atomic_store_n(store.pages[i].slot, NULL, __ATOMIC_RELEASE);
 	folio_defer_flush();	/* deferred frees into the store have run */
-	unmap_store();
+	unmap_store(false);
 }
 
 void page_store_forget(void)
 {
-	unmap_store();
+	unmap_store(true);
 	pthread_mutex_init(&store.free_lock, NULL);
 }
 
@@ -345,8 +375,6 @@ static void reclaim_locked(void)
 	__atomic_store_n(&store.reclaimed, store.reclaimed + nr, __ATOMIC_RELAXED);
 }
 
-/* Pages faulted in at once when the free list reaches memory never used. */
-#define POPULATE_BATCH	512
 
 /*
  * Page @nr is about to be used for the first time: fault in a batch of
@@ -355,12 +383,15 @@ static void reclaim_locked(void)
  */
 static void populate_from(size_t nr)
 {
-	size_t n = store.nr_pages - nr < POPULATE_BATCH ? store.nr_pages - nr : POPULATE_BATCH;
+	size_t batch = store.populate_batch,
+	       n = store.nr_pages - nr < batch ? store.nr_pages - nr : batch;
 	int saved_errno = errno;
 
 	madvise(store.arena + (nr << FOLIO_PAGE_SHIFT), n << FOLIO_PAGE_SHIFT,
 		MADV_POPULATE_WRITE);	/* only faster: failure changes nothing */
 	store.populated = nr + n;
+	if (batch < POPULATE_BATCH)
+		store.populate_batch = 2 * batch;
 	errno = saved_errno;
 }
 
@@ -417,12 +448,17 @@ struct page *page_insert(struct page *page, void **slot, uint64_t owner, uint64_
 	page->owner = owner;
 	page->index = index;
 	page->slot = slot;
+	if (page->record) {	/* clean since it was freed: identity first (journal.h) */
+		__atomic_store_n(&page->record->owner, owner, __ATOMIC_RELAXED);
+		__atomic_store_n(&page->record->index, index, __ATOMIC_RELAXED);
+	}
 	page->evictions = evictions;
 	/* The clock hand reads it without the page lock (relaxed: a hint). */
 	__atomic_store_n(&store.referenced[nr_of(page)], 1, __ATOMIC_RELAXED);
 	if (__atomic_compare_exchange_n(slot, &winner, page, false, __ATOMIC_RELEASE,
 					__ATOMIC_ACQUIRE)) {
 		__atomic_store_n(&page->flags, PAGE_INDEXED | flags, __ATOMIC_RELEASE);
+		page_journal(page);
 		pthread_mutex_unlock(&page->lock);
 		return page;
 	}
@@ -440,6 +476,7 @@ bool page_remove(struct page *page)
 	if (!(page->flags & PAGE_INDEXED) || !unslot(page))
 		return false;
 	__atomic_store_n(&page->flags, 0, __ATOMIC_RELAXED);
+	page_journal(page);	/* no longer the file's data */
 	folio_defer(&page->free_later, page_free_deferred);
 	return true;
 }

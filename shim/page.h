@@ -31,7 +31,10 @@
  *     reader spinning on that page would keep the grace period from
  *     ending).  Allocate first, then lock.
  *
- * Calls rcu, uaccess and real only.
+ * Each page has a record in the journal (journal.h) saying which file and
+ * bytes it holds for the guardian: page_journal().
+ *
+ * Calls journal, rcu, uaccess and real only.
  */
 #ifndef FOLIO_PAGE_H
 #define FOLIO_PAGE_H
@@ -41,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "journal.h"
 #include "rcu.h"
 
 #define FOLIO_PAGE_SHIFT	12
@@ -66,11 +70,34 @@ struct page {
 	 * the page lock.
 	 */
 	uint16_t dirty_lo, dirty_hi;
+	/* The bytes a write-back is writing, while PAGE_WRITEBACK.  Under the
+	 * page lock. */
+	uint16_t wb_lo, wb_hi;
 	pthread_mutex_t lock;		/* orders the writers of this page */
 	struct folio_deferred free_later;
 	struct page *dirty_next;	/* the owner's dirty list, while PAGE_DIRTY */
 	unsigned char *data;		/* FOLIO_PAGE_BYTES in the arena */
+	struct journal_page *record;	/* its record in the journal; NULL: none */
 };
+
+/*
+ * Tell the journal (journal.h) which bytes of @page are newer than the
+ * kernel's: call after every change of its flags, dirty or write-back
+ * range, under its lock, and only once the data is in the page (a range
+ * that grows) or in the kernel (one that shrinks).
+ */
+static inline void page_journal(struct page *page)
+{
+	unsigned int flags = page->flags;
+
+	if (page->record)
+		__atomic_store_n(&page->record->ranges,
+				 journal_ranges(flags & PAGE_DIRTY ? page->dirty_lo : 0,
+						flags & PAGE_DIRTY ? page->dirty_hi : 0,
+						flags & PAGE_WRITEBACK ? page->wb_lo : 0,
+						flags & PAGE_WRITEBACK ? page->wb_hi : 0),
+				 __ATOMIC_RELEASE);
+}
 
 /*
  * Allocate the arena for @bytes of pages (rounded down to whole pages, at

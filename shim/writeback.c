@@ -34,7 +34,11 @@
  * the clock hand leaves it alone, and a failed write makes it dirty again.
  * Readers copy from it as from any page: write-back only reads its data.
  *
- * Calls page, config, log, rcu, stats and real; called by cache and crash.
+ * The flusher also notices a dead guardian (guard_lost()) and then writes
+ * everything back at once.
+ *
+ * Calls page, guard, config, log, rcu, stats and real; called by cache and
+ * crash.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -304,6 +308,7 @@ static void redirty(struct mapping *m, struct page *page, size_t lo, size_t hi)
 				page->dirty_hi = hi;
 		}
 	}
+	page_journal(page);	/* writeback's range is dirty again */
 	pthread_mutex_unlock(&page->lock);
 }
 
@@ -317,6 +322,7 @@ static void writeback_done(struct page *page, bool drop)
 {
 	pthread_mutex_lock(&page->lock);
 	__atomic_store_n(&page->flags, page->flags & ~PAGE_WRITEBACK, __ATOMIC_RELEASE);
+	page_journal(page);	/* the kernel has it */
 	if (drop && page->flags == PAGE_INDEXED) {
 		urcu_bp_read_lock();
 		page_remove(page);
@@ -426,10 +432,13 @@ static int take_run(struct mapping *m, off_t size, off_t *start)
 			break;
 		}
 		m->wb_list = page->dirty_next;	/* read while still dirty: then nobody pushes it */
+		page->wb_lo = lo;
+		page->wb_hi = hi;
 		__atomic_store_n(&page->flags, (page->flags & ~PAGE_DIRTY) | PAGE_WRITEBACK,
 				 __ATOMIC_RELAXED);
 		page->dirty_lo = DIRTY_NONE_LO;
 		page->dirty_hi = DIRTY_NONE_HI;
+		page_journal(page);	/* the same bytes, now as write-back's */
 		pthread_mutex_unlock(&page->lock);
 		account_clean(m);
 		end = size - page_start < (off_t)hi ? (size_t)(size - page_start) : hi;
@@ -870,6 +879,8 @@ static void *flusher_main(void *unused)
 		fl.kicked = false;
 		round = ++fl.rounds;
 		pthread_mutex_unlock(&fl.lock);
+		if (guard_lost())	/* what it guarded is in danger: all of it now */
+			all = true;
 		next = flush_round(all, force, &progress, &err);
 		pthread_mutex_lock(&fl.lock);
 		if (err && force) {	/* writers waiting, and nothing would go */

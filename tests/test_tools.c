@@ -125,8 +125,10 @@ static const char *const reviewed_imports[] = {
 	"pthread_setspecific", "pthread_sigmask", "pthread_testcancel", "qsort", "raise",
 	"readlink", "sched_yield", "sigaction", "sigaddset", "sigdelset", "sigemptyset",
 	"sigfillset", "snprintf", "strcasecmp", "strchr", "strcmp", "strcpy", "strcspn",
-	"strdup", "strerror", "strlen", "strncmp", "strrchr", "strspn", "syscall",
+	"strdup", "strerror", "strlen", "strncmp", "strrchr", "strspn", "strtol", "syscall",
 	"vsnprintf",
+	/* ... and the guardian's start and socket (shim/guard.c, shim/journal.c) */
+	"clone", "memfd_create", "poll", "sendmsg", "socketpair", "waitpid",
 };
 
 /*

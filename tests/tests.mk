@@ -24,7 +24,7 @@ FORTIFY     := -D_FORTIFY_SOURCE=2 -D_FILE_OFFSET_BITS=64
 
 # Unit tests link the pure shim modules directly.
 UNIT_SHIM   := shim/bind.c shim/config.c shim/fdtable.c shim/pathmatch.c shim/log.c shim/real.c shim/page.c shim/ptree.c \
-	       shim/rcu.c shim/uaccess.c
+	       shim/rcu.c shim/uaccess.c shim/journal.c
 UNIT_LIBS    = $(shell pkg-config --cflags --libs liburcu-bp) -lcriterion -ldl -lpthread
 UNIT_TESTS  := $(TESTS_DIR)/test_config $(TESTS_DIR)/test_pathmatch $(TESTS_DIR)/test_page \
 	       $(TESTS_DIR)/test_debug $(TESTS_DIR)/test_errseq $(TESTS_DIR)/test_fdtable \
@@ -38,13 +38,14 @@ PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
 	       $(TESTS_DIR)/stress $(TESTS_DIR)/stress-fortify \
 	       $(TESTS_DIR)/cachecheck $(TESTS_DIR)/cachecheck-fortify \
 	       $(TESTS_DIR)/crashcheck
-PROGRAMS    += $(TESTS_DIR)/allocator.so $(TESTS_DIR)/libfolio-faults.so $(TESTS_DIR)/callsites \
-	       $(TESTS_DIR)/ownlibc $(BIGTLS)
+PROGRAMS    += $(TESTS_DIR)/allocator.so $(TESTS_DIR)/libfolio-faults.so $(TESTS_DIR)/folio-guardian \
+	       $(TESTS_DIR)/callsites \
+	       $(TESTS_DIR)/ownlibc $(TESTS_DIR)/killcheck $(BIGTLS)
 # The whole-program suites by area (tests/README): the ones that run folio's
 # test programs, then crash reports, stress and real programs.
 PROGRAM_SUITES := $(TESTS_DIR)/test_api $(TESTS_DIR)/test_cache $(TESTS_DIR)/test_writeback \
 		  $(TESTS_DIR)/test_stats $(TESTS_DIR)/test_tools
-PROGRAM_TESTS := $(PROGRAM_SUITES) $(TESTS_DIR)/test_crash $(TESTS_DIR)/test_stress \
+PROGRAM_TESTS := $(PROGRAM_SUITES) $(TESTS_DIR)/test_crash $(TESTS_DIR)/test_durability $(TESTS_DIR)/test_stress \
 		 $(TESTS_DIR)/test_real
 # Criterion's sandbox needs an address ThreadSanitizer leaves free (see the file).
 CRITERION_TSAN := $(if $(filter thread,$(SAN_LIST)),tests/tsan_criterion.c)
@@ -153,6 +154,10 @@ soak: deps
 
 # folio with the write-back fault switch FOLIO_TEST_FAULTS (shim/writeback.c):
 # errors the kernel gives rarely on demand, for the tests only.
+# libfolio-faults.so finds its guardian beside it, as libfolio.so does.
+$(TESTS_DIR)/folio-guardian: $(BUILD)/folio-guardian | $(TESTS_DIR)
+	cp $< $@
+
 $(TESTS_DIR)/libfolio-faults.so: $(SHIM_SRCS) $(wildcard shim/*.h) shim/folio.map | $(TESTS_DIR)
 	$(CC) $(SHIM_CFLAGS) $(LDFLAGS) -DFOLIO_TEST_FAULTS -shared -o $@ $(SHIM_SRCS) \
 		-Wl,--version-script=shim/folio.map $(SHIM_LDLIBS)
@@ -191,7 +196,7 @@ bench-untracked: all $(TESTS_DIR)/untracked
 	scripts/bench-untracked $(BUILD) 9
 
 # The page store's hit path alone (lookup + untorn copy), as folio builds it.
-$(TESTS_DIR)/pagehit: tests/bench/pagehit.c shim/bind.c shim/page.c shim/ptree.c shim/rcu.c shim/real.c shim/uaccess.c \
+$(TESTS_DIR)/pagehit: tests/bench/pagehit.c shim/bind.c shim/page.c shim/journal.c shim/ptree.c shim/rcu.c shim/real.c shim/uaccess.c \
 		       | $(TESTS_DIR)
 	$(CC) $(SHIM_CFLAGS) -fPIE $^ -o $@ $(UNIT_LIBS)
 

@@ -24,6 +24,9 @@
  *   cold-seq        sequential 128 KiB reads of a file just dropped  MB/s
  *                   from the kernel's cache (posix_fadvise DONTNEED)
  *   cold-rand       4 KiB random preads of such a file               ops/s
+ *   short-writer    processes that open FILE, write 64 KiB, close it procs/s
+ *                   and exit, one after the other (under folio each
+ *                   starts a guardian: the cost of starting one)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,7 +37,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -372,6 +377,37 @@ static double cold_read(int random)
 	return random ? ops / (t - t0) : bytes / (t - t0) / 1e6;
 }
 
+/* One short-lived writer: the child of short_writers(). */
+static int short_writer_child(void)
+{
+	static char buf[65536];
+	int fd = open_or_die(O_WRONLY | O_CREAT | O_TRUNC);
+
+	memset(buf, 'w', sizeof(buf));
+	if (write(fd, buf, sizeof(buf)) != sizeof(buf) || close(fd))
+		return 1;
+	return 0;
+}
+
+static double short_writers(void)
+{
+	extern char **environ;
+	char *args[] = { "micro", "short-writer-child", (char *)file, "0", NULL };
+	long procs = 0;
+	double t0 = now(), t;
+
+	do {
+		int status;
+		pid_t pid;
+
+		if (posix_spawn(&pid, "/proc/self/exe", NULL, NULL, args, environ) ||
+		    waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+			exit(1);
+		procs++;
+	} while ((t = now()) - t0 < seconds);
+	return procs / (t - t0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *w;
@@ -415,6 +451,10 @@ int main(int argc, char **argv)
 		v = cold_read(0), unit = "MB/s";
 	else if (!strcmp(w, "cold-rand"))
 		v = cold_read(1);
+	else if (!strcmp(w, "short-writer"))
+		v = short_writers(), unit = "procs/s";
+	else if (!strcmp(w, "short-writer-child"))
+		return short_writer_child();
 	else {
 		fprintf(stderr, "micro: unknown workload %s\n", w);
 		return 2;
