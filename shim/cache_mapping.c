@@ -3,7 +3,8 @@
  * made at a file's first tracked open (fdtable's hooks), refreshed when the
  * kernel's file changed under a lock, retired and freed after its last
  * close; and the cache at the process's start, exec, fork and exit.  A
- * retired mapping leaves the guardian (guard) and the journal.  See
+ * retired mapping leaves the guardian (guard); the journal's descriptor
+ * ops are set at start.  See
  * cache.h and cache_internal.h.
  */
 #include <errno.h>

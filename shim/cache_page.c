@@ -2,8 +2,8 @@
  * cache_page.c - finding and changing a mapping's pages: pages found and
  * locked, dropped and resized, a free page taken, the kernel's reads and
  * writes on folio's own descriptor, and the switch to pass-through.  Calls
- * page, ptree, writeback and real, and the journal through the size (guard.h);
- * nothing else of the cache.  See cache_internal.h.
+ * page, ptree, writeback and real; nothing else of the cache.  See
+ * cache_internal.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -109,8 +109,6 @@ void resize_locked(struct mapping *m, off_t size)
 			memset(page->data + tail, 0, FOLIO_PAGE_BYTES - tail);
 			if (page->dirty_hi > tail)	/* dirty bytes stay inside the file */
 				page->dirty_hi = tail;
-			if (page->wb_hi > tail)
-				page->wb_hi = tail;
 			page_journal(page);
 			page_write_end(page);
 		}

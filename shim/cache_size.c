@@ -1,7 +1,7 @@
 /*
  * cache_size.c - the entry points for file positions and sizes: lseek,
- * truncate, fallocate, fadvise and readahead.  A new size reaches the
- * journal (guard.h).  See cache.h and cache_internal.h.
+ * truncate, fallocate, fadvise and readahead.  See cache.h and
+ * cache_internal.h.
  */
 #include <errno.h>
 #include <fcntl.h>

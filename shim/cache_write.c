@@ -409,7 +409,7 @@ static bool guarded(struct mapping *m)
 	if (likely(guard_file_current(&m->guard)))
 		return true;
 	return m->kfd >= 0 && m->kfd_accmode != O_RDONLY &&
-	       guard_file(&m->guard, m->id, m->kfd, m->name, mapping_size(m)) == 0;
+	       guard_file(&m->guard, m->id, m->kfd, m->name) == 0;
 }
 
 /*

@@ -50,8 +50,8 @@ static struct {
 	uint64_t gen;			/* its number, when it runs; the last one's else */
 	uint64_t failed_at;		/* ms: the last start that failed */
 	bool warned;			/* about a failed start */
-	/* Slots of journal.files: a stack of the freed ones, then @next_slot
-	 * and up never used.  Slot 0 means none. */
+	/* The guardian's numbers for files: a stack of the freed ones, then
+	 * @next_slot and up never used.  Slot 0 means none. */
 	uint32_t next_slot;
 	uint32_t nr_free;
 	uint32_t *free_slots;
@@ -315,23 +315,21 @@ static void slot_give(uint32_t slot)
 	g.free_slots[g.nr_free++] = slot;
 }
 
-int guard_file(struct guard_file *gf, uint64_t owner, int fd, const char *name, off_t size)
+int guard_file(struct guard_file *gf, uint64_t owner, int fd, const char *name)
 {
 	struct guard_msg msg = { .type = GUARD_FILE, .owner = owner };
 	int saved_errno = errno, ret = -1;
 
-	if (fd < 0 || !journal.files || !guard_lock())
+	if (fd < 0 || !journal.base || !guard_lock())
 		return -1;
 	if (guard_file_current(gf)) {	/* another writer of the file did it */
 		ret = 0;
 		goto out;
 	}
-	if (g.sock < 0 && (now_ms() - g.failed_at < RETRY_SPAWN_MS && g.failed_at) )
+	if (g.sock < 0 && g.failed_at && now_ms() - g.failed_at < RETRY_SPAWN_MS)
 		goto out;
 	if (!gf->slot && !(gf->slot = slot_take()))
 		goto out;
-	__atomic_store_n(&journal.files[gf->slot].owner, owner, __ATOMIC_RELAXED);
-	__atomic_store_n(&journal.files[gf->slot].size, size, __ATOMIC_RELEASE);
 	msg.slot = gf->slot;
 	snprintf(msg.name, sizeof(msg.name), "%s", name ? name : "?");
 	for (int tries = 0; tries < 2; tries++) {
@@ -357,7 +355,6 @@ void guard_file_forget(struct guard_file *gf, uint64_t owner)
 
 	if (!gf->slot || !guard_lock())
 		return;
-	__atomic_store_n(&journal.files[gf->slot].owner, 0, __ATOMIC_RELEASE);
 	if (guard_file_current(gf)) {
 		msg.slot = gf->slot;
 		if (send_msg(&msg, NULL, 0) < 0)

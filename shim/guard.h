@@ -4,22 +4,20 @@
  *
  * Owns the guardian's process as seen from the host: starting it (at the
  * first file that gets a dirty page, so a process that never writes a
- * tracked file starts none), the socket to it, the slots of the journal's
- * file records, and noticing that it died.  The guardian (shim/guardian/)
+ * tracked file starts none), the socket to it, the numbers (slots) it
+ * knows the files by, and noticing that it died.  The guardian (shim/guardian/)
  * maps the journal, holds a descriptor of each file the host handed it,
  * and sleeps on the host's pidfd; when the host is gone it writes back
  * every byte the journal says the kernel does not have.
  *
- * A file is "guarded" once the current guardian holds a descriptor of it
- * and its record in the journal: only then may its pages be dirty in the
- * cache.  A write to a file that cannot be guarded (no guardian could be
+ * A file is "guarded" once the current guardian holds a descriptor of it:
+ * only then may its pages be dirty in the cache.  A write to a file that cannot be guarded (no guardian could be
  * started, no slot is free) goes to the kernel instead, as a write to a
  * set-id file does: slower, never lost.
  *
  * Locking: guard_file() and guard_file_forget() take the guardian's lock,
  * a leaf; a signal handler that interrupts its holder gets -1 (the write
- * goes to the kernel).  guard_file_size() takes nothing: the caller holds
- * the mapping's lock exclusive, which orders it with guard_file().
+ * goes to the kernel).
  *
  * Calls journal, log and real only.
  */
@@ -35,7 +33,7 @@
 /* A file's registration with the guardian; zero-initialised: none. */
 struct guard_file {
 	uint64_t gen;		/* the guardian it was handed to (guard_gen) */
-	uint32_t slot;		/* its record in journal.files; 0: none */
+	uint32_t slot;		/* its number for the guardian; 0: none */
 };
 
 /* The running guardian's number; 0 when there is none.  Changes when one
@@ -52,20 +50,12 @@ static inline bool guard_file_current(const struct guard_file *gf)
 
 /*
  * Hand the file @owner (@name, for messages) to the guardian, starting one
- * if none runs: @fd is an open of it for writing, @size its logical size.
- * The guardian keeps its own copy of @fd.  Under the mapping's lock (either
+ * if none runs: @fd is an open of it for writing.  The guardian keeps its
+ * own copy of @fd.  Under the mapping's lock (either
  * mode).  Returns 0, or -1 if the file cannot be guarded (the write goes
  * to the kernel); errno is kept.
  */
-int guard_file(struct guard_file *gf, uint64_t owner, int fd, const char *name, off_t size);
-
-/* The logical size of a guarded file changed.  Under the mapping's lock
- * exclusive. */
-static inline void guard_file_size(const struct guard_file *gf, off_t size)
-{
-	if (gf->slot)
-		__atomic_store_n(&journal.files[gf->slot].size, size, __ATOMIC_RELEASE);
-}
+int guard_file(struct guard_file *gf, uint64_t owner, int fd, const char *name);
 
 /* The file is clean and leaves the cache: the guardian closes its copy. */
 void guard_file_forget(struct guard_file *gf, uint64_t owner);

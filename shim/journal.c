@@ -3,8 +3,8 @@
  *
  * Owns the memfd and its one mapping: made when the page store is set up,
  * given back with it (and in a fork child, which must never write into its
- * parent's).  page.c keeps the arena and the page records in it, guard.c
- * the file records and hands the memfd to the guardian.
+ * parent's).  page.c keeps the arena and the page descriptors in it;
+ * guard.c hands the memfd to the guardian.
  *
  * Calls real only.
  */
@@ -68,11 +68,10 @@ static uint64_t round_up(uint64_t n)
 	return (n + JOURNAL_PAGE - 1) & ~(uint64_t)(JOURNAL_PAGE - 1);
 }
 
-int journal_create(size_t nr_pages)
+int journal_create(size_t nr_pages, size_t page_stride)
 {
 	uint64_t pages = round_up(sizeof(struct journal_header)),
-		 files = pages + round_up(nr_pages * sizeof(struct journal_page)),
-		 arena = files + round_up((uint64_t)JOURNAL_FILES * sizeof(struct journal_file)),
+		 arena = pages + round_up(nr_pages * page_stride),
 		 bytes = arena + (uint64_t)nr_pages * JOURNAL_PAGE;
 	struct journal_header *h;
 	int fd, saved;
@@ -94,17 +93,15 @@ int journal_create(size_t nr_pages)
 	h->version = JOURNAL_VERSION;
 	h->page_bytes = JOURNAL_PAGE;
 	h->nr_pages = nr_pages;
-	h->nr_files = JOURNAL_FILES;
 	h->pages_offset = pages;
-	h->files_offset = files;
+	h->page_stride = page_stride;
 	h->arena_offset = arena;
 	h->bytes = bytes;
 	__atomic_store_n(&h->magic, JOURNAL_MAGIC, __ATOMIC_RELEASE);
 	journal.fd = fd;
 	journal.base = base;
 	journal.bytes = bytes;
-	journal.pages = (struct journal_page *)((char *)base + pages);
-	journal.files = (struct journal_file *)((char *)base + files);
+	journal.pages = (char *)base + pages;
 	journal.arena = (unsigned char *)base + arena;
 	return 0;
 fail:

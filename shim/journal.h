@@ -1,11 +1,15 @@
 /*
  * journal.h - the memory folio shares with its guardian (doc/design.md §2.6).
  *
- * One memfd holds the page arena and the records that say what each page
- * of it is: the file it belongs to (the owner number of its mapping), its
- * page number in that file, and the bytes of it that are newer than the
- * kernel's copy; and, for each file handed to the guardian, its logical
- * size.  The process writes it; its guardian (shim/guardian/) maps it too
+ * One memfd holds the page arena, the page descriptors, each of which
+ * starts with the record that says what its page is (the file it belongs
+ * to: the owner number of its mapping; its page number in that file; the
+ * bytes of it newer than the kernel's copy).  No file's size: writing the
+ * dirty bytes back extends a file as far as the process had (an extending
+ * write dirties up to its last byte; a truncation or fallocate() goes to
+ * the kernel at once).  The record is in the descriptor so that
+ * a write, which locks and changes the descriptor anyway, touches no other
+ * cache line to keep it.  The process writes it; its guardian (shim/guardian/) maps it too
  * and reads it only after the process is gone, when no store to it can
  * come any more.  So a record needs no lock: it must only be right after
  * any instruction at which the process may die.  The rules that make it so:
@@ -17,7 +21,6 @@
  *     are in the arena when the range grows, and only after the kernel
  *     has those bytes when it shrinks: so the record covers at least every
  *     byte a returned write put there that the kernel does not have.
- *   - A file's size is stored before a write that extends it returns.
  *
  * Shared by libfolio.so (journal.c, page.c, guard.c) and the guardian
  * program, which must agree on it byte for byte: JOURNAL_VERSION changes
@@ -33,7 +36,7 @@
 #define JOURNAL_VERSION	1
 #define JOURNAL_PAGE	4096u
 
-/* Files the guardian can hold at once (slots of struct journal_file). */
+/* Files the guardian can hold at once (struct guard_msg's @slot). */
 #define JOURNAL_FILES	65536u
 
 struct journal_header {
@@ -41,15 +44,14 @@ struct journal_header {
 	uint32_t version;
 	uint32_t page_bytes;
 	uint64_t nr_pages;
-	uint64_t nr_files;
-	uint64_t pages_offset;	/* struct journal_page[nr_pages] */
-	uint64_t files_offset;	/* struct journal_file[nr_files] */
+	uint64_t pages_offset;	/* nr_pages descriptors, page_stride bytes apart, */
+	uint64_t page_stride;	/* each starting with its struct journal_page */
 	uint64_t arena_offset;	/* nr_pages * page_bytes of data */
 	uint64_t bytes;		/* the whole memfd */
 };
 
 /*
- * What page @i of the arena holds.  @ranges packs two byte ranges of the
+ * What page @i of the arena holds: at pages_offset + i * page_stride.  @ranges packs two byte ranges of the
  * page, each [lo, hi) and empty when lo >= hi: bits 0-15 lo and 16-31 hi of
  * the dirty bytes (the page's dirty_lo/dirty_hi), bits 32-47 lo and 48-63
  * hi of the bytes a write-back is writing to the kernel.
@@ -58,12 +60,6 @@ struct journal_page {
 	uint64_t owner;
 	uint64_t index;
 	uint64_t ranges;
-};
-
-/* A file handed to the guardian, by slot (struct guard_msg's @slot). */
-struct journal_file {
-	uint64_t owner;		/* whose size this is; 0: none */
-	int64_t size;		/* the logical size: the kernel's and the dirty bytes' */
 };
 
 /* Both ranges empty: a fresh (zero-filled) memfd is all clean. */

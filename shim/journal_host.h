@@ -19,8 +19,7 @@ struct journal_host {
 	int fd;				/* the memfd, owned by folio; -1: none */
 	void *base;
 	size_t bytes;
-	struct journal_page *pages;	/* one per page of the arena */
-	struct journal_file *files;	/* JOURNAL_FILES */
+	void *pages;			/* the page descriptors: page.c's */
 	unsigned char *arena;		/* the page store's data */
 };
 
@@ -44,10 +43,11 @@ int journal_own_fd(int fd);
 void journal_close_fd(int fd);
 
 /*
- * Make the memfd and map it for @nr_pages pages: zero-filled, so every
- * record is clean.  Returns 0, or -1 with errno.
+ * Make the memfd and map it for @nr_pages pages with descriptors of
+ * @page_stride bytes: zero-filled, so every record is clean.  Returns 0,
+ * or -1 with errno.
  */
-int journal_create(size_t nr_pages);
+int journal_create(size_t nr_pages, size_t page_stride);
 
 /* Unmap it and close the memfd. */
 void journal_destroy(void);

@@ -147,11 +147,9 @@ static inline off_t mapping_size(const struct mapping *m)
 	return __atomic_load_n(&m->size, __ATOMIC_ACQUIRE);
 }
 
-/* Under @lock exclusive. */
 static inline void mapping_set_size(struct mapping *m, off_t size)
 {
 	__atomic_store_n(&m->size, size, __ATOMIC_RELEASE);
-	guard_file_size(&m->guard, size);
 }
 
 static inline off_t mapping_ksize(const struct mapping *m)

@@ -30,7 +30,7 @@ static struct {
 	unsigned int *seqs;		/* per page: odd while a writer changes it */
 	unsigned char *referenced;	/* per page: touched since the hand passed */		/* nr_pages descriptors */
 	unsigned char *arena;		/* nr_pages * FOLIO_PAGE_BYTES, in the journal */
-	struct journal_page *records;	/* per page: what the guardian writes back */
+	bool shared;			/* arena and descriptors in the journal */
 	size_t nr_pages;
 
 	pthread_mutex_t free_lock;	/* protects everything below */
@@ -91,13 +91,14 @@ int page_store_init(size_t bytes)
 	 * pages back after the process is gone (journal.h).  Without huge
 	 * pages, as before (see map_anonymous()).
 	 */
-	if (journal_create(nr) == 0) {
+	if (journal_create(nr, sizeof(struct page)) == 0) {
+		store.shared = true;
 		store.arena = journal.arena;
-		store.records = journal.pages;
-	} else {
-		store.arena = map_anonymous(nr * FOLIO_PAGE_BYTES);	/* no guardian then */
+		store.pages = journal.pages;
+	} else {	/* no guardian then */
+		store.arena = map_anonymous(nr * FOLIO_PAGE_BYTES);
+		store.pages = map_anonymous(nr * sizeof(struct page));
 	}
-	store.pages = map_anonymous(nr * sizeof(struct page));
 	store.free = map_anonymous(nr * sizeof(struct page *));
 	store.seqs = map_anonymous(nr * sizeof(*store.seqs));
 	store.referenced = map_anonymous(nr);
@@ -110,7 +111,6 @@ int page_store_init(size_t bytes)
 		struct page *page = &store.pages[i];
 
 		page->data = store.arena + i * FOLIO_PAGE_BYTES;
-		page->record = store.records ? &store.records[i] : NULL;
 		pthread_mutex_init(&page->lock, NULL);
 		store.free[nr - 1 - i] = page;
 	}
@@ -128,14 +128,16 @@ static struct page *returned;
 
 static void unmap_store(bool forget_journal)
 {
-	if (store.arena && !store.records)
-		real_munmap_own(store.arena, store.nr_pages * FOLIO_PAGE_BYTES);
+	if (!store.shared) {
+		if (store.arena)
+			real_munmap_own(store.arena, store.nr_pages * FOLIO_PAGE_BYTES);
+		if (store.pages)
+			real_munmap_own(store.pages, store.nr_pages * sizeof(struct page));
+	}
 	if (forget_journal)
-		journal_forget();
+		journal_forget();	/* a fork child has no copy of it */
 	else
 		journal_destroy();
-	if (store.pages)
-		real_munmap_own(store.pages, store.nr_pages * sizeof(struct page));
 	if (store.free)
 		real_munmap_own(store.free, store.nr_pages * sizeof(struct page *));
 	if (store.seqs)
@@ -145,7 +147,7 @@ static void unmap_store(bool forget_journal)
 	store.seqs = NULL;
 	store.referenced = NULL;
 	store.arena = NULL;
-	store.records = NULL;
+	store.shared = false;
 	store.pages = NULL;
 	store.free = NULL;
 	store.nr_pages = store.nr_free = 0;
@@ -448,10 +450,8 @@ struct page *page_insert(struct page *page, void **slot, uint64_t owner, uint64_
 	page->owner = owner;
 	page->index = index;
 	page->slot = slot;
-	if (page->record) {	/* clean since it was freed: identity first (journal.h) */
-		__atomic_store_n(&page->record->owner, owner, __ATOMIC_RELAXED);
-		__atomic_store_n(&page->record->index, index, __ATOMIC_RELAXED);
-	}
+	/* Clean since it was freed, so the journal may see a new identity
+	 * before its ranges (journal.h). */
 	page->evictions = evictions;
 	/* The clock hand reads it without the page lock (relaxed: a hint). */
 	__atomic_store_n(&store.referenced[nr_of(page)], 1, __ATOMIC_RELAXED);

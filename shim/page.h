@@ -57,10 +57,17 @@ enum page_flags {
 };
 
 struct page {
-	void **slot;			/* its slot in the owner's index, while indexed */
-	uint64_t owner;			/* the inode state the page belongs to */
-	uint64_t index;			/* file offset >> FOLIO_PAGE_SHIFT */
-	uint64_t *evictions;		/* the owner's count of pages reclaimed */
+	/* What the guardian reads (journal.h): kept by page_insert() and
+	 * page_journal(); in the journal's shared memory with the rest. */
+	union {
+		struct journal_page record;
+		struct {
+			uint64_t owner;		/* the inode state the page belongs to */
+			uint64_t index;		/* file offset >> FOLIO_PAGE_SHIFT */
+			uint64_t ranges;	/* the dirty and write-back ranges: the
+						 * write-back one is kept only here */
+		};
+	};
 	unsigned int flags;		/* enum page_flags; changed under the page lock, by
 					 * atomic stores: reclaim's hand reads it without */
 	/*
@@ -70,14 +77,12 @@ struct page {
 	 * the page lock.
 	 */
 	uint16_t dirty_lo, dirty_hi;
-	/* The bytes a write-back is writing, while PAGE_WRITEBACK.  Under the
-	 * page lock. */
-	uint16_t wb_lo, wb_hi;
 	pthread_mutex_t lock;		/* orders the writers of this page */
+	void **slot;			/* its slot in the owner's index, while indexed */
+	uint64_t *evictions;		/* the owner's count of pages reclaimed */
 	struct folio_deferred free_later;
 	struct page *dirty_next;	/* the owner's dirty list, while PAGE_DIRTY */
 	unsigned char *data;		/* FOLIO_PAGE_BYTES in the arena */
-	struct journal_page *record;	/* its record in the journal; NULL: none */
 };
 
 /*
@@ -89,14 +94,23 @@ struct page {
 static inline void page_journal(struct page *page)
 {
 	unsigned int flags = page->flags;
+	uint64_t writeback = flags & PAGE_WRITEBACK ? page->ranges & ~0xffffffffull : 0;
 
-	if (page->record)
-		__atomic_store_n(&page->record->ranges,
-				 journal_ranges(flags & PAGE_DIRTY ? page->dirty_lo : 0,
-						flags & PAGE_DIRTY ? page->dirty_hi : 0,
-						flags & PAGE_WRITEBACK ? page->wb_lo : 0,
-						flags & PAGE_WRITEBACK ? page->wb_hi : 0),
-				 __ATOMIC_RELEASE);
+	__atomic_store_n(&page->ranges,
+			 writeback | journal_ranges(flags & PAGE_DIRTY ? page->dirty_lo : 0,
+						    flags & PAGE_DIRTY ? page->dirty_hi : 0, 0, 0),
+			 __ATOMIC_RELEASE);
+}
+
+/*
+ * Bytes [@lo, @hi) of @page, dirty now, are about to be written back: the
+ * journal has them as both until PAGE_WRITEBACK is set and the dirty range
+ * emptied (then page_journal()).  Under the page lock.
+ */
+static inline void page_journal_writeback(struct page *page, unsigned int lo, unsigned int hi)
+{
+	__atomic_store_n(&page->ranges, journal_ranges(0, 0, lo, hi) | (page->ranges & 0xffffffffull),
+			 __ATOMIC_RELEASE);
 }
 
 /*

@@ -432,8 +432,7 @@ static int take_run(struct mapping *m, off_t size, off_t *start)
 			break;
 		}
 		m->wb_list = page->dirty_next;	/* read while still dirty: then nobody pushes it */
-		page->wb_lo = lo;
-		page->wb_hi = hi;
+		page_journal_writeback(page, lo, hi);
 		__atomic_store_n(&page->flags, (page->flags & ~PAGE_DIRTY) | PAGE_WRITEBACK,
 				 __ATOMIC_RELAXED);
 		page->dirty_lo = DIRTY_NONE_LO;

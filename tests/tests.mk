@@ -76,7 +76,8 @@ check: all $(UNIT_TESTS) $(PROGRAMS) $(PROGRAM_TESTS)
 QUICK_LIST  := api/* fdtable/follows_the_kernel cache/pages_are_never_torn \
 	       cache/large_reads_see_dirty_pages_and_holes fsx/model_checker_with_a_tiny_* \
 	       writeback/errors_reach_each_open_file_once stats/json_report_parses_and_adds_up \
-	       symbols/calls_never_land_in_the_programs_own_functions
+	       symbols/calls_never_land_in_the_programs_own_functions \
+	       durability/sigkill_overwrites_from_two_threads durability/the_programs_own_fault
 empty       :=
 space       := $(empty) $(empty)
 QUICK_TESTS := @($(subst $(space),|,$(strip $(QUICK_LIST))))

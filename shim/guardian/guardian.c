@@ -10,8 +10,9 @@
  * pages of.  It waits.  When the host is gone (any death: a signal, the OOM
  * killer, _exit) it reads what is left in the socket, writes every dirty
  * and in-flight byte range of the journal's pages through the descriptor
- * of its file (the same inode, renamed or unlinked or not), extends each
- * file to its logical size, says what it wrote, and exits.  When the socket
+ * of its file (the same inode, renamed or unlinked or not; writing them
+ * extends the file as far as the process had), says what it wrote, and
+ * exits.  When the socket
  * closes with the host alive (the host exec()ed: folio wrote everything
  * back before, and the journal is no longer mapped there) it does the
  * same; if the host still maps the journal it leaves quietly.
@@ -101,7 +102,9 @@ static void take_hello(int *fds, int nr)
 	jh = p;
 	if (jh->magic != JOURNAL_MAGIC || jh->version != JOURNAL_VERSION ||
 	    jh->page_bytes != JOURNAL_PAGE || jh->bytes > (uint64_t)st.st_size ||
-	    jh->nr_files > JOURNAL_FILES) {
+	    jh->page_stride < sizeof(struct journal_page) ||
+	    jh->pages_offset + jh->nr_pages * jh->page_stride > jh->bytes ||
+	    jh->arena_offset + jh->nr_pages * JOURNAL_PAGE > jh->bytes) {
 		say(LOG_ERR, "process %d: a journal of another version of folio", (int)host);
 		munmap(p, st.st_size);
 		jh = NULL;
@@ -221,62 +224,51 @@ static int by_file_offset(const void *a, const void *b)
 	return x->off < y->off ? -1 : x->off > y->off;
 }
 
-static const struct journal_file *file_record(uint32_t slot)
-{
-	return (const struct journal_file *)((const char *)jh + jh->files_offset) + slot;
-}
-
 /* The slot of the file @owner, 0 if the guardian holds none. */
 static uint32_t slot_of(uint64_t owner, uint32_t *hint)
 {
 	if (*hint && files[*hint].owner == owner && files[*hint].fd >= 0)
 		return *hint;
-	for (uint32_t s = 1; s < jh->nr_files; s++)
+	for (uint32_t s = 1; s < JOURNAL_FILES; s++)
 		if (files[s].fd >= 0 && files[s].owner == owner)
 			return *hint = s;
 	return 0;
 }
 
-/* The logical size of slot @s's file, or -1 if the record is not its. */
-static int64_t logical_size(uint32_t s)
-{
-	const struct journal_file *r = file_record(s);
-
-	return r->owner == files[s].owner ? r->size : -1;
-}
-
-/* Add [lo, hi) of page @i (@index of @slot's file) to @v, clipped to the size. */
+/*
+ * Add [lo, hi) of page @i (@index of @slot's file) to @v.  Written, they
+ * extend the file as far as the process had: its size is no further than
+ * the last dirty byte or the kernel's size (journal.h).
+ */
 static size_t add_piece(struct piece *v, size_t n, uint32_t slot, uint64_t index, size_t i,
 			unsigned int lo, unsigned int hi)
 {
 	const unsigned char *arena = (const unsigned char *)jh + jh->arena_offset;
-	uint64_t off = index * JOURNAL_PAGE + lo, end = index * JOURNAL_PAGE + hi;
-	int64_t size = logical_size(slot);
 
-	if (size >= 0 && end > (uint64_t)size)
-		end = (uint64_t)size;
-	if (lo >= hi || off >= end)
+	if (lo >= hi)
 		return n;
-	v[n] = (struct piece){ slot, (uint32_t)(end - off), off, arena + i * JOURNAL_PAGE + lo };
+	v[n] = (struct piece){ slot, hi - lo, index * JOURNAL_PAGE + lo,
+			       arena + i * JOURNAL_PAGE + lo };
 	return n + 1;
 }
 
 /* Every byte range the journal holds, as pieces sorted by file and offset. */
 static size_t collect(struct piece **out)
 {
-	const struct journal_page *pages =
-		(const struct journal_page *)((const char *)jh + jh->pages_offset);
+	const char *pages = (const char *)jh + jh->pages_offset;
 	struct piece *v = NULL;
 	size_t n = 0, cap = 0;
 	uint32_t hint = 0;
 
 	for (size_t i = 0; i < jh->nr_pages; i++) {
-		uint64_t r = __atomic_load_n(&pages[i].ranges, __ATOMIC_ACQUIRE);
+		const struct journal_page *p =
+			(const struct journal_page *)(pages + i * jh->page_stride);
+		uint64_t r = __atomic_load_n(&p->ranges, __ATOMIC_ACQUIRE);
 		unsigned int lo = journal_range_lo(r, 0), hi = journal_range_hi(r, 0),
 			     wlo = journal_range_lo(r, 1), whi = journal_range_hi(r, 1);
 		uint32_t slot;
 
-		if (!r || !(slot = slot_of(pages[i].owner, &hint)))
+		if (!r || !(slot = slot_of(p->owner, &hint)))
 			continue;
 		if (n + 2 > cap) {
 			cap = cap ? 2 * cap : 1024;
@@ -291,8 +283,8 @@ static size_t collect(struct piece **out)
 			hi = hi > whi ? hi : whi;
 			wlo = whi = 0;
 		}
-		n = add_piece(v, n, slot, pages[i].index, i, wlo, whi);
-		n = add_piece(v, n, slot, pages[i].index, i, lo, hi);
+		n = add_piece(v, n, slot, p->index, i, wlo, whi);
+		n = add_piece(v, n, slot, p->index, i, lo, hi);
 	}
 	qsort(v, n, sizeof(*v), by_file_offset);
 	*out = v;
@@ -364,17 +356,6 @@ static const char *keep(uint32_t slot, struct piece *v, size_t n, char *name, si
 	return name;
 }
 
-static void extend(uint32_t s)
-{
-	int64_t size = logical_size(s);
-	struct stat st;
-
-	if (size < 0 || fstat(files[s].fd, &st) < 0 || st.st_size >= size)
-		return;
-	if (ftruncate(files[s].fd, size) < 0)
-		files[s].err = errno;
-}
-
 static void recover(const char *why)
 {
 	const char *env = getenv("FOLIO_RECOVERY_TIMEOUT");
@@ -412,10 +393,10 @@ static void recover(const char *why)
 		if (!left || now_ms() >= deadline)
 			break;
 		usleep(RETRY_MS * 1000);
-		for (uint32_t s = 1; s < jh->nr_files; s++)
+		for (uint32_t s = 1; s < JOURNAL_FILES; s++)
 			files[s].err = 0;
 	}
-	for (uint32_t s = 1; s < jh->nr_files; s++) {
+	for (uint32_t s = 1; s < JOURNAL_FILES; s++) {
 		char name[96];
 		const char *kept;
 		size_t unwritten = 0;
@@ -425,8 +406,6 @@ static void recover(const char *why)
 		for (size_t i = 0; i < n; i++)
 			if (v[i].slot == s)
 				unwritten += v[i].len;
-		if (!unwritten)
-			extend(s);
 		if (!files[s].written && !unwritten && !files[s].err)
 			continue;
 		if (!unwritten && !files[s].err) {
