@@ -286,7 +286,8 @@ static size_t collect(struct piece **out)
 		n = add_piece(v, n, slot, p->index, i, wlo, whi);
 		n = add_piece(v, n, slot, p->index, i, lo, hi);
 	}
-	qsort(v, n, sizeof(*v), by_file_offset);
+	if (n)
+		qsort(v, n, sizeof(*v), by_file_offset);
 	*out = v;
 	return n;
 }
