@@ -86,7 +86,7 @@ check-quick: all $(UNIT_TESTS) $(PROGRAMS) $(PROGRAM_TESTS)
 		echo "== $$t"; \
 		$(SAN_ENV) $$t --jobs=2 || exit 1; \
 	done
-	@for t in $(PROGRAM_SUITES); do \
+	@for t in $(PROGRAM_SUITES) $(TESTS_DIR)/test_durability; do \
 		echo "== $$t, a few"; \
 		$(SAN_ENV) $$t --jobs=2 --filter '$(QUICK_TESTS)' || exit 1; \
 	done
