@@ -99,7 +99,7 @@ $(BUILD)/shim $(BUILD)/tests:
 
 # Missing Debian packages (libraries or the tools the tests run) are
 # installed before anything is compiled against them.
-TEST_TOOLS := pkg-config readelf man groff tar sha256sum strace setpriv sqlite3 jq fio db_bench ldb dbench \
+TEST_TOOLS := pkg-config readelf man groff tar sha256sum strace setpriv sqlite3 jq fio db_bench ldb dbench pgbench \
 	      mkfs.ext2 mkfs.btrfs bindfs valgrind
 deps:
 	@missing=; \

@@ -3,8 +3,8 @@
  * made at a file's first tracked open (fdtable's hooks), refreshed when the
  * kernel's file changed under a lock, retired and freed after its last
  * close; and the cache at the process's start, exec, fork and exit.  A
- * retired mapping leaves the guardian (guard); the journal's descriptor
- * ops are set at start.  See
+ * retired mapping leaves the guardian (guard) and the registry of held
+ * inodes (share); the journal's descriptor ops are set at start.  See
  * cache.h and cache_internal.h.
  */
 #include <errno.h>
@@ -25,6 +25,7 @@
 #include "mapping.h"
 #include "mmaps.h"
 #include "ptree.h"
+#include "share.h"
 #include "crash.h"
 #include "real.h"
 #include "unwind.h"
@@ -102,6 +103,8 @@ static void mapping_rwlock_init(pthread_rwlock_t *lock)
 	pthread_rwlockattr_destroy(&attr);
 }
 
+static void cache_share_catch_up(void);
+
 struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *st, int kfd,
 				  int kfd_accmode)
 {
@@ -143,6 +146,17 @@ struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *s
 	m->kfd_accmode = kfd_accmode;
 	if (mmaps_has(st->st_dev, st->st_ino))		/* mapped before this open */
 		m->bypass = BYPASS_MAPPED;
+	if (share_init(cache_share_catch_up) == 0) {
+		bool shared;
+
+		/* Another process holds it: every holder passes it through
+		 * before this open returns (share.h). */
+		m->share = share_hold(st->st_dev, st->st_ino, false, &shared);
+		if (shared) {
+			m->bypass |= BYPASS_SHARED;
+			log_info("%s: another process holds it too: passing it through", name);
+		}
+	}
 	m->privileged = (st->st_mode & S_ISUID) ||
 			(st->st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) ||
 			fgetxattr(fd, "security.capability", NULL, 0) >= 0;
@@ -240,6 +254,7 @@ void cache_mapping_retire(struct mapping *m)
 			  (unsigned long long)c[STAT_LOCK_EXCLUSIVE]);
 	}
 	stats_file_retire(m->stats);
+	writeback_share_release(m);
 	/* Only after a failed write-back at the last close, already reported. */
 	if (lost)
 		log_error("%s: %lu pages could not be written back and are lost", m->name, lost);
@@ -262,6 +277,20 @@ void cache_mapping_free(struct mapping *m)
 	stats_file_free(m->stats);
 	free(m->name);
 	free(m);
+}
+
+/* Another process opened a file this one holds: pass each such one through. */
+static void share_one(struct mapping *m)
+{
+	if (share_is_shared(m->share) && !bypassed_for(m, BYPASS_SHARED) &&
+	    !start_bypass(m, BYPASS_SHARED))
+		log_warn("%s: shared with another process, but its dirty pages cannot be "
+			 "written back (%s)", m->name, strerror(errno));
+}
+
+static void cache_share_catch_up(void)
+{
+	writeback_each_mapping(share_one);
 }
 
 /*
@@ -300,6 +329,8 @@ void cache_exit(void)
 	writeback_stop();
 	cache_writeback_all();
 	writeback_exit();
+	writeback_each_mapping(writeback_share_release);	/* the registry's slot too */
+	share_exit();
 }
 
 void cache_before_exec(void)
@@ -315,6 +346,7 @@ void cache_after_fork_child(void)
 {
 	page_store_forget();
 	guard_after_fork_child();
+	share_after_fork_child();
 	writeback_after_fork_child();
 }
 

@@ -1,8 +1,9 @@
 /*
  * cache_passthru.c - where a file passes through the cache: while it is
  * memory-mapped, as a standard stream, and around the kernel's in-kernel
- * copies (sendfile, splice, copy_file_range); and stat's sizes while it
- * does.  See cache.h and cache_internal.h.
+ * copies (sendfile, splice, copy_file_range), and while another process
+ * holds it too (share.h); and stat's sizes while it does.  See cache.h and
+ * cache_internal.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include "mapping.h"
 #include "mmaps.h"
 #include "real.h"
+#include "share.h"
 #include "writeback.h"
 
 void *cache_mmap(struct ofile *of, void *addr, size_t length, int prot, int flags, int fd,
@@ -245,6 +247,8 @@ void restat_bypassed(struct mapping *m, dev_t dev, ino_t ino, off_t *st_size,
 
 void cache_stat_fixup(dev_t dev, ino_t ino, off_t *st_size, blkcnt_t *st_blocks)
 {
+	if (unlikely(share_pending()))	/* the size may be another process's now */
+		share_catch_up();
 	struct mapping *m;
 
 	urcu_bp_read_lock();

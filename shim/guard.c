@@ -34,6 +34,7 @@
 #include "guard.h"
 #include "log.h"
 #include "real.h"
+#include "share.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC	(1U << 2)
@@ -146,6 +147,7 @@ struct spawn_args {
 	char *const *argv;
 	char *const *envp;
 	int exec_errno;		/* set by the guardian's process if its exec fails */
+	pid_t pid;		/* the guardian's */
 };
 
 static char spawn_stacks[2][16 << 10] __attribute__((aligned(64)));
@@ -197,6 +199,7 @@ static int spawn_child(void *arg)
 
 	if (pid < 0)
 		a->exec_errno = errno;
+	a->pid = pid;
 	syscall(SYS_exit, a->exec_errno ? 1 : 0);
 	return 1;
 }
@@ -265,6 +268,7 @@ static int spawn_locked(void)
 		goto fail;
 	}
 	real_close(fds[1]);
+	share_set_guardian(a.pid);
 	g.gen++;
 	__atomic_store_n(&guard_gen, g.gen, __ATOMIC_RELEASE);
 	g.warned = false;

@@ -19,7 +19,7 @@
  * a leaf; a signal handler that interrupts its holder gets -1 (the write
  * goes to the kernel).
  *
- * Calls journal, log and real only.
+ * Calls journal, share, log and real only.
  */
 #ifndef FOLIO_GUARD_H
 #define FOLIO_GUARD_H

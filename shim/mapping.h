@@ -75,7 +75,8 @@
 enum bypass_reason {
 	BYPASS_MAPPED = 1 << 0,	/* memory-mapped, until the last mapping goes */
 	BYPASS_SHARED = 1 << 1,	/* a child process inherited a writable
-				 * description of it, until the last close */
+				 * description of it, or another process holds
+				 * it too (share.h), until the last close */
 	BYPASS_STDFD = 1 << 2,	/* open as fd 0, 1 or 2, which libc's stdin,
 				 * stdout and stderr use without calling folio,
 				 * until the last close */
@@ -135,6 +136,10 @@ struct mapping {
 	char *name;			/* for messages */
 	/* Its registration with the guardian: guard.h.  Set under @lock. */
 	struct guard_file guard;
+	/* Its entry in the user's registry of held inodes (share.h), and
+	 * whether this process said it may have dirty pages of it. */
+	struct share_entry *share;
+	bool share_writer;
 
 	struct file_stats *stats;	/* stats.h: what was done with the file */
 

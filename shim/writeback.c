@@ -35,15 +35,18 @@
  * Readers copy from it as from any page: write-back only reads its data.
  *
  * The flusher also notices a dead guardian (guard_lost()) and then writes
- * everything back at once.
+ * everything back at once, and answers other processes that opened a file
+ * this one holds (share.h): it sleeps on a futex they can ring.
  *
- * Calls page, guard, config, log, rcu, stats and real; called by cache and
- * crash.
+ * Calls page, guard, share, config, log, rcu, stats and real; called by
+ * cache and crash.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <link.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +61,7 @@
 #include "log.h"
 #include "mapping.h"
 #include "real.h"
+#include "share.h"
 #include "writeback.h"
 
 #ifndef RWF_DONTCACHE
@@ -81,7 +85,6 @@ static unsigned long nr_dirty_pages;
  */
 static struct flusher {
 	pthread_mutex_t lock;
-	pthread_cond_t wake;		/* the flusher waits for work */
 	pthread_cond_t progress;	/* writers at the limit wait for clean pages */
 	/* Held by the flusher while it writes a batch: exit takes it to know
 	 * that no batch runs (and none starts once @stopping is set). */
@@ -104,7 +107,6 @@ static struct flusher {
 	unsigned long stuck_round;
 } fl = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.wake = PTHREAD_COND_INITIALIZER,
 	.progress = PTHREAD_COND_INITIALIZER,
 	.busy = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -119,6 +121,47 @@ static struct flusher {
  */
 static __thread bool fl_locked_here __attribute__((tls_model("initial-exec")));
 __thread unsigned int folio_call_depth __attribute__((tls_model("initial-exec")));
+
+/*
+ * The flusher sleeps on a futex word, its bell, rather than a condition
+ * variable: other processes ring it too (share.c, when a file this process
+ * holds becomes shared and its dirty pages must reach the kernel now).
+ * The word is in the registry's shared memory once share.c has a slot for
+ * this process, a private one before.  Changed and rung under fl.lock by
+ * this process; the sleeper reads it under fl.lock and waits unlocked, so
+ * no ring is lost.
+ */
+static uint32_t private_bell;
+
+static uint32_t *bell(void)
+{
+	uint32_t *shared = __atomic_load_n(&share_bell, __ATOMIC_ACQUIRE);
+
+	return shared ? shared : &private_bell;
+}
+
+static void bell_ring(void)
+{
+	uint32_t *word = bell();
+
+	__atomic_add_fetch(word, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, word, word == &private_bell ? FUTEX_WAKE_PRIVATE : FUTEX_WAKE,
+		INT_MAX, NULL, NULL, 0);
+}
+
+/* Wait for a ring or @deadline (CLOCK_MONOTONIC); under fl.lock, which it
+ * drops meanwhile.  Returns ETIMEDOUT or 0. */
+static int bell_wait(const struct timespec *deadline)
+{
+	uint32_t *word = bell(), seen = __atomic_load_n(word, __ATOMIC_SEQ_CST);
+	int op = (word == &private_bell ? FUTEX_WAIT_BITSET_PRIVATE : FUTEX_WAIT_BITSET);
+	long ret;
+
+	pthread_mutex_unlock(&fl.lock);
+	ret = syscall(SYS_futex, word, op, seen, deadline, NULL, FUTEX_BITSET_MATCH_ANY);
+	pthread_mutex_lock(&fl.lock);
+	return ret < 0 && errno == ETIMEDOUT ? ETIMEDOUT : 0;
+}
 
 static bool fl_lock(void)
 {
@@ -214,9 +257,51 @@ static void dirty_push(struct mapping *m, struct page *page)
 		;
 }
 
+/* The flusher or writeback_all() is done with @m.  Under mappings_lock. */
+static void unpin_locked(struct mapping *m)
+{
+	if (--m->pins == 0)
+		pthread_cond_broadcast(&mapping_unpinned);
+}
+
+/*
+ * Mappings whose inode the registry says this process may have dirty pages
+ * of (share.h): the flusher stays while there are any, to answer when
+ * another process opens one.
+ */
+static unsigned long share_writers;
+
+void writeback_share_release(struct mapping *m)
+{
+	if (__atomic_exchange_n(&m->share_writer, false, __ATOMIC_SEQ_CST))
+		__atomic_sub_fetch(&share_writers, 1, __ATOMIC_SEQ_CST);
+	share_release(m->share);
+	m->share = NULL;
+}
+
+void writeback_each_mapping(void (*fn)(struct mapping *m))
+{
+	pthread_mutex_lock(&mappings_lock);
+	for (struct mapping *m = mappings; m; m = m->next) {
+		m->pins++;
+		pthread_mutex_unlock(&mappings_lock);
+		fn(m);
+		pthread_mutex_lock(&mappings_lock);
+		unpin_locked(m);
+	}
+	pthread_mutex_unlock(&mappings_lock);
+}
+
 void mapping_account_dirty(struct mapping *m, struct page *page)
 {
 	uint64_t none = 0;
+
+	/* Before the page counts: the flusher then stays (share_writers). */
+	if (unlikely(m->share && !__atomic_load_n(&m->share_writer, __ATOMIC_RELAXED)) &&
+	    !__atomic_exchange_n(&m->share_writer, true, __ATOMIC_SEQ_CST)) {
+		__atomic_add_fetch(&share_writers, 1, __ATOMIC_SEQ_CST);
+		share_writer(m->share);
+	}
 
 	unsigned long mine, all;
 
@@ -631,13 +716,6 @@ int mapping_writeback(struct mapping *m)
 	return ret;
 }
 
-/* The flusher or writeback_all() is done with @m.  Under mappings_lock. */
-static void unpin_locked(struct mapping *m)
-{
-	if (--m->pins == 0)
-		pthread_cond_broadcast(&mapping_unpinned);
-}
-
 int writeback_all(void)
 {
 	int err = 0;
@@ -835,8 +913,9 @@ static bool flusher_sleep(uint64_t next)
 	}
 	idle = next == UINT64_MAX;
 	deadline_to_timespec(idle ? now_ms() + FLUSHER_IDLE_MS : next, &ts);
-	if (pthread_cond_clockwait(&fl.wake, &fl.lock, CLOCK_MONOTONIC, &ts) == ETIMEDOUT &&
-	    idle && !fl.kicked && !fl.waiters && !__atomic_load_n(&fl.writers, __ATOMIC_RELAXED)) {
+	if (bell_wait(&ts) == ETIMEDOUT &&
+	    idle && !fl.kicked && !fl.waiters && !__atomic_load_n(&fl.writers, __ATOMIC_RELAXED) &&
+	    !__atomic_load_n(&share_writers, __ATOMIC_SEQ_CST)) {
 		/* Against writeback_dirtied() again, on @started this time. */
 		__atomic_store_n(&fl.started, false, __ATOMIC_SEQ_CST);
 		if (!__atomic_load_n(&nr_dirty_pages, __ATOMIC_SEQ_CST)) {
@@ -868,7 +947,12 @@ static void *flusher_main(void *unused)
 		unsigned long round;
 		int err;
 
-		if (!fl.kicked && !(all && progress) && next > now_ms()) {
+		if (share_pending()) {	/* another process opened a file of ours */
+			pthread_mutex_unlock(&fl.lock);
+			share_catch_up();
+			pthread_mutex_lock(&fl.lock);
+		}
+		if (!fl.kicked && !(all && progress) && next > now_ms() && !share_pending()) {
 			if (!flusher_sleep(next))
 				break;
 			next = 0;
@@ -967,7 +1051,7 @@ static void flusher_kick(void)
 	if (!fl_lock())
 		return;
 	fl.kicked = true;
-	pthread_cond_signal(&fl.wake);
+	bell_ring();
 	fl_unlock();
 }
 
@@ -1029,7 +1113,7 @@ int writeback_throttle(void)
 	}
 	__atomic_store_n(&fl.waiters, fl.waiters + 1, __ATOMIC_RELAXED);
 	fl.kicked = true;
-	pthread_cond_signal(&fl.wake);
+	bell_ring();
 	since = fl.rounds;
 	while (writeback_over_limit() && fl.started) {
 		struct timespec ts;
@@ -1058,13 +1142,14 @@ void writeback_after_fork_child(void)
 {
 	mappings = NULL;
 	nr_dirty_pages = 0;
+	share_writers = 0;
 	pthread_mutex_init(&mappings_lock, NULL);
 	pthread_cond_init(&mapping_unpinned, NULL);
 	fl = (struct flusher){ .stuck_err = 0 };
 	pthread_mutex_init(&fl.lock, NULL);
 	pthread_mutex_init(&fl.busy, NULL);
-	pthread_cond_init(&fl.wake, NULL);
 	pthread_cond_init(&fl.progress, NULL);
+	private_bell = 0;
 }
 
 /* Dirty bytes of @list (walked under @kio_lock). */
@@ -1083,7 +1168,7 @@ void writeback_stop(void)
 	__atomic_store_n(&fl.stopping, true, __ATOMIC_RELEASE);
 	if (fl_lock()) {	/* not: an exit() in a handler that interrupted it */
 		fl.started = false;
-		pthread_cond_broadcast(&fl.wake);
+		bell_ring();
 		pthread_cond_broadcast(&fl.progress);
 		fl_unlock();
 	}

@@ -90,6 +90,15 @@ void writeback_crash_state(int fd);
 void writeback_after_fork_child(void);
 
 /*
+ * Call @fn on every mapping, each pinned and with no lock held (so @fn may
+ * take the mapping's locks).  Not inside a read-side section.
+ */
+void writeback_each_mapping(void (*fn)(struct mapping *m));
+
+/* @m leaves the registry of held inodes (share.h): retirement, exit. */
+void writeback_share_release(struct mapping *m);
+
+/*
  * Write-back errors as the kernel's errseq_t reports them: an open file
  * description samples @m's error state when it is opened, and
  * writeback_error_check() reports each error recorded since (once per

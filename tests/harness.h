@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define LIB		BUILD_DIR "/libfolio.so"
 /* With SANITIZE=..., the sanitizer's runtime must be loaded first. */
@@ -156,6 +157,44 @@ static __attribute__((unused)) int count_in(const char *d, const char *file, con
 		n++;
 	free(text);
 	return n;
+}
+
+/*
+ * sqlite3 on @d/t.db under folio (the database, its WAL, index and journal
+ * tracked), its stdin and stdout as @in and @out: a statement written and
+ * flushed is answered line by line.  No other descriptor is inherited, so
+ * closing @in is its end of input.  Returns its pid.
+ */
+static __attribute__((unused)) pid_t sqlite3_piped(const char *d, FILE **in, FILE **out)
+{
+	int to[2], from[2];
+	pid_t pid;
+
+	cr_assert_eq(pipe(to), 0);
+	cr_assert_eq(pipe(from), 0);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		char preload[512];
+
+		dup2(to[0], 0);
+		dup2(from[1], 1);
+		closefrom(3);
+		if (chdir(d) < 0)
+			_exit(120);
+		sanitizer_environment();
+		snprintf(preload, sizeof(preload), "%s %s", SANITIZER_RUNTIME, LIB);
+		setenv("LD_PRELOAD", preload, 1);
+		setenv("FOLIO_FILES", "*.db:*.db-wal:*.db-shm:*.db-journal", 1);
+		execlp("sqlite3", "sqlite3", "t.db", (char *)NULL);
+		_exit(121);
+	}
+	close(to[0]);
+	close(from[1]);
+	*in = fdopen(to[1], "w");
+	*out = fdopen(from[0], "r");
+	cr_assert(*in && *out);
+	return pid;
 }
 
 #endif

@@ -411,36 +411,13 @@ static void sqlite_killed(const char *synchronous, unsigned int seed)
 	become_subreaper();
 	srand(seed);
 	for (int run = 0; run < 4; run++) {
-		int to[2], from[2], status, last = 0, kill_at = 20 + rand() % 600;
+		int status, last = 0, kill_at = 20 + rand() % 600;
 		char line[64], *out;
 		FILE *in, *res;
 		pid_t pid;
 
 		sh("rm -f %s/t.db*", d);
-		cr_assert_eq(pipe(to), 0);
-		cr_assert_eq(pipe(from), 0);
-		pid = fork();
-		cr_assert(pid >= 0);
-		if (pid == 0) {
-			char preload[512];
-
-			dup2(to[0], 0);
-			dup2(from[1], 1);
-			close(to[1]);
-			close(from[0]);
-			if (chdir(d) < 0)
-				_exit(120);
-			sanitizer_environment();
-			snprintf(preload, sizeof(preload), "%s %s", SANITIZER_RUNTIME, LIB);
-			setenv("LD_PRELOAD", preload, 1);
-			setenv("FOLIO_FILES", "*.db:*.db-wal:*.db-shm:*.db-journal", 1);
-			execlp("sqlite3", "sqlite3", "t.db", (char *)NULL);
-			_exit(121);
-		}
-		close(to[0]);
-		close(from[1]);
-		in = fdopen(to[1], "w");
-		res = fdopen(from[0], "r");
+		pid = sqlite3_piped(d, &in, &res);
 		fprintf(in, "PRAGMA journal_mode=WAL;\nPRAGMA synchronous=%s;\n"
 			"CREATE TABLE t(i INTEGER PRIMARY KEY, v TEXT);\nSELECT 0;\n", synchronous);
 		fflush(in);

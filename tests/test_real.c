@@ -432,6 +432,37 @@ Test(real, sqlite_processes_at_once_under_folio, .timeout = 900)
 		remove_dir(d);
 }
 
+/* ---- PostgreSQL -------------------------------------------------------- */
+
+/*
+ * The server under folio with its data directory tracked, its backends
+ * sharing relation files through shared memory, not file locks
+ * (tests/pgcheck): pgbench's invariant holds, pg_amcheck finds no damage,
+ * before and after a restart, and the server logs no ERROR.
+ */
+Test(real, postgresql_pgbench, .timeout = 900)
+{
+	char *d = new_dir(), *out;
+	int status;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to run the server as the postgres user");
+	need("pgbench", "postgresql-15");
+	if (access("/usr/lib/postgresql/15/bin/initdb", X_OK))
+		cr_assert_fail("no /usr/lib/postgresql/15/bin/initdb: scripts/install-deps "
+			       "installs postgresql-15");
+	cr_assert_eq(sh("chmod 755 %s", d), 0);	/* the postgres user works in it */
+	status = sh("%s/tests/pgcheck '%s %s' %s/pg %d > %s/out 2>&1", SOURCE_DIR,
+		    SANITIZER_RUNTIME, LIB, d, long_run() ? 60 : 5, d);
+	out = slurp("%s/out", d);
+	cr_assert_eq(status, 0, "%s(server log: %s/pg/log)", out, d);
+	cr_assert(strstr(out, "invariant holds after a restart") &&
+		  strstr(out, "pg_amcheck clean after a restart"), "%s", out);
+	free(out);
+	sh("rm -rf %s/pg", d);
+	remove_dir(d);
+}
+
 /* ---- RocksDB ---------------------------------------------------------- */
 
 /*

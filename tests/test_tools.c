@@ -129,6 +129,8 @@ static const char *const reviewed_imports[] = {
 	"vsnprintf",
 	/* ... and the guardian's start and socket (shim/guard.c, shim/journal.c) */
 	"clone", "memfd_create", "poll", "sendmsg", "socketpair", "waitpid",
+	/* ... and the registry of shared files (shim/share.c) */
+	"geteuid", "strtoull", "usleep",
 };
 
 /*

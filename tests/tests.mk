@@ -40,12 +40,13 @@ PROGRAMS    := $(TESTS_DIR)/apicheck $(TESTS_DIR)/apicheck-fortify \
 	       $(TESTS_DIR)/crashcheck
 PROGRAMS    += $(TESTS_DIR)/allocator.so $(TESTS_DIR)/libfolio-faults.so $(TESTS_DIR)/folio-guardian \
 	       $(TESTS_DIR)/callsites \
-	       $(TESTS_DIR)/ownlibc $(TESTS_DIR)/killcheck $(BIGTLS)
+	       $(TESTS_DIR)/ownlibc $(TESTS_DIR)/killcheck $(TESTS_DIR)/sharecheck $(BIGTLS)
 # The whole-program suites by area (tests/README): the ones that run folio's
 # test programs, then crash reports, stress and real programs.
 PROGRAM_SUITES := $(TESTS_DIR)/test_api $(TESTS_DIR)/test_cache $(TESTS_DIR)/test_writeback \
 		  $(TESTS_DIR)/test_stats $(TESTS_DIR)/test_tools
-PROGRAM_TESTS := $(PROGRAM_SUITES) $(TESTS_DIR)/test_crash $(TESTS_DIR)/test_durability $(TESTS_DIR)/test_stress \
+PROGRAM_TESTS := $(PROGRAM_SUITES) $(TESTS_DIR)/test_crash $(TESTS_DIR)/test_durability \
+		 $(TESTS_DIR)/test_sharing $(TESTS_DIR)/test_stress \
 		 $(TESTS_DIR)/test_real
 # Criterion's sandbox needs an address ThreadSanitizer leaves free (see the file).
 CRITERION_TSAN := $(if $(filter thread,$(SAN_LIST)),tests/tsan_criterion.c)

@@ -52,7 +52,7 @@
 
 struct file {
 	uint64_t owner;
-	int fd;			/* -1: none */
+	int fd1;		/* the descriptor + 1; 0: none (a zeroed table is empty) */
 	char *name;
 	size_t written;		/* bytes written back at recovery */
 	size_t kept;		/* bytes that went to the recovery file */
@@ -124,11 +124,11 @@ static void take_file(const struct guard_msg *m, int fd)
 		return;
 	}
 	f = &files[m->slot];
-	if (f->fd >= 0)
-		close(f->fd);
+	if (f->fd1)
+		close(f->fd1 - 1);
 	free(f->name);
 	f->owner = m->owner;
-	f->fd = fd;
+	f->fd1 = fd + 1;
 	f->name = strndup(m->name, GUARD_NAME_MAX);
 }
 
@@ -141,11 +141,11 @@ static void forget_file(const struct guard_msg *m)
 	f = &files[m->slot];
 	if (f->owner != m->owner)
 		return;
-	if (f->fd >= 0)
-		close(f->fd);
+	if (f->fd1)
+		close(f->fd1 - 1);
 	free(f->name);
 	f->name = NULL;
-	f->fd = -1;
+	f->fd1 = 0;
 	f->owner = 0;
 }
 
@@ -227,10 +227,10 @@ static int by_file_offset(const void *a, const void *b)
 /* The slot of the file @owner, 0 if the guardian holds none. */
 static uint32_t slot_of(uint64_t owner, uint32_t *hint)
 {
-	if (*hint && files[*hint].owner == owner && files[*hint].fd >= 0)
+	if (*hint && files[*hint].owner == owner && files[*hint].fd1)
 		return *hint;
 	for (uint32_t s = 1; s < JOURNAL_FILES; s++)
-		if (files[s].fd >= 0 && files[s].owner == owner)
+		if (files[s].fd1 && files[s].owner == owner)
 			return *hint = s;
 	return 0;
 }
@@ -380,7 +380,7 @@ static void recover(const char *why)
 			while (j < n && v[j].slot == v[i].slot && v[j].off == v[j - 1].off + v[j - 1].len &&
 			       v[j].len)
 				j++;
-			err = write_run(files[v[i].slot].fd, v + i, j - i);
+			err = write_run(files[v[i].slot].fd1 - 1, v + i, j - i);
 			if (err)
 				files[v[i].slot].err = -err;
 			/* Again from the first piece not wholly written. */
@@ -402,7 +402,7 @@ static void recover(const char *why)
 		const char *kept;
 		size_t unwritten = 0;
 
-		if (files[s].fd < 0)
+		if (!files[s].fd1)
 			continue;
 		for (size_t i = 0; i < n; i++)
 			if (v[i].slot == s)
@@ -479,8 +479,6 @@ int main(int argc, char **argv)
 	files = calloc(JOURNAL_FILES, sizeof(*files));
 	if (!files)
 		return 1;
-	for (size_t s = 0; s < JOURNAL_FILES; s++)
-		files[s].fd = -1;
 	for (;;) {
 		struct pollfd p[2] = { { SOCK, POLLIN, 0 }, { pidfd, POLLIN, 0 } };
 		int got;

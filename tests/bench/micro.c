@@ -24,6 +24,8 @@
  *   cold-seq        sequential 128 KiB reads of a file just dropped  MB/s
  *                   from the kernel's cache (posix_fadvise DONTNEED)
  *   cold-rand       4 KiB random preads of such a file               ops/s
+ *   open-close      open() and close() of FILE (a tracked file: the    ops/s
+ *                   registry's lookup at each first open included)
  *   short-writer    processes that open FILE, write 64 KiB, close it procs/s
  *                   and exit, one after the other (under folio each
  *                   starts a guardian: the cost of starting one)
@@ -377,6 +379,24 @@ static double cold_read(int random)
 	return random ? ops / (t - t0) : bytes / (t - t0) / 1e6;
 }
 
+static double open_closes(void)
+{
+	long ops = 0;
+	double t0 = now(), t;
+
+	close(open_or_die(O_RDWR | O_CREAT));
+	do {
+		for (int i = 0; i < 64; i++) {
+			int fd = open(file, O_RDWR);
+
+			if (fd < 0 || close(fd))
+				exit(1);
+		}
+		ops += 64;
+	} while ((t = now()) - t0 < seconds);
+	return ops / (t - t0);
+}
+
 /* One short-lived writer: the child of short_writers(). */
 static int short_writer_child(void)
 {
@@ -451,6 +471,8 @@ int main(int argc, char **argv)
 		v = cold_read(0), unit = "MB/s";
 	else if (!strcmp(w, "cold-rand"))
 		v = cold_read(1);
+	else if (!strcmp(w, "open-close"))
+		v = open_closes();
 	else if (!strcmp(w, "short-writer"))
 		v = short_writers(), unit = "procs/s";
 	else if (!strcmp(w, "short-writer-child"))
