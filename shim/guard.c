@@ -64,24 +64,33 @@ static struct {
 
 static char program[PATH_MAX];	/* the guardian's program: beside libfolio.so */
 
-/* As fl_lock() in writeback.c: a signal handler never waits for its own thread. */
+/*
+ * The lock is taken with every signal blocked, as fdtable_lock is: it is
+ * taken under a mapping's lock (a write), and a handler that interrupted
+ * its holder and wrote to that file would wait for the mapping's lock
+ * (seen: fdcheck's signal storm).  A handler never waits for its own
+ * thread either (as fl_lock() in writeback.c).
+ */
 static __thread bool guard_locked_here __attribute__((tls_model("initial-exec")));
 
-static bool guard_lock(void)
+static bool guard_lock(sigset_t *old)
 {
+	sigset_t all;
+
 	if (guard_locked_here)
 		return false;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
 	guard_locked_here = true;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	pthread_mutex_lock(&g.lock);
 	return true;
 }
 
-static void guard_unlock(void)
+static void guard_unlock(const sigset_t *old)
 {
 	pthread_mutex_unlock(&g.lock);
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	guard_locked_here = false;
+	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
 static uint64_t now_ms(void)
@@ -323,8 +332,9 @@ int guard_file(struct guard_file *gf, uint64_t owner, int fd, const char *name)
 {
 	struct guard_msg msg = { .type = GUARD_FILE, .owner = owner };
 	int saved_errno = errno, ret = -1;
+	sigset_t old;
 
-	if (fd < 0 || !journal.base || !guard_lock())
+	if (fd < 0 || !journal.base || !guard_lock(&old))
 		return -1;
 	if (guard_file_current(gf)) {	/* another writer of the file did it */
 		ret = 0;
@@ -347,7 +357,7 @@ int guard_file(struct guard_file *gf, uint64_t owner, int fd, const char *name)
 		lost_locked();	/* it died since: once more with a new one */
 	}
 out:
-	guard_unlock();
+	guard_unlock(&old);
 	errno = saved_errno;
 	return ret;
 }
@@ -356,8 +366,9 @@ void guard_file_forget(struct guard_file *gf, uint64_t owner)
 {
 	struct guard_msg msg = { .type = GUARD_FORGET, .owner = owner };
 	int saved_errno = errno;
+	sigset_t old;
 
-	if (!gf->slot || !guard_lock())
+	if (!gf->slot || !guard_lock(&old))
 		return;
 	if (guard_file_current(gf)) {
 		msg.slot = gf->slot;
@@ -367,7 +378,7 @@ void guard_file_forget(struct guard_file *gf, uint64_t owner)
 	slot_give(gf->slot);
 	gf->slot = 0;
 	gf->gen = 0;
-	guard_unlock();
+	guard_unlock(&old);
 	errno = saved_errno;
 }
 
@@ -376,15 +387,16 @@ bool guard_lost(void)
 	struct pollfd p;
 	bool lost = false;
 	int saved_errno = errno;
+	sigset_t old;
 
-	if (!__atomic_load_n(&guard_gen, __ATOMIC_RELAXED) || !guard_lock())
+	if (!__atomic_load_n(&guard_gen, __ATOMIC_RELAXED) || !guard_lock(&old))
 		return false;
 	p = (struct pollfd){ .fd = g.sock, .events = POLLRDHUP };
 	if (g.sock >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
 		lost_locked();
 		lost = true;
 	}
-	guard_unlock();
+	guard_unlock(&old);
 	errno = saved_errno;
 	return lost;
 }

@@ -13,15 +13,17 @@
  */
 #include "callers.h"
 #include "interpose.h"
+#include "rcu.h"
 #include "share.h"
+#include "writeback.h"
 
+/* Not in a handler that interrupted a call of folio's: that call's thread
+ * may hold a lock the catch-up takes; it or the flusher catches up. */
 static inline void share_check(void)
 {
-	if (unlikely(share_pending()))
+	if (unlikely(share_pending()) && !folio_call_depth)
 		share_catch_up();
 }
-#include "rcu.h"
-#include "writeback.h"
 
 /*
  * The tracked half of a call that takes a reference on the ofile: begin
