@@ -61,15 +61,15 @@ static bool seek_allowed(int kfd, off_t pos)
  * the largest position lseek(2) may set, which is the same limit.  Asked on
  * folio's own descriptor, whose position folio never uses: the common
  * answers first, else a binary search.  Without one (or if it cannot seek
- * at all), a guess from @fd's file system.  Keeps errno.
+ * at all), a guess from the file system's type.  Keeps errno.
  */
-static off_t max_file_size(int kfd, int fd)
+static off_t max_file_size(int kfd, long type)
 {
 	int saved_errno = errno;
 	off_t ok = 0, refused = OFF_T_MAX;
 
 	if (kfd < 0 || !seek_allowed(kfd, 0)) {
-		ok = fs_type(fd) == EXT4_SUPER_MAGIC ? EXT4_MAX_BYTES : OFF_T_MAX;
+		ok = type == EXT4_SUPER_MAGIC ? EXT4_MAX_BYTES : OFF_T_MAX;
 	} else if (seek_allowed(kfd, OFF_T_MAX)) {
 		ok = OFF_T_MAX;
 	} else if (seek_allowed(kfd, EXT4_MAX_BYTES) && !seek_allowed(kfd, EXT4_MAX_BYTES + 1)) {
@@ -140,8 +140,8 @@ struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *s
 	mapping_rwlock_init(&m->kio_lock);
 	m->size = m->ksize = st->st_size;
 	m->kctime = st->st_ctim;
-	m->max_bytes = max_file_size(kfd, fd);
-	m->whole_page_writes = fs_type(fd) == BTRFS_SUPER_MAGIC;
+	m->fs_type = fs_type(fd);
+	m->whole_page_writes = m->fs_type == BTRFS_SUPER_MAGIC;
 	m->kfd = kfd;
 	m->kfd_accmode = kfd_accmode;
 	if (mmaps_has(st->st_dev, st->st_ino))		/* mapped before this open */
@@ -215,6 +215,19 @@ void cache_mapping_reopened(struct mapping *m, int flags, const struct stat *st)
 			refresh_locked(m);		/* close-to-open */
 	}
 	mapping_unlock_all(m);
+}
+
+off_t mapping_max_bytes(struct mapping *m)
+{
+	off_t max = __atomic_load_n(&m->max_bytes, __ATOMIC_RELAXED);
+
+	if (!max) {	/* kio_lock: @kfd stays put while it is probed */
+		pthread_rwlock_rdlock(&m->kio_lock);
+		max = max_file_size(m->kfd, m->fs_type);
+		pthread_rwlock_unlock(&m->kio_lock);
+		__atomic_store_n(&m->max_bytes, max, __ATOMIC_RELAXED);
+	}
+	return max;
 }
 
 void cache_set_kfd(struct mapping *m, int kfd, int kfd_accmode)

@@ -58,7 +58,8 @@ off_t cache_lseek(struct ofile *of, int fd, off_t offset, int whence)
 		pos = fail(EINVAL);
 		goto out;
 	}
-	if (__builtin_add_overflow(base, offset, &pos) || pos < 0 || pos > m->max_bytes)
+	if (__builtin_add_overflow(base, offset, &pos) || pos < 0 ||
+	    (pos > SMALLEST_MAX_BYTES && pos > mapping_max_bytes(m)))
 		pos = fail(EINVAL);
 	else
 		of->pos = pos;

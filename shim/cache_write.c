@@ -451,10 +451,14 @@ static size_t write_limit(struct mapping *m, off_t pos, size_t count)
 		}
 		count = limit - pos;
 	}
-	if (pos >= m->max_bytes)
-		return 0;
-	if (pos + (off_t)count > m->max_bytes)
-		count = m->max_bytes - pos;
+	if (pos + (off_t)count > SMALLEST_MAX_BYTES) {
+		off_t max = mapping_max_bytes(m);
+
+		if (pos >= max)
+			return 0;
+		if (pos + (off_t)count > max)
+			count = max - pos;
+	}
 	return count;
 }
 

@@ -98,7 +98,11 @@ struct mapping {
 	 * with relaxed atomics: each read whole, the pair maybe not.
 	 */
 	struct timespec kctime;
-	off_t max_bytes;		/* the file system's largest file (s_maxbytes) */
+	/* The largest file the kernel allows this one (s_maxbytes), asked
+	 * only of a position past SMALLEST_MAX_BYTES (mapping_max_bytes());
+	 * 0 until then.  Atomic. */
+	off_t max_bytes;
+	long fs_type;			/* its file system's (statfs f_type) */
 	int kfd;			/* folio's own fd, -1 if none */
 	int kfd_accmode;
 	bool privileged;		/* set-id bits or file capabilities: writes go through
@@ -146,6 +150,19 @@ struct mapping {
 	struct mapping *next, *prev;	/* all mappings; mappings_lock */
 	int pins;			/* the flusher is at work on it; mappings_lock */
 };
+
+/*
+ * No file system folio caches refuses a file this large (reiserfs 3.5's
+ * 2 GiB is the least): below it, a position needs no probing.
+ */
+#define SMALLEST_MAX_BYTES	((off_t)0x7fffffff)
+
+/*
+ * cache_mapping.c: the largest file @m's may be, probed with lseek(2) on
+ * folio's own descriptor the first time it is needed.  Takes @kio_lock
+ * shared: not under it.
+ */
+off_t mapping_max_bytes(struct mapping *m);
 
 static inline off_t mapping_size(const struct mapping *m)
 {
