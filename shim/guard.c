@@ -162,6 +162,13 @@ struct spawn_args {
 static char spawn_stacks[2][16 << 10] __attribute__((aligned(64)));
 
 /*
+ * glibc's clone() under its other name: ThreadSanitizer intercepts clone(),
+ * and its interceptor run in a child that shares the host's memory corrupts
+ * its view of the host's threads (a mutex held twice, it said).
+ */
+extern int __clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
+
+/*
  * The guardian's process until it execs: in the host's memory (CLONE_VM)
  * with the host's thread and the first child stopped (CLONE_VFORK), so
  * system calls only, nothing that locks or allocates, no sanitizer's code.
@@ -203,8 +210,8 @@ __attribute__((no_sanitize("address", "thread", "undefined")))
 static int spawn_child(void *arg)
 {
 	struct spawn_args *a = arg;
-	pid_t pid = clone(exec_guardian, spawn_stacks[1] + sizeof(spawn_stacks[1]),
-			  CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+	pid_t pid = __clone(exec_guardian, spawn_stacks[1] + sizeof(spawn_stacks[1]),
+			    CLONE_VM | CLONE_VFORK | SIGCHLD, a);
 
 	if (pid < 0)
 		a->exec_errno = errno;
@@ -252,8 +259,8 @@ static int spawn_locked(void)
 				 .envp = envp };
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);	/* no handler of the host's in the child */
-	pid = clone(spawn_child, spawn_stacks[0] + sizeof(spawn_stacks[0]), CLONE_VM | CLONE_VFORK,
-		    &a);
+	pid = __clone(spawn_child, spawn_stacks[0] + sizeof(spawn_stacks[0]),
+		      CLONE_VM | CLONE_VFORK, &a);
 	err = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	real_close(sv[1]);

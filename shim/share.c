@@ -477,8 +477,13 @@ void share_catch_up(void)
 	gen = __atomic_load_n(&procs[self].gen, __ATOMIC_ACQUIRE);
 	if (catch_up_hook)
 		catch_up_hook();
-	share_seen = gen;
-	__atomic_store_n(&procs[self].acked, gen, __ATOMIC_RELEASE);
+	/* Threads may catch up at once: what is acknowledged only grows. */
+	__atomic_store_n(&share_seen, gen, __ATOMIC_RELAXED);
+	for (uint32_t acked = __atomic_load_n(&procs[self].acked, __ATOMIC_RELAXED);
+	     (int32_t)(gen - acked) > 0 &&
+	     !__atomic_compare_exchange_n(&procs[self].acked, &acked, gen, true, __ATOMIC_RELEASE,
+					  __ATOMIC_RELAXED);)
+		;
 	futex(&procs[self].acked, FUTEX_WAKE, INT_MAX, NULL);
 	errno = saved_errno;
 }

@@ -46,7 +46,7 @@ struct share_entry;
 
 /* This process's slot: its catch-up word, read by every tracked call. */
 extern uint32_t *share_bell;		/* rung for the flusher and for catch-up */
-extern uint32_t share_seen;		/* the share_gen this process caught up with */
+extern uint32_t share_seen;		/* the share_gen this process caught up with; atomic */
 extern uint32_t *share_gen;		/* bumped when an inode it holds becomes shared */
 
 /*
@@ -55,7 +55,10 @@ extern uint32_t *share_gen;		/* bumped when an inode it holds becomes shared */
  */
 static inline bool share_pending(void)
 {
-	return share_gen && __atomic_load_n(share_gen, __ATOMIC_ACQUIRE) != share_seen;
+	uint32_t *gen = __atomic_load_n(&share_gen, __ATOMIC_RELAXED);
+
+	return gen && __atomic_load_n(gen, __ATOMIC_ACQUIRE) !=
+			      __atomic_load_n(&share_seen, __ATOMIC_RELAXED);
 }
 
 /*

@@ -191,6 +191,13 @@ static void own_death(const char *how, int want_sig)
 	snprintf(env, sizeof(env), "KILLCHECK_DIE=3000:%s%s", how,
 		 sanitized() ? " ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0:handle_segv=0"
 			       " UBSAN_OPTIONS=handle_segv=0" : "");
+	if (sanitized()) {	/* TSan's options hold spaces: inherited, not in @env */
+		char tsan[1024];
+
+		snprintf(tsan, sizeof(tsan), "%s handle_segv=0",
+			 getenv("TSAN_OPTIONS") ? getenv("TSAN_OPTIONS") : "");
+		setenv("TSAN_OPTIONS", tsan, 1);
+	}
 	status = kill_after(d, start(d, env, args), UINT64_MAX, 0);
 	if (want_sig)
 		cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == want_sig,

@@ -128,7 +128,7 @@ static const char *const reviewed_imports[] = {
 	"strdup", "strerror", "strlen", "strncmp", "strrchr", "strspn", "strtol", "syscall",
 	"vsnprintf",
 	/* ... and the guardian's start and socket (shim/guard.c, shim/journal.c) */
-	"clone", "memfd_create", "poll", "sendmsg", "socketpair", "waitpid",
+	"__clone", "memfd_create", "poll", "sendmsg", "socketpair", "waitpid",
 	/* ... and the registry of shared files (shim/share.c) */
 	"geteuid", "strtoull", "usleep",
 };
