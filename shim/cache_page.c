@@ -207,3 +207,59 @@ void refresh_locked(struct mapping *m)
 			mapping_set_size(m, st.st_size);
 	}
 }
+
+#define EXT4_SUPER_MAGIC	0xEF53
+
+/* ext4 with extents and 4 KiB blocks: 2^32 - 1 blocks. */
+#define EXT4_MAX_BYTES	((off_t)0xFFFFFFFFull << 12)
+
+static bool seek_allowed(int kfd, off_t pos)
+{
+	return real_lseek64(kfd, pos, SEEK_SET) == pos;
+}
+
+/*
+ * The largest file the kernel lets @kfd's file reach (s_maxbytes; on ext4 a
+ * file without extents has a smaller limit of its own; FAT stops at 4 GiB):
+ * the largest position lseek(2) may set, which is the same limit.  Asked on
+ * folio's own descriptor, whose position folio never uses: the common
+ * answers first, else a binary search.  Without one (or if it cannot seek
+ * at all), a guess from the file system's type.  Keeps errno.
+ */
+static off_t max_file_size(int kfd, long type)
+{
+	int saved_errno = errno;
+	off_t ok = 0, refused = OFF_T_MAX;
+
+	if (kfd < 0 || !seek_allowed(kfd, 0)) {
+		ok = type == EXT4_SUPER_MAGIC ? EXT4_MAX_BYTES : OFF_T_MAX;
+	} else if (seek_allowed(kfd, OFF_T_MAX)) {
+		ok = OFF_T_MAX;
+	} else if (seek_allowed(kfd, EXT4_MAX_BYTES) && !seek_allowed(kfd, EXT4_MAX_BYTES + 1)) {
+		ok = EXT4_MAX_BYTES;
+	} else {
+		while (refused - ok > 1) {
+			off_t mid = ok + (refused - ok) / 2;
+
+			if (seek_allowed(kfd, mid))
+				ok = mid;
+			else
+				refused = mid;
+		}
+	}
+	errno = saved_errno;
+	return ok;
+}
+
+off_t mapping_max_bytes(struct mapping *m)
+{
+	off_t max = __atomic_load_n(&m->max_bytes, __ATOMIC_RELAXED);
+
+	if (!max) {	/* kio_lock: @kfd stays put while it is probed */
+		pthread_rwlock_rdlock(&m->kio_lock);
+		max = max_file_size(m->kfd, m->fs_type);
+		pthread_rwlock_unlock(&m->kio_lock);
+		__atomic_store_n(&m->max_bytes, max, __ATOMIC_RELAXED);
+	}
+	return max;
+}

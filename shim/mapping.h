@@ -158,7 +158,7 @@ struct mapping {
 #define SMALLEST_MAX_BYTES	((off_t)0x7fffffff)
 
 /*
- * cache_mapping.c: the largest file @m's may be, probed with lseek(2) on
+ * cache_page.c: the largest file @m's may be, probed with lseek(2) on
  * folio's own descriptor the first time it is needed.  Takes @kio_lock
  * shared: not under it.
  */
