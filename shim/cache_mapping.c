@@ -61,7 +61,7 @@ static void mapping_rwlock_init(pthread_rwlock_t *lock)
 	pthread_rwlockattr_destroy(&attr);
 }
 
-static void cache_share_catch_up(void);
+static bool cache_share_catch_up(bool wait);
 
 struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *st, int kfd,
 				  int kfd_accmode)
@@ -109,7 +109,7 @@ struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *s
 
 		/* Another process holds it: every holder passes it through
 		 * before this open returns (share.h). */
-		m->share = share_hold(st->st_dev, st->st_ino, false, &shared);
+		m->share = share_hold(st->st_dev, st->st_ino, false, &shared, &m->share_mark);
 		if (shared) {
 			m->bypass |= BYPASS_SHARED;
 			log_info("%s: another process holds it too: passing it through", name);
@@ -119,6 +119,10 @@ struct mapping *cache_mapping_new(const char *name, int fd, const struct stat *s
 			(st->st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) ||
 			fgetxattr(fd, "security.capability", NULL, 0) >= 0;
 	writeback_register(m);
+	/* Made shared between share_hold() and here: a catch-up then could not
+	 * see this mapping yet. */
+	if (share_changed(m->share, m->share_mark) && !(m->bypass & BYPASS_SHARED))
+		m->bypass |= BYPASS_SHARED;
 	return m;
 }
 
@@ -237,18 +241,46 @@ void cache_mapping_free(struct mapping *m)
 	free(m);
 }
 
-/* Another process opened a file this one holds: pass each such one through. */
+/*
+ * Another process opened a file this one holds: pass each such one
+ * through.  Without @share_wait (the flusher), a mapping whose locks are
+ * taken is left for the next try: its holder may be a writer waiting for
+ * the flusher's progress.
+ */
+static __thread bool share_wait, share_left;
+
 static void share_one(struct mapping *m)
 {
-	if (share_is_shared(m->share) && !bypassed_for(m, BYPASS_SHARED) &&
-	    !start_bypass(m, BYPASS_SHARED))
+	bool ok;
+
+	if (!share_changed(m->share, m->share_mark) || bypassed_for(m, BYPASS_SHARED))
+		return;
+	if (share_wait) {
+		ok = start_bypass(m, BYPASS_SHARED);
+	} else {
+		if (pthread_rwlock_trywrlock(&m->lock)) {
+			share_left = true;
+			return;
+		}
+		if (pthread_rwlock_trywrlock(&m->kio_lock)) {
+			pthread_rwlock_unlock(&m->lock);
+			share_left = true;
+			return;
+		}
+		ok = start_bypass_locked(m, BYPASS_SHARED);
+		mapping_unlock_all(m);
+	}
+	if (!ok)
 		log_warn("%s: shared with another process, but its dirty pages cannot be "
 			 "written back (%s)", m->name, strerror(errno));
 }
 
-static void cache_share_catch_up(void)
+static bool cache_share_catch_up(bool wait)
 {
+	share_wait = wait;
+	share_left = false;
 	writeback_each_mapping(share_one);
+	return !share_left;
 }
 
 /*
@@ -291,12 +323,29 @@ void cache_exit(void)
 	share_exit();
 }
 
+/*
+ * Before an exec: every file passes through from now on (written back
+ * first), so that nothing is dirty when the program is replaced, and the
+ * registry hears that this process holds nothing (the new program has no
+ * flusher to answer for the old one's files).  If the exec fails, the files
+ * stay passed through until their last close: slower, never wrong.
+ */
+static void before_exec_one(struct mapping *m)
+{
+	start_bypass(m, BYPASS_SHARED);
+	writeback_share_release(m);
+}
+
 void cache_before_exec(void)
 {
 	int saved_errno = errno;
 
 	if (cache_prepare_child(false) < 0)
 		writeback_report_unwritten("before exec (lost if it succeeds)");
+	if (!fdtable_in_vfork_child() && folio_config.enabled) {	/* not the parent's */
+		writeback_each_mapping(before_exec_one);
+		share_exit();
+	}
 	errno = saved_errno;
 }
 

@@ -106,10 +106,10 @@ void resize_locked(struct mapping *m, off_t size)
 		struct page *page = find_locked(m, size >> FOLIO_PAGE_SHIFT);
 
 		if (page) {
-			memset(page->data + tail, 0, FOLIO_PAGE_BYTES - tail);
 			if (page->dirty_hi > tail)	/* dirty bytes stay inside the file */
 				page->dirty_hi = tail;
-			page_journal(page);
+			page_journal(page);	/* before the zeros: never journalled */
+			memset(page->data + tail, 0, FOLIO_PAGE_BYTES - tail);
 			page_write_end(page);
 		}
 	}

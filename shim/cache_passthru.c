@@ -248,7 +248,7 @@ void restat_bypassed(struct mapping *m, dev_t dev, ino_t ino, off_t *st_size,
 void cache_stat_fixup(dev_t dev, ino_t ino, off_t *st_size, blkcnt_t *st_blocks)
 {
 	if (unlikely(share_pending()) && !folio_call_depth)	/* as interpose_io.c's share_check() */
-		share_catch_up();
+		share_catch_up(true);
 	struct mapping *m;
 
 	urcu_bp_read_lock();

@@ -68,6 +68,18 @@ out:
 	return pos;
 }
 
+/*
+ * Before the kernel's file shrinks or is emptied: no journal record may
+ * still hold bytes past its new end, or a guardian would write them back
+ * after a death in between (journal.h): write the dirty pages back first.
+ * Both locks exclusive.
+ */
+static void journal_before_truncate(struct mapping *m, off_t length)
+{
+	if (!bypassed(m) && length < mapping_size(m) && __atomic_load_n(&m->nr_dirty, __ATOMIC_RELAXED))
+		mapping_writeback_kio_locked(m);	/* a failure: the data stays, as before */
+}
+
 int cache_ftruncate(struct ofile *of, int fd, off_t length)
 {
 	struct mapping *m = mapping_of(of);
@@ -75,6 +87,7 @@ int cache_ftruncate(struct ofile *of, int fd, off_t length)
 
 	/* Locked also while passing through: see write_through(). */
 	mapping_lock_all(m);
+	journal_before_truncate(m, length);
 	ret = real_ftruncate64(fd, length);
 	if (ret == 0 && !bypassed(m))
 		resize_locked(m, length);
@@ -93,6 +106,7 @@ int cache_truncate(const char *path, off_t length)
 	cancel = cancel_off();
 	m = mapping_of(of);
 	mapping_lock_all(m);
+	journal_before_truncate(m, length);
 	ret = real_truncate64(path, length);
 	if (ret == 0 && !bypassed(m))
 		resize_locked(m, length);
@@ -106,8 +120,10 @@ struct ofile *cache_trunc_begin(int dirfd, const char *path)
 {
 	struct ofile *of = fdtable_path_ofile_get(dirfd, path, 0);
 
-	if (of)
+	if (of) {
 		mapping_lock_all(mapping_of(of));
+		journal_before_truncate(mapping_of(of), 0);	/* an O_TRUNC open */
+	}
 	return of;
 }
 

@@ -512,6 +512,16 @@ ssize_t write_at(struct mapping *m, struct uio *u, size_t count, off_t *pos, boo
 		pthread_rwlock_unlock(&m->lock);
 		return fail(err);
 	}
+	/*
+	 * Another process that opens the file now either sees this one may
+	 * have dirty pages (and waits for it), or this sees the file shared.
+	 */
+	if (unlikely(m->share && !__atomic_load_n(&m->share_writer, __ATOMIC_RELAXED)) &&
+	    writeback_share_writer(m)) {
+		pthread_rwlock_unlock(&m->lock);
+		start_bypass(m, BYPASS_SHARED);
+		return -2;
+	}
 	if (unlikely(m->privileged))
 		n = write_privileged(m, u, count, at);
 	else if (likely(guarded(m)))

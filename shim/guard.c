@@ -51,6 +51,7 @@ static struct {
 	uint64_t gen;			/* its number, when it runs; the last one's else */
 	uint64_t failed_at;		/* ms: the last start that failed */
 	bool warned;			/* about a failed start */
+	bool lost;			/* a death found outside guard_lost(): report it there */
 	/* The guardian's numbers for files: a stack of the freed ones, then
 	 * @next_slot and up never used.  Slot 0 means none. */
 	uint32_t next_slot;
@@ -309,6 +310,8 @@ static void lost_locked(void)
 		return;
 	journal_close_fd(g.sock);
 	g.sock = -1;
+	/* What it guarded must go to the kernel now: guard_lost() says so. */
+	__atomic_store_n(&g.lost, true, __ATOMIC_RELAXED);
 	__atomic_store_n(&guard_gen, 0, __ATOMIC_RELEASE);
 	log_warn("the guardian of this process died: its dirty pages go to the kernel now, "
 		 "and a new one starts at the next write");
@@ -392,17 +395,19 @@ void guard_file_forget(struct guard_file *gf, uint64_t owner)
 bool guard_lost(void)
 {
 	struct pollfd p;
-	bool lost = false;
+	bool lost;
 	int saved_errno = errno;
 	sigset_t old;
 
-	if (!__atomic_load_n(&guard_gen, __ATOMIC_RELAXED) || !guard_lock(&old))
+	if (!__atomic_load_n(&guard_gen, __ATOMIC_RELAXED) &&
+	    !__atomic_load_n(&g.lost, __ATOMIC_RELAXED))
+		return false;
+	if (!guard_lock(&old))
 		return false;
 	p = (struct pollfd){ .fd = g.sock, .events = POLLRDHUP };
-	if (g.sock >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+	if (g.sock >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
 		lost_locked();
-		lost = true;
-	}
+	lost = __atomic_exchange_n(&g.lost, false, __ATOMIC_RELAXED);
 	guard_unlock(&old);
 	errno = saved_errno;
 	return lost;
@@ -412,6 +417,7 @@ void guard_after_fork_child(void)
 {
 	pthread_mutex_init(&g.lock, NULL);
 	guard_locked_here = false;
+	g.lost = false;
 	/* Closed with folio's other descriptors, unless the fork came between
 	 * its making and its marking: nothing has opened one since. */
 	if (g.sock >= 0)

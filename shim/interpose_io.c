@@ -22,7 +22,7 @@
 static inline void share_check(void)
 {
 	if (unlikely(share_pending()) && !folio_call_depth)
-		share_catch_up();
+		share_catch_up(true);
 }
 
 /*

@@ -143,6 +143,7 @@ struct mapping {
 	/* Its entry in the user's registry of held inodes (share.h), and
 	 * whether this process said it may have dirty pages of it. */
 	struct share_entry *share;
+	uint32_t share_mark;		/* share_hold()'s: see share_changed() */
 	bool share_writer;
 
 	struct file_stats *stats;	/* stats.h: what was done with the file */

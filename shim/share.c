@@ -47,7 +47,7 @@ struct reg_proc {
 
 struct share_entry {
 	uint64_t key;		/* mix of (dev, ino), never 0; 0: free */
-	uint32_t shared;
+	uint32_t shared;	/* times an opener made it shared (see share_changed()) */
 	uint32_t pad;
 	uint64_t holders[REG_WORDS];
 	uint64_t writers[REG_WORDS];
@@ -70,7 +70,7 @@ static struct reg_header *reg;
 static struct reg_proc *procs;
 static struct share_entry *entries;
 static int self = -1;			/* our slot */
-static void (*catch_up_hook)(void);
+static bool (*catch_up_hook)(bool wait);
 static bool tried;			/* share_init() ran: once per process */
 
 uint32_t *share_bell, *share_gen;
@@ -103,11 +103,14 @@ static char *proc_stat(pid_t pid, char *buf, size_t len)
 	return strrchr(buf, ')');
 }
 
-/* The start time of @pid (field 22), 0 if it is gone. */
+/* The start time of @pid (field 22), 0 if it is gone or a zombie (a dead
+ * process its parent has not reaped holds nothing either). */
 static uint64_t start_time(pid_t pid)
 {
 	char buf[512], *p = proc_stat(pid, buf, sizeof(buf));
 
+	if (p && (p[1] != ' ' || p[2] == 'Z' || p[2] == 'X'))
+		return 0;
 	for (int field = 2; p && field < 22; field++)
 		p = strchr(p + 1, ' ');
 	return p ? strtoull(p + 1, NULL, 10) : 0;
@@ -204,7 +207,7 @@ static void maybe_empty(void)
 	reg->used = 0;
 }
 
-int share_init(void (*catch_up)(void))
+int share_init(bool (*catch_up)(bool wait))
 {
 	char path[64];
 	struct stat st;
@@ -320,8 +323,10 @@ static bool wait_ack(int p, uint64_t owner, uint32_t gen, uint64_t deadline)
 
 		if ((int32_t)(acked - gen) >= 0)
 			return true;
-		if (__atomic_load_n(&procs[p].owner, __ATOMIC_ACQUIRE) != owner || !alive(owner))
-			return true;	/* gone: its guardian has its pages */
+		if (__atomic_load_n(&procs[p].owner, __ATOMIC_ACQUIRE) != owner || !alive(owner)) {
+			wait_guardian(p, deadline);	/* gone: its guardian has its pages */
+			return true;
+		}
 		if (now_ms() >= deadline)
 			return false;
 		futex(&procs[p].acked, FUTEX_WAIT, acked, &ts);
@@ -334,10 +339,11 @@ static bool has(const uint64_t *words, int p)
 }
 
 /*
- * The other live holders of @e, after forgetting the dead ones (each once
- * its guardian, if it has one, is done: an inode number is used again
- * after a file is deleted, and a holder killed long ago must not make a new
- * file shared).
+ * The other live holders of @e; a dead one counts once its guardian, if it
+ * has one, is done (an inode number is used again after a file is deleted,
+ * and a holder killed long ago must not make a new file shared).  Its bits
+ * stay: its slot may have a new owner by now, whose bits they may be;
+ * take_slot() clears a dead slot's before the new owner sets any.
  */
 /* The next slot after @p set in @words other than ours, or REG_PROCS. */
 static int next_other(const uint64_t *words, int p)
@@ -362,9 +368,7 @@ static int live_others(struct share_entry *e, uint64_t deadline)
 
 	for_each_other(p, e->holders) {
 		if (!alive(__atomic_load_n(&procs[p].owner, __ATOMIC_ACQUIRE))) {
-			wait_guardian(p, deadline);
-			bit_clear(e->holders, p);	/* died holding it */
-			bit_clear(e->writers, p);
+			wait_guardian(p, deadline);	/* died holding it */
 			continue;
 		}
 		live++;
@@ -376,13 +380,12 @@ static int live_others(struct share_entry *e, uint64_t deadline)
  * Make @e shared: ring every other holder, then wait for those that may
  * have dirty pages (a gen at least the one rung: a later ring's ack covers
  * ours).  No arrays on the stack: this may run on a small signal stack.
- * @shared is never cleared (a holder rung must find it set, whatever
- * another process does meanwhile), so a holder rung for another inode may
- * pass an old one through too: slower, never wrong.
+ * @shared counts up: a holder rung finds it moved past the mark it took
+ * when it joined, whatever another process does meanwhile.
  */
 static void make_shared(struct share_entry *e, uint64_t deadline)
 {
-	__atomic_store_n(&e->shared, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&e->shared, 1, __ATOMIC_SEQ_CST);
 	for_each_other(p, e->holders)
 		ring(p);
 	for_each_other(p, e->writers) {
@@ -421,7 +424,8 @@ static struct share_entry *find(uint64_t key)
 	return NULL;
 }
 
-struct share_entry *share_hold(dev_t dev, ino_t ino, bool writer, bool *shared)
+struct share_entry *share_hold(dev_t dev, ino_t ino, bool writer, bool *shared,
+			       uint32_t *mark)
 {
 	struct share_entry *e;
 	uint64_t deadline;
@@ -437,6 +441,8 @@ struct share_entry *share_hold(dev_t dev, ino_t ino, bool writer, bool *shared)
 	bit_set(e->holders, self);
 	if (writer)
 		bit_set(e->writers, self);
+	/* After our bit: a joiner that rings us later moves it past this. */
+	*mark = __atomic_load_n(&e->shared, __ATOMIC_SEQ_CST);
 	/* Every joiner with live others rings them, shared already or not:
 	 * one that relied on the flag could miss a holder that joined and
 	 * cached meanwhile. */
@@ -454,9 +460,9 @@ void share_writer(struct share_entry *e)
 		bit_set(e->writers, self);
 }
 
-bool share_is_shared(const struct share_entry *e)
+bool share_changed(const struct share_entry *e, uint32_t mark)
 {
-	return e && __atomic_load_n(&e->shared, __ATOMIC_ACQUIRE);
+	return e && __atomic_load_n(&e->shared, __ATOMIC_ACQUIRE) != mark;
 }
 
 void share_release(struct share_entry *e)
@@ -467,16 +473,18 @@ void share_release(struct share_entry *e)
 	bit_clear(e->writers, self);
 }
 
-void share_catch_up(void)
+bool share_catch_up(bool wait)
 {
 	uint32_t gen;
 	int saved_errno = errno;
 
 	if (self < 0)
-		return;
+		return true;
 	gen = __atomic_load_n(&procs[self].gen, __ATOMIC_ACQUIRE);
-	if (catch_up_hook)
-		catch_up_hook();
+	if (catch_up_hook && !catch_up_hook(wait)) {
+		errno = saved_errno;
+		return false;
+	}
 	/* Threads may catch up at once: what is acknowledged only grows. */
 	__atomic_store_n(&share_seen, gen, __ATOMIC_RELAXED);
 	for (uint32_t acked = __atomic_load_n(&procs[self].acked, __ATOMIC_RELAXED);
@@ -486,6 +494,7 @@ void share_catch_up(void)
 		;
 	futex(&procs[self].acked, FUTEX_WAKE, INT_MAX, NULL);
 	errno = saved_errno;
+	return true;
 }
 
 void share_set_guardian(pid_t pid)

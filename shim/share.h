@@ -64,10 +64,12 @@ static inline bool share_pending(void)
 /*
  * Map the registry and take a slot, once, at the first tracked open.
  * @catch_up is called with no lock held to make every shared inode this
- * process holds pass through (share_catch_up() calls it).  0, or -1 if there
- * is no registry (one warning; files are then not known to be shared).
+ * process holds pass through (share_catch_up() calls it); with @wait false
+ * it must not wait for a lock, and returns false if something is left.  0,
+ * or -1 if there is no registry (one warning; files are then not known to
+ * be shared).
  */
-int share_init(void (*catch_up)(void));
+int share_init(bool (*catch_up)(bool wait));
 
 /*
  * This process now holds @dev/@ino (a new mapping), @writer if it may
@@ -78,19 +80,27 @@ int share_init(void (*catch_up)(void));
  * lock of folio's; may wait up to SHARE_WAIT_MS.  NULL with *@shared set
  * when the registry is full (the safe answer).
  */
-struct share_entry *share_hold(dev_t dev, ino_t ino, bool writer, bool *shared);
+struct share_entry *share_hold(dev_t dev, ino_t ino, bool writer, bool *shared,
+			       uint32_t *mark);
 
-/* Does @e say its inode is shared (another process opened it)? */
-bool share_is_shared(const struct share_entry *e);
+/*
+ * Has another process made @e's inode shared since share_hold() gave
+ * @mark?  (A count of the times it was, not a flag: an inode number comes
+ * back after a file is deleted, with its old entry.)
+ */
+bool share_changed(const struct share_entry *e, uint32_t mark);
 
 /* The mapping of @e is retired: this process no longer holds the inode. */
 void share_release(struct share_entry *e);
 
 /*
  * Catch up: run the hook, then acknowledge the generation seen.  Called by
- * a tracked call that found share_pending() and by the flusher.
+ * a tracked call that found share_pending() (@wait: it may wait for a
+ * mapping's locks) and by the flusher (not @wait: a writer holding a lock
+ * may be waiting for the flusher; it tries again after a round).  Returns
+ * whether it caught up.
  */
-void share_catch_up(void);
+bool share_catch_up(bool wait);
 
 /*
  * Exit or exec: give the slot back.  The caller share_release()d every

@@ -149,11 +149,17 @@ static void bell_ring(void)
 		INT_MAX, NULL, NULL, 0);
 }
 
-/* Wait for a ring or @deadline (CLOCK_MONOTONIC); under fl.lock, which it
- * drops meanwhile.  Returns ETIMEDOUT or 0. */
-static int bell_wait(const struct timespec *deadline)
+/* The bell's value, read before the conditions a sleep depends on. */
+static uint32_t bell_value(void)
 {
-	uint32_t *word = bell(), seen = __atomic_load_n(word, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(bell(), __ATOMIC_SEQ_CST);
+}
+
+/* Wait for a ring since the bell was @seen, or @deadline (CLOCK_MONOTONIC);
+ * under fl.lock, which it drops meanwhile.  Returns ETIMEDOUT or 0. */
+static int bell_wait(const struct timespec *deadline, uint32_t seen)
+{
+	uint32_t *word = bell();
 	int op = (word == &private_bell ? FUTEX_WAIT_BITSET_PRIVATE : FUTEX_WAIT_BITSET);
 	long ret;
 
@@ -292,16 +298,22 @@ void writeback_each_mapping(void (*fn)(struct mapping *m))
 	pthread_mutex_unlock(&mappings_lock);
 }
 
+bool writeback_share_writer(struct mapping *m)
+{
+	if (!__atomic_exchange_n(&m->share_writer, true, __ATOMIC_SEQ_CST)) {
+		__atomic_add_fetch(&share_writers, 1, __ATOMIC_SEQ_CST);
+		share_writer(m->share);
+	}
+	return share_changed(m->share, m->share_mark);
+}
+
 void mapping_account_dirty(struct mapping *m, struct page *page)
 {
 	uint64_t none = 0;
 
 	/* Before the page counts: the flusher then stays (share_writers). */
-	if (unlikely(m->share && !__atomic_load_n(&m->share_writer, __ATOMIC_RELAXED)) &&
-	    !__atomic_exchange_n(&m->share_writer, true, __ATOMIC_SEQ_CST)) {
-		__atomic_add_fetch(&share_writers, 1, __ATOMIC_SEQ_CST);
-		share_writer(m->share);
-	}
+	if (unlikely(m->share && !__atomic_load_n(&m->share_writer, __ATOMIC_RELAXED)))
+		writeback_share_writer(m);
 
 	unsigned long mine, all;
 
@@ -896,7 +908,7 @@ static void deadline_to_timespec(uint64_t ms, struct timespec *ts)
  * dirty for FLUSHER_IDLE_MS and no tracked file is open for writing
  * (fl.started is false then: the next write starts another).
  */
-static bool flusher_sleep(uint64_t next)
+static bool flusher_sleep(uint64_t next, uint32_t seen)
 {
 	struct timespec ts;
 	bool idle;
@@ -913,7 +925,7 @@ static bool flusher_sleep(uint64_t next)
 	}
 	idle = next == UINT64_MAX;
 	deadline_to_timespec(idle ? now_ms() + FLUSHER_IDLE_MS : next, &ts);
-	if (bell_wait(&ts) == ETIMEDOUT &&
+	if (bell_wait(&ts, seen) == ETIMEDOUT &&
 	    idle && !fl.kicked && !fl.waiters && !__atomic_load_n(&fl.writers, __ATOMIC_RELAXED) &&
 	    !__atomic_load_n(&share_writers, __ATOMIC_SEQ_CST)) {
 		/* Against writeback_dirtied() again, on @started this time. */
@@ -947,13 +959,16 @@ static void *flusher_main(void *unused)
 		unsigned long round;
 		int err;
 
+		uint32_t seen = bell_value();	/* before the checks: no ring lost */
+
 		if (share_pending()) {	/* another process opened a file of ours */
 			pthread_mutex_unlock(&fl.lock);
-			share_catch_up();
+			if (!share_catch_up(false))
+				usleep(1000);	/* a lock was taken: after a round */
 			pthread_mutex_lock(&fl.lock);
 		}
 		if (!fl.kicked && !(all && progress) && next > now_ms() && !share_pending()) {
-			if (!flusher_sleep(next))
+			if (!flusher_sleep(next, seen))
 				break;
 			next = 0;
 			progress = false;

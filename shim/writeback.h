@@ -99,6 +99,13 @@ void writeback_each_mapping(void (*fn)(struct mapping *m));
 void writeback_share_release(struct mapping *m);
 
 /*
+ * The registry is told that this process may have dirty pages of @m's
+ * inode (the flusher stays to answer for them), before the first one is.
+ * Returns whether the inode is shared: then it must not be.
+ */
+bool writeback_share_writer(struct mapping *m);
+
+/*
  * Write-back errors as the kernel's errseq_t reports them: an open file
  * description samples @m's error state when it is opened, and
  * writeback_error_check() reports each error recorded since (once per

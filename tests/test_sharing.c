@@ -70,7 +70,7 @@ Test(sharing, a_stopped_holder, .timeout = 60)
 	char *d = new_dir(), *out, *err;
 	double took = -1;
 
-	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' %s stop s.dat > out 2> err", d,
+	cr_assert_eq(sh("cd %s && " PRELOAD "FOLIO_FILES='*.dat' FOLIO_LOG=info %s stop s.dat > out 2> err", d,
 			PROG("sharecheck")), 0, "see %s", d);
 	out = slurp("%s/out", d);
 	err = slurp("%s/err", d);

@@ -126,10 +126,14 @@ int main(int argc, char **argv)
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED || pipe(p) < 0)
 		return 2;
-	fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || ftruncate(fd, REC * SLOTS) < 0)
-		return 2;
-	close(fd);
+	{	/* made under another name, so that this process never holds it */
+		char made[4096];
+
+		snprintf(made, sizeof(made), "%s.new", file);
+		fd = open(made, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0 || ftruncate(fd, REC * SLOTS) < 0 || close(fd) || rename(made, file))
+			return 2;
+	}
 	pid = fork();
 	if (pid < 0)
 		return 2;
