@@ -294,6 +294,8 @@ void resize_locked(struct mapping *m, off_t size);
  */
 bool start_bypass_locked(struct mapping *m, enum bypass_reason reason);
 bool start_bypass(struct mapping *m, enum bypass_reason reason);
+/* Same, if both locks are free at once: 1, 0 (as false above), -1 (taken). */
+int start_bypass_try(struct mapping *m, enum bypass_reason reason);
 /* Forget clean pages, take the sizes from the kernel.  Both locks exclusive. */
 void refresh_locked(struct mapping *m);
 

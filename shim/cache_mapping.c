@@ -251,26 +251,14 @@ static __thread bool share_wait, share_left;
 
 static void share_one(struct mapping *m)
 {
-	bool ok;
+	int ok;
 
 	if (!share_changed(m->share, m->share_mark) || bypassed_for(m, BYPASS_SHARED))
 		return;
-	if (share_wait) {
-		ok = start_bypass(m, BYPASS_SHARED);
-	} else {
-		if (pthread_rwlock_trywrlock(&m->lock)) {
-			share_left = true;
-			return;
-		}
-		if (pthread_rwlock_trywrlock(&m->kio_lock)) {
-			pthread_rwlock_unlock(&m->lock);
-			share_left = true;
-			return;
-		}
-		ok = start_bypass_locked(m, BYPASS_SHARED);
-		mapping_unlock_all(m);
-	}
-	if (!ok)
+	ok = share_wait ? start_bypass(m, BYPASS_SHARED) : start_bypass_try(m, BYPASS_SHARED);
+	if (ok < 0)
+		share_left = true;
+	else if (!ok)
 		log_warn("%s: shared with another process, but its dirty pages cannot be "
 			 "written back (%s)", m->name, strerror(errno));
 }

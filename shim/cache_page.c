@@ -175,6 +175,21 @@ bool start_bypass_locked(struct mapping *m, enum bypass_reason reason)
 	return ok;
 }
 
+int start_bypass_try(struct mapping *m, enum bypass_reason reason)
+{
+	bool ok;
+
+	if (pthread_rwlock_trywrlock(&m->lock))
+		return -1;
+	if (pthread_rwlock_trywrlock(&m->kio_lock)) {
+		pthread_rwlock_unlock(&m->lock);
+		return -1;
+	}
+	ok = start_bypass_locked(m, reason);
+	mapping_unlock_all(m);
+	return ok;
+}
+
 bool start_bypass(struct mapping *m, enum bypass_reason reason)
 {
 	int cancel = cancel_off();	/* reached from dup2, fork, ...: see cancel_off() */

@@ -6,6 +6,9 @@
 #ifndef FOLIO_COMPILER_H
 #define FOLIO_COMPILER_H
 
+#include <stdint.h>
+#include <time.h>
+
 #define likely(x)	__builtin_expect(!!(x), 1)
 #define unlikely(x)	__builtin_expect(!!(x), 0)
 
@@ -33,6 +36,15 @@
 #define FOLIO_NO_SANITIZE	__attribute__((no_sanitize("address", "thread", "undefined")))
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* Milliseconds of CLOCK_MONOTONIC: deadlines and retry times. */
+static inline uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /*
  * Whether the process runs under valgrind, for the two places where its

@@ -7,8 +7,8 @@
  * child with no exit signal (invisible to wait() without __WCLONE), which
  * clone()s the guardian's process and exits at once; the host reaps it.
  * Both with CLONE_VM | CLONE_VFORK, as posix_spawn(): no copy of the
- * host's memory.  The guardian leaves the host's session (a terminal's ^C
- * to the host's group does not reach it).
+ * host's memory.  The guardian calls setsid(): a terminal's ^C to the
+ * host's process group does not reach it.
  * The guardian's descriptors: the socket as 3, /dev/null as 0 and 1, and
  * as 2 for its messages the file of FOLIO_LOG_FILE if folio has one open,
  * else the host's 2; no other descriptor of the host's.
@@ -94,14 +94,6 @@ static void guard_unlock(const sigset_t *old)
 	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void guard_init(void)
 {
 	Dl_info info;
@@ -174,7 +166,7 @@ extern int __clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
  * with the host's thread and the first child stopped (CLONE_VFORK), so
  * system calls only, nothing that locks or allocates, no sanitizer's code.
  */
-__attribute__((no_sanitize("address", "thread", "undefined")))
+FOLIO_NO_SANITIZE
 static int exec_guardian(void *arg)
 {
 	struct spawn_args *a = arg;
@@ -207,7 +199,7 @@ fail:
  * subreaper) at once.  It does not exec itself: an exec makes a process's
  * exit signal SIGCHLD again, which would reach the program.
  */
-__attribute__((no_sanitize("address", "thread", "undefined")))
+FOLIO_NO_SANITIZE
 static int spawn_child(void *arg)
 {
 	struct spawn_args *a = arg;
@@ -294,7 +286,7 @@ static int spawn_locked(void)
 fail:
 	if (sv[0] >= 0)
 		real_close(sv[0]);
-	g.failed_at = now_ms();
+	g.failed_at = monotonic_ms();
 	if (!g.warned)
 		log_warn("cannot start the guardian %s (%s): writes to tracked files go to the "
 			 "kernel at once until one runs", program[0] ? program : "folio-guardian",
@@ -350,7 +342,7 @@ int guard_file(struct guard_file *gf, uint64_t owner, int fd, const char *name)
 		ret = 0;
 		goto out;
 	}
-	if (g.sock < 0 && g.failed_at && now_ms() - g.failed_at < RETRY_SPAWN_MS)
+	if (g.sock < 0 && g.failed_at && monotonic_ms() - g.failed_at < RETRY_SPAWN_MS)
 		goto out;
 	if (!gf->slot && !(gf->slot = slot_take()))
 		goto out;

@@ -295,14 +295,6 @@ static void ring(int p)
 	futex(&procs[p].bell, FUTEX_WAKE, INT_MAX, NULL);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Is @pid there and not a zombie? */
 static bool running(pid_t pid)
 {
@@ -319,7 +311,7 @@ static void wait_guardian(int p, uint64_t deadline)
 {
 	pid_t guardian = __atomic_load_n(&procs[p].guardian, __ATOMIC_ACQUIRE);
 
-	while (guardian > 0 && running(guardian) && now_ms() < deadline)
+	while (guardian > 0 && running(guardian) && monotonic_ms() < deadline)
 		usleep(1000);
 }
 
@@ -336,7 +328,7 @@ static bool wait_ack(int p, uint64_t owner, uint32_t gen, uint64_t deadline)
 			wait_guardian(p, deadline);	/* gone: its guardian has its pages */
 			return true;
 		}
-		if (now_ms() >= deadline)
+		if (monotonic_ms() >= deadline)
 			return false;
 		futex(&procs[p].acked, FUTEX_WAIT, acked, &ts);
 	}
@@ -455,7 +447,7 @@ struct share_entry *share_hold(dev_t dev, ino_t ino, bool writer, bool *shared,
 	/* Every joiner with live others rings them, shared already or not:
 	 * one that relied on the flag could miss a holder that joined and
 	 * cached meanwhile. */
-	deadline = now_ms() + SHARE_WAIT_MS;
+	deadline = monotonic_ms() + SHARE_WAIT_MS;
 	if (live_others(e, deadline)) {
 		make_shared(e, deadline);
 		*shared = true;

@@ -4,8 +4,8 @@
  *
  * Started by libfolio.so (shim/guard.c) as `folio-guardian PID`, with its
  * socket as descriptor 3; never by hand.  Its parent exits at once, so it
- * is nobody's child but init's (or a subreaper's); it starts a session of
- * its own.  From the socket it gets the journal (journal.h), a
+ * is nobody's child but init's (or a subreaper's); it calls setsid(), out of
+ * the terminal's reach.  From the socket it gets the journal (journal.h), a
  * pidfd of the host and a descriptor of each file the host may have dirty
  * pages of.  It waits.  When the host is gone (any death: a signal, the OOM
  * killer, _exit) it reads what is left in the socket, writes every dirty
