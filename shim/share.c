@@ -157,6 +157,14 @@ static void bit_set(uint64_t *words, int slot)
 	__atomic_or_fetch(&words[slot / 64], 1ull << (slot % 64), __ATOMIC_SEQ_CST);
 }
 
+/* Is @pid there and not a zombie? */
+static bool running(pid_t pid)
+{
+	char buf[512], *p = pid > 0 ? proc_stat(pid, buf, sizeof(buf)) : NULL;
+
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
 /* Forget slot @slot in every entry: its owner died, or it is ours anew. */
 static void sweep(int slot)
 {
@@ -187,7 +195,10 @@ static int take_slot(uint64_t me)
 			 * program held is gone. */
 			bool again = old == me;
 
-			if (!again && (pass == 0 ? old != 0 : alive(old)))
+			/* A dead owner's slot only once its guardian is done:
+			 * its bits tell openers to wait for that. */
+			if (!again && (pass == 0 ? old != 0 :
+				       alive(old) || running(procs[i].guardian)))
 				continue;
 			if (!__atomic_compare_exchange_n(&procs[i].owner, &old, me, false,
 							 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
@@ -295,13 +306,6 @@ static void ring(int p)
 	futex(&procs[p].bell, FUTEX_WAKE, INT_MAX, NULL);
 }
 
-/* Is @pid there and not a zombie? */
-static bool running(pid_t pid)
-{
-	char buf[512], *p = proc_stat(pid, buf, sizeof(buf));
-
-	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
-}
 
 /*
  * Slot @p's process died holding an inode: its guardian writes its dirty
